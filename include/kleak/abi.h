@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * kleak ABI: every struct and enum shared by the BPF programs (bpf/) and the C++ loader (user/).
+ * Plain C, fixed-width types only, so that both clang -target bpf and g++ lay it out the same way.
+ */
+#ifndef KLEAK_ABI_H
+#define KLEAK_ABI_H
+
+#ifdef __bpf__
+/* vmlinux.h already defines __u64 and friends */
+#else
+#include <linux/types.h>
+#endif
+
+#define KLEAK_COMM_LEN 16
+#define KLEAK_CACHE_NAME_LEN 32
+
+/* What was allocated: the event family it came from. */
+enum kleak_kind {
+	KLEAK_KIND_NONE = 0,
+	KLEAK_KIND_KMALLOC = 1, /* kmem:kmalloc (kmalloc-N caches and large kmalloc) */
+	KLEAK_KIND_SLAB = 2,    /* kmem:kmem_cache_alloc (named slab caches) */
+	KLEAK_KIND_PAGE = 3,    /* kmem:mm_page_alloc */
+	KLEAK_KIND_VMALLOC = 4, /* vmalloc:alloc_vmap_area (or kprobes on older kernels) */
+	KLEAK_KIND_PERCPU = 5,  /* percpu:percpu_alloc_percpu */
+	KLEAK_KIND_MAX = 6,
+};
+
+/*
+ * Address spaces. The outstanding-allocation key is (space << 60) | (address & KLEAK_ADDR_MASK):
+ * kernel virtual addresses have their top bits all set, page keys are struct page pointers
+ * or pfns, percpu pointers are offsets, so the low 60 bits identify an object within its space
+ * and the top 4 bits keep spaces apart. kmalloc and kmem_cache objects share one space on
+ * purpose: kfree() frees kmem_cache objects too.
+ */
+enum kleak_space {
+	KLEAK_SPACE_SLAB = 1,
+	KLEAK_SPACE_PAGE = 2,
+	KLEAK_SPACE_VMAP = 3,
+	KLEAK_SPACE_PERCPU = 4,
+};
+
+#define KLEAK_SPACE_SHIFT 60
+#define KLEAK_ADDR_MASK ((1ULL << KLEAK_SPACE_SHIFT) - 1)
+
+static inline __u64 kleak_key(enum kleak_space space, __u64 addr)
+{
+	return ((__u64)space << KLEAK_SPACE_SHIFT) | (addr & KLEAK_ADDR_MASK);
+}
+
+static inline enum kleak_space kleak_key_space(__u64 key)
+{
+	return (enum kleak_space)(key >> KLEAK_SPACE_SHIFT);
+}
+
+/* Context the allocation was made in (record.ctx_flags). */
+#define KLEAK_CTX_KTHREAD 0x1 /* current is a kernel thread */
+
+/* One outstanding allocation: the value of the `allocs` map. 96 bytes. */
+struct kleak_alloc {
+	__u64 ts_ns;       /* bpf_ktime_get_ns() at allocation */
+	__u64 bytes_req;   /* requested bytes (pages: PAGE_SIZE << order) */
+	__u64 bytes_alloc; /* bytes actually taken */
+	__u64 gfp_flags;
+	__u64 call_site;   /* the event's call_site where it has one, else 0 */
+	__u64 cache;       /* struct kmem_cache * (key of the `caches` map), 0 if none */
+	__u64 cgroup_id;
+	__u32 pid;         /* thread id */
+	__u32 tgid;        /* process id */
+	__s32 stack_id;    /* `stacks` map id, or -errno when no stack was captured */
+	__u16 order;       /* page order (pages only) */
+	__u8 kind;         /* enum kleak_kind */
+	__u8 ctx_flags;    /* KLEAK_CTX_* */
+	__s32 migratetype; /* pages only, -1 otherwise */
+	__u32 pad;
+	char comm[KLEAK_COMM_LEN];
+};
+
+/* Value of the `caches` map: one entry per struct kmem_cache seen. */
+struct kleak_cache {
+	char name[KLEAK_CACHE_NAME_LEN];
+	__u8 filter_match; /* 1 if the name passes the cache filter set in kleak_config */
+	__u8 pad[7];
+};
+
+/*
+ * Counters, per kind and cause, in a per-CPU array indexed kind * KLEAK_CAUSE_MAX + cause.
+ * Every event that does not end as a tracked record or a matched free lands in one cause.
+ */
+enum kleak_cause {
+	KLEAK_ALLOC_SEEN = 0,        /* allocation events that reached the handler */
+	KLEAK_ALLOC_FILTERED = 1,    /* dropped by the in-kernel filter (by design, not a loss) */
+	KLEAK_ALLOC_TRACKED = 2,     /* inserted into `allocs` */
+	KLEAK_ALLOC_MAP_FULL = 3,    /* `allocs` was full: allocation not tracked (loss) */
+	KLEAK_ALLOC_REPLACED = 4,    /* address reused while still tracked: its free was missed */
+	KLEAK_STACK_COLLISION = 5,   /* stack map bucket held another stack (-EEXIST) */
+	KLEAK_STACK_LOST = 6,        /* no stack: map full or walk failed (-ENOMEM/-EFAULT) */
+	KLEAK_FREE_SEEN = 7,         /* free events that reached the handler */
+	KLEAK_FREE_MATCHED = 8,      /* free removed a tracked allocation */
+	KLEAK_FREE_UNTRACKED = 9,    /* free of something not tracked (allocated before the
+	                                window, filtered out, or lost) */
+	KLEAK_CACHE_MAP_FULL = 10,   /* `caches` full: cache name unknown for that record */
+	KLEAK_ALLOC_BYTES = 11,      /* sum of bytes_alloc of tracked allocations */
+	KLEAK_FREE_BYTES = 12,       /* reserved for churn accounting */
+	KLEAK_CAUSE_MAX = 13,
+};
+
+#define KLEAK_NR_COUNTERS (KLEAK_KIND_MAX * KLEAK_CAUSE_MAX)
+
+/* Default map sizes; the loader overrides them before load. */
+#define KLEAK_DEFAULT_MAX_ALLOCS (256 * 1024)
+#define KLEAK_DEFAULT_MAX_STACKS (16 * 1024)
+#define KLEAK_DEFAULT_MAX_CACHES 4096
+#define KLEAK_DEFAULT_STACK_DEPTH 32
+#define KLEAK_MAX_STACK_DEPTH 127
+
+#endif /* KLEAK_ABI_H */

@@ -1,0 +1,29 @@
+// One error type for everything a user can get wrong or the box can refuse. main() catches it and
+// prints `kleak: <message>` on one line with the exit code it carries: never a crash, never a
+// silent empty report.
+#pragma once
+#include <stdexcept>
+#include <string>
+
+namespace kleak {
+
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitFailure = 1,  // the box refused: privileges, BTF, tracefs, load/attach failures
+  kExitUsage = 2,    // the user's input: flags, durations, filters, files
+};
+
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& message, int exit_code = kExitFailure)
+      : std::runtime_error(message), code_(exit_code) {}
+  int exit_code() const noexcept { return code_; }
+
+ private:
+  int code_;
+};
+
+// Convenience for input errors (exit code 2).
+inline Error usage_error(const std::string& message) { return Error(message, kExitUsage); }
+
+}  // namespace kleak
