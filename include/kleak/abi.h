@@ -105,7 +105,7 @@ enum kleak_cause {
 	KLEAK_CAUSE_MAX = 13,
 };
 
-#define KLEAK_NR_COUNTERS (KLEAK_KIND_MAX * KLEAK_CAUSE_MAX)
+#define KLEAK_NR_COUNTERS ((int)KLEAK_KIND_MAX * (int)KLEAK_CAUSE_MAX)
 
 /* Default map sizes; the loader overrides them before load. */
 #define KLEAK_DEFAULT_MAX_ALLOCS (256 * 1024)

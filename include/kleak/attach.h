@@ -1,0 +1,117 @@
+// Attach stage: which events exist on this kernel, which program variant serves each event
+// family, and an RAII owner of the loaded skeleton and its links.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kleak/collect.h"
+
+namespace kleak {
+
+// How a family is attached. Preference order: tp_btf, tracepoint, kprobe.
+enum class AttachMode { TpBtf, Tracepoint, Kprobe, None };
+std::string_view attach_mode_name(AttachMode m);
+
+// One kernel event kleak listens to.
+struct EventSpec {
+  std::string_view family;    // "kmalloc", "slab", "page", "percpu", "vmalloc"
+  std::string_view category;  // tracefs category: "kmem"
+  std::string_view name;      // "kmalloc"
+  bool is_free;               // frees: a miss here invents a leak
+  std::string_view kprobe;    // kprobe fallback target ("" = none)
+};
+
+// The fixed table of events, in family order.
+const std::vector<EventSpec>& event_table();
+
+// What the kernel offers for one event; filled by probe_event() on a live box, by hand in tests.
+struct EventFacts {
+  bool btf_ok = false;          // btf_trace_<name> exists with the prototype our program expects
+  std::string btf_why;          // why not, when !btf_ok
+  bool tracepoint = false;      // tracefs has events/<category>/<name>
+  bool kprobe = false;          // a kprobe can be attached to EventSpec::kprobe
+  std::string kprobe_why;
+};
+
+struct FamilyPlan {
+  std::string family;
+  AttachMode mode = AttachMode::None;
+  std::string reason;  // why not tp_btf / why skipped
+};
+
+// Which variant serves each family: the most preferred one that every event of the family
+// supports (a family is attached whole or not at all, so an allocation is never tracked without
+// its free). `forced` restricts the choice to one mode (--attach).
+std::vector<FamilyPlan> plan_families(const std::function<EventFacts(const EventSpec&)>& facts,
+                                      std::optional<AttachMode> forced, uint32_t kinds_mask);
+
+// Probes of the live kernel.
+struct KernelProbe {
+  std::string btf_path = "/sys/kernel/btf/vmlinux";
+  std::string tracefs;  // "" = find or mount it
+};
+
+// Size and filter settings applied to the BPF object before load.
+struct BpfSettings {
+  uint32_t max_allocs = KLEAK_DEFAULT_MAX_ALLOCS;
+  uint32_t max_stacks = KLEAK_DEFAULT_MAX_STACKS;
+  uint32_t max_caches = KLEAK_DEFAULT_MAX_CACHES;
+  uint32_t stack_depth = KLEAK_DEFAULT_STACK_DEPTH;
+  uint32_t kinds_mask = 0xffffffffu;
+  uint64_t min_bytes_req = 0, max_bytes_req = UINT64_MAX;
+  uint64_t min_bytes_alloc = 0, max_bytes_alloc = UINT64_MAX;
+  uint32_t tgid = 0;
+  uint32_t self_tgid = 0;
+  std::optional<std::string> cache;
+  bool capture_stacks = true;
+};
+
+struct SourceStatus {
+  std::string event;   // "kmem:kmalloc"
+  std::string family;
+  AttachMode mode = AttachMode::None;
+  std::string status;  // "attached" or the reason it is not
+};
+
+// Checks that must pass before anything is loaded; each throws kleak::Error with one line.
+void check_privileges();
+void check_btf(const std::string& btf_path);
+
+class Tracer {
+ public:
+  // Opens, sizes, plans, loads and attaches. Throws kleak::Error with the verifier's reason on
+  // a failed load. Families that cannot attach are reported in sources(), not fatal, unless
+  // none attaches at all.
+  static std::unique_ptr<Tracer> start(const BpfSettings& settings, const KernelProbe& probe,
+                                       std::optional<AttachMode> forced);
+  ~Tracer();
+  Tracer(const Tracer&) = delete;
+  Tracer& operator=(const Tracer&) = delete;
+
+  // Detach every program (idempotent). Maps stay readable.
+  void stop();
+  // Read the maps with batch lookups. Safe while attached (each record is read whole).
+  Snapshot drain() const;
+
+  const std::vector<SourceStatus>& sources() const { return sources_; }
+  const std::vector<std::string>& warnings() const { return warnings_; }
+  uint64_t window_start_ns() const { return window_start_ns_; }
+
+  struct Impl;
+
+ private:
+  Tracer();
+  std::unique_ptr<Impl> impl_;
+  std::vector<SourceStatus> sources_;
+  std::vector<std::string> warnings_;
+  uint64_t window_start_ns_ = 0;
+};
+
+uint64_t monotonic_ns();
+
+}  // namespace kleak

@@ -1,0 +1,45 @@
+// What the BPF side hands to userspace: plain value types, filled by the loader's drain and made
+// by hand in unit tests. Nothing here touches the kernel.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "kleak/abi.h"
+
+namespace kleak {
+
+// One outstanding allocation as read from the `allocs` map.
+struct AllocRecord {
+  uint64_t key = 0;
+  kleak_alloc a{};
+};
+
+// Per-program statistics from bpf_prog_info.
+struct ProgStat {
+  std::string event;        // "kmem:kfree"
+  bool is_free = false;     // a free handler: each of its misses can invent a leak
+  uint64_t recursion_misses = 0;
+};
+
+using Counters = std::array<uint64_t, KLEAK_NR_COUNTERS>;
+
+inline uint64_t counter(const Counters& c, int kind, int cause) {
+  return c[static_cast<size_t>(kind) * KLEAK_CAUSE_MAX + static_cast<size_t>(cause)];
+}
+
+// Everything drained from the maps at one instant.
+struct Snapshot {
+  std::vector<AllocRecord> allocs;
+  std::unordered_map<int32_t, std::vector<uint64_t>> stacks;  // stack id -> return addresses
+  std::unordered_map<uint64_t, std::string> caches;           // kmem_cache key -> name
+  Counters counters{};
+  std::vector<ProgStat> progs;
+  uint64_t now_ns = 0;          // CLOCK_MONOTONIC (bpf_ktime_get_ns) at the drain
+  uint64_t window_start_ns = 0; // when the programs were attached
+  uint64_t dropped_in_drain = 0; // records that could not be read (should stay 0)
+};
+
+}  // namespace kleak

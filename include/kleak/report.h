@@ -1,0 +1,76 @@
+// The report: a plain value built by aggregate(), printed by the renderers. Field names here are
+// the JSON field names (see render_json.cpp); keep them stable, other tools read them.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kleak/collect.h"
+
+namespace kleak {
+
+class Kallsyms;
+class Filter;
+
+// Outstanding allocations that share a call stack and a kind.
+struct StackGroup {
+  std::string kind;              // kmalloc, slab, page, vmalloc, percpu
+  std::string category;          // classify.h category name
+  uint64_t bytes = 0;            // sum of bytes_alloc
+  uint64_t bytes_req = 0;        // sum of bytes_req
+  uint64_t count = 0;
+  double oldest_age_s = 0;
+  std::optional<std::string> cache;
+  std::vector<std::pair<std::string, uint64_t>> comms;  // most allocations first, at most 3
+  std::vector<std::string> frames;                      // innermost first, as printed
+  std::vector<int32_t> stack_ids;                       // BPF stack ids merged in this group
+  size_t trimmed = 0;                                   // frames hidden from the top
+};
+
+// A line that stands for many records: user pages, backing pages.
+struct Summary {
+  uint64_t bytes = 0;
+  uint64_t count = 0;
+};
+
+struct Report {
+  std::string kernel;
+  double duration_s = 0;
+  std::string filter;                        // canonical filter text, "" = none
+  std::map<std::string, std::string> sources;      // event -> "attached" or the reason
+  std::map<std::string, std::string> attach_mode;  // event -> tp_btf/tracepoint/kprobe
+  std::map<std::string, uint64_t> dropped;         // cause -> count (losses only)
+  std::map<std::string, uint64_t> events;          // allocs_seen, frees_seen, ...
+  uint64_t missed_frees = 0;     // frees that could not be seen: each may be a fake leak below
+  std::vector<std::string> warnings;
+
+  uint64_t total_bytes = 0;      // kernel memory outstanding, counted once (stacks below + rest)
+  uint64_t total_count = 0;
+  uint64_t groups_total = 0;     // groups before --top
+  std::vector<StackGroup> stacks;  // sorted by bytes, at most --top
+  std::map<std::string, Summary> user_memory;  // category -> summary (not kernel leaks)
+  std::map<std::string, Summary> backing;      // category -> pages under objects counted above
+  bool full_stacks = false;
+  bool user_pages_shown = false;
+};
+
+struct AggregateOptions {
+  size_t top = 10;
+  bool full_stacks = false;  // do not trim allocator/plumbing frames
+  bool user_pages = false;   // show user-memory pages as stacks too
+};
+
+// Filter, group by (kind, trimmed frames), classify, sort. Pure: the kernel is not touched.
+Report aggregate(const Snapshot& snap, const Kallsyms& syms, const Filter& filter,
+                 const AggregateOptions& opts);
+
+std::string render_text(const Report& r);
+std::string human_bytes(uint64_t bytes);  // "1.5 MiB"
+std::string render_json(const Report& r);
+
+// Cache name of a record: the `caches` map for slab records, kmalloc-<size> for small kmalloc.
+std::optional<std::string> cache_name(const Snapshot& snap, const kleak_alloc& a);
+
+}  // namespace kleak

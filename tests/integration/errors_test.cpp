@@ -1,0 +1,110 @@
+// Every way `kleak trace` can be refused ends in one clear line on stderr and a non-zero exit.
+#include <gtest/gtest.h>
+
+#include "harness.h"
+
+namespace kleak::test {
+namespace {
+
+// One line, starting with "kleak: ", containing `what`.
+::testing::AssertionResult one_line_error(const RunResult& r, const std::string& what) {
+  if (r.err.empty() || r.err.back() != '\n' || r.err.find('\n') != r.err.size() - 1)
+    return ::testing::AssertionFailure() << "stderr is not exactly one line: '" << r.err << "'";
+  if (r.err.rfind("kleak: ", 0) != 0) return ::testing::AssertionFailure() << "no 'kleak: ' prefix: " << r.err;
+  if (r.err.find(what) == std::string::npos)
+    return ::testing::AssertionFailure() << "'" << what << "' not in: " << r.err;
+  if (!r.out.empty()) return ::testing::AssertionFailure() << "stdout not empty: " << r.out;
+  return ::testing::AssertionSuccess();
+}
+
+RunResult trace(std::vector<std::string> args) {
+  args.insert(args.begin(), {KLEAK_BIN, "trace"});
+  return run(args);
+}
+
+TEST(Errors, BadDuration) {
+  for (const char* d : {"10x", "-5s", "", "1s2", "soon"}) {
+    RunResult r = trace({"--duration", d});
+    EXPECT_EQ(r.status, 2) << d;
+    EXPECT_TRUE(one_line_error(r, "bad duration")) << d;
+  }
+}
+
+TEST(Errors, BadFilterNamesTheColumn) {
+  RunResult r = trace({"--filter", "bytes_req >= && bytes_req <= 512"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_TRUE(one_line_error(r, "bad filter at column 14"));
+  r = trace({"--filter", "size > 5"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_TRUE(one_line_error(r, "column 1"));
+  r = trace({"--filter", "cache == \"dentry"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_TRUE(one_line_error(r, "bad filter"));
+}
+
+TEST(Errors, BadFlagsAndValues) {
+  EXPECT_TRUE(one_line_error(trace({"--bogus"}), "--bogus"));
+  EXPECT_EQ(trace({"--bogus"}).status, 2);
+  EXPECT_TRUE(one_line_error(trace({"--format", "xml"}), "bad --format"));
+  EXPECT_TRUE(one_line_error(trace({"--stack-depth", "0"}), "--stack-depth"));
+  EXPECT_TRUE(one_line_error(trace({"--kinds", "kmalloc,bogus"}), "bogus"));
+  EXPECT_TRUE(one_line_error(trace({"--min-size", "lots"}), "--min-size"));
+  EXPECT_TRUE(one_line_error(trace({"--attach", "uprobe"}), "--attach"));
+  EXPECT_TRUE(one_line_error(trace({"--filter", "bytes_req > 10 && bytes_req < 5"}), "can match no"));
+  EXPECT_TRUE(one_line_error(run({KLEAK_BIN}), "subcommand"));
+}
+
+TEST(Errors, UnwritableOutputFailsBeforeTracing) {
+  RunResult r = trace({"-o", "/nonexistent-dir/report.txt", "--duration", "1h"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(one_line_error(r, "cannot write /nonexistent-dir/report.txt"));
+}
+
+TEST(Errors, NotRoot) {
+  if (geteuid() != 0) {
+    RunResult r = trace({"--duration", "1s"});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_TRUE(one_line_error(r, "needs root"));
+    return;
+  }
+  // Drop to nobody with no capabilities, as a real unprivileged user would run it.
+  RunResult r = run({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                     "--inh-caps=-all", "--bounding-set=-all", KLEAK_BIN, "trace", "--duration", "1s"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(one_line_error(r, "needs root: missing CAP_BPF CAP_PERFMON"));
+}
+
+TEST(Errors, NoBtf) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  RunResult r = trace({"--btf", "/nonexistent/vmlinux", "--duration", "1s"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(one_line_error(r, "no kernel BTF at /nonexistent/vmlinux"));
+}
+
+TEST(Errors, TracefsMissing) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  RunResult r = trace({"--attach", "tracepoint", "--tracefs", "/nonexistent", "--duration", "1s"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(one_line_error(r, "no tracefs at /nonexistent"));
+}
+
+TEST(Errors, FailedLoadSaysWhy) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  // A preallocated hash map of 4 billion entries cannot be created: the load fails and says so.
+  RunResult r = trace({"--max-allocs", "4000000000", "--duration", "1s"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(one_line_error(r, "failed to load BPF programs"));
+}
+
+TEST(Errors, KprobesAbsentIsAWarningNotAFailure) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  if (std::filesystem::exists("/sys/bus/event_source/devices/kprobe/type"))
+    GTEST_SKIP() << "this kernel has kprobes";
+  // Forcing kprobes on a kernel without them leaves nothing to attach: a one-line error.
+  RunResult r = trace({"--attach", "kprobe", "--duration", "1s"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("kprobes are not available"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace kleak::test

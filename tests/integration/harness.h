@@ -1,0 +1,239 @@
+// Helpers for tests that run against the real kernel: spawn kleak and the planter, talk to them,
+// read the JSON report. BPF tests skip where BPF cannot run, unless KLEAK_REQUIRE_BPF=1 (set by
+// .ci/run), which turns every such skip into a failure.
+#pragma once
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace kleak::test {
+
+inline std::string bpf_unavailable_reason() {
+  if (geteuid() != 0) return "not root";
+  if (!std::filesystem::exists("/sys/kernel/btf/vmlinux")) return "no /sys/kernel/btf/vmlinux";
+  return "";
+}
+
+#define KLEAK_REQUIRE_BPF_OR_SKIP()                                                      \
+  do {                                                                                   \
+    std::string why_ = ::kleak::test::bpf_unavailable_reason();                          \
+    if (!why_.empty()) {                                                                 \
+      if (std::getenv("KLEAK_REQUIRE_BPF"))                                              \
+        FAIL() << "BPF tests cannot run (" << why_ << ") and KLEAK_REQUIRE_BPF is set";  \
+      GTEST_SKIP() << "BPF tests need root and kernel BTF: " << why_;                    \
+    }                                                                                    \
+  } while (0)
+
+// A child process with its stdin, stdout and stderr on pipes.
+class Child {
+ public:
+  Child(const std::vector<std::string>& argv, const std::vector<std::string>& env_extra = {}) {
+    int in[2], out[2], err[2];
+    if (pipe(in) || pipe(out) || pipe(err)) throw std::runtime_error("pipe");
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(in[0], 0);
+      dup2(out[1], 1);
+      dup2(err[1], 2);
+      for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) close(fd);
+      for (const auto& e : env_extra) putenv(strdup(e.c_str()));
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    close(err[1]);
+    in_ = fdopen(in[1], "w");
+    out_ = fdopen(out[0], "r");
+    err_ = fdopen(err[0], "r");
+  }
+  ~Child() {
+    if (pid_ > 0 && !reaped_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    for (FILE* f : {in_, out_, err_})
+      if (f) fclose(f);
+  }
+  pid_t pid() const { return pid_; }
+  void send_line(const std::string& s) {
+    fprintf(in_, "%s\n", s.c_str());
+    fflush(in_);
+  }
+  void close_stdin() {
+    if (in_) fclose(in_);
+    in_ = nullptr;
+  }
+  // Next stdout line ("" at EOF).
+  std::string read_line() { return getline(out_); }
+  std::string read_err_line() { return getline(err_); }
+  void signal(int sig) { kill(pid_, sig); }
+  // Waits for exit; returns the exit status (128+signal when killed), collecting the rest of
+  // stdout and stderr.
+  int wait() {
+    out_text_ += slurp(out_);
+    err_text_ += slurp(err_);
+    int st = 0;
+    waitpid(pid_, &st, 0);
+    reaped_ = true;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  }
+  const std::string& out() const { return out_text_; }
+  const std::string& err() const { return err_text_; }
+  void append_err(const std::string& s) { err_text_ += s; }
+
+ private:
+  static std::string getline(FILE* f) {
+    char* line = nullptr;
+    size_t cap = 0;
+    ssize_t n = ::getline(&line, &cap, f);
+    std::string s = n > 0 ? std::string(line, static_cast<size_t>(n)) : "";
+    free(line);
+    if (!s.empty() && s.back() == '\n') s.pop_back();
+    return s;
+  }
+  static std::string slurp(FILE* f) {
+    std::string s;
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
+    return s;
+  }
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  FILE *in_ = nullptr, *out_ = nullptr, *err_ = nullptr;
+  std::string out_text_, err_text_;
+};
+
+// Runs a command to completion.
+struct RunResult {
+  int status;
+  std::string out, err;
+};
+inline RunResult run(const std::vector<std::string>& argv, const std::vector<std::string>& env = {}) {
+  Child c(argv, env);
+  c.close_stdin();
+  int st = c.wait();
+  return {st, c.out(), c.err()};
+}
+
+// The planter, planted and holding; `values` has the ready line's key=value pairs.
+class Planter {
+ public:
+  explicit Planter(const std::vector<std::string>& args) {
+    std::vector<std::string> argv{KLEAK_PLANTER};
+    argv.insert(argv.end(), args.begin(), args.end());
+    child_ = std::make_unique<Child>(argv);
+    std::string line = child_->read_line();
+    if (line.rfind("ready ", 0) != 0) {
+      child_->close_stdin();
+      child_->wait();
+      throw std::runtime_error("planter did not get ready: '" + line + "' " + child_->err());
+    }
+    std::istringstream in(line.substr(6));
+    std::string kv;
+    while (in >> kv) {
+      auto eq = kv.find('=');
+      if (eq != std::string::npos) values[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+  }
+  uint64_t num(const std::string& k) const {
+    auto it = values.find(k);
+    if (it == values.end()) throw std::runtime_error("planter ready line has no " + k);
+    return std::stoull(it->second);
+  }
+  void release() {
+    child_->send_line("release");
+    std::string l = child_->read_line();
+    if (l != "released") throw std::runtime_error("planter did not release: " + l);
+  }
+  ~Planter() {
+    child_->close_stdin();
+    child_->wait();
+  }
+  std::map<std::string, std::string> values;
+
+ private:
+  std::unique_ptr<Child> child_;
+};
+
+// `kleak trace` in the background; ready once it says it is tracing.
+class Tracing {
+ public:
+  explicit Tracing(std::vector<std::string> args) {
+    std::vector<std::string> argv{KLEAK_BIN, "trace"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    child_ = std::make_unique<Child>(argv);
+    child_->close_stdin();
+    for (;;) {
+      std::string l = child_->read_err_line();
+      if (l.empty()) {
+        int st = child_->wait();
+        throw std::runtime_error("kleak trace exited (" + std::to_string(st) + ") before tracing: " +
+                                 child_->err());
+      }
+      child_->append_err(l + "\n");
+      if (l.find("kleak: tracing") != std::string::npos) break;
+    }
+  }
+  // Ends the window with SIGINT and returns the exit status.
+  int stop() {
+    child_->signal(SIGINT);
+    return child_->wait();
+  }
+  int wait() { return child_->wait(); }
+  void signal(int sig) { child_->signal(sig); }
+  const std::string& out() const { return child_->out(); }
+  const std::string& err() const { return child_->err(); }
+  nlohmann::json json() const { return nlohmann::json::parse(child_->out()); }
+
+ private:
+  std::unique_ptr<Child> child_;
+};
+
+// Sum of bytes/count over stacks of `kind` whose printed frames contain `func` (at any depth
+// up to `max_depth`; 0 = the first shown frame only).
+struct Found {
+  uint64_t bytes = 0, bytes_req = 0, count = 0;
+  size_t groups = 0;
+};
+inline Found find_stacks(const nlohmann::json& report, const std::string& kind,
+                         const std::string& func, size_t max_depth = 0) {
+  Found f;
+  for (const auto& s : report["stacks"]) {
+    if (!kind.empty() && s["kind"] != kind) continue;
+    const auto& frames = s["frames"];
+    bool hit = false;
+    for (size_t i = 0; i < frames.size() && i <= max_depth; ++i) {
+      std::string fr = frames[i];
+      if (fr.rfind(func + "+", 0) == 0 || fr == func) hit = true;
+    }
+    if (!hit) continue;
+    f.bytes += s["bytes"].get<uint64_t>();
+    f.bytes_req += s["bytes_req"].get<uint64_t>();
+    f.count += s["count"].get<uint64_t>();
+    ++f.groups;
+  }
+  return f;
+}
+
+inline ::testing::AssertionResult within(double got, double want, double tol) {
+  if (want == 0 ? got == 0 : std::abs(got - want) <= tol * want) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << got << " is not within " << tol * 100 << "% of " << want;
+}
+
+}  // namespace kleak::test

@@ -1,0 +1,197 @@
+// `kleak trace` against the real kernel: the planter holds known kernel allocations while the
+// tracer runs; the JSON report must name the right functions with the right bytes and counts,
+// and forget what was released before the window ended.
+#include <gtest/gtest.h>
+
+#include "harness.h"
+
+namespace kleak::test {
+namespace {
+
+using nlohmann::json;
+
+// The planter's allocations all come from one process; the system's own churn does not matter.
+json trace_while_planted(const std::vector<std::string>& trace_args,
+                         const std::vector<std::string>& plant_args, bool release_first,
+                         std::map<std::string, std::string>* planted = nullptr,
+                         int* exit_status = nullptr) {
+  std::vector<std::string> args{"--duration", "2m", "--format", "json", "--top", "1000"};
+  args.insert(args.end(), trace_args.begin(), trace_args.end());
+  Tracing t(args);
+  {
+    Planter p(plant_args);
+    if (planted) *planted = p.values;
+    if (release_first) p.release();
+    int st = t.stop();
+    if (exit_status) *exit_status = st;
+    else EXPECT_EQ(st, 0) << t.err();
+  }
+  return json::parse(t.out());
+}
+
+TEST(Trace, FilledPipesAreTheTopPageHolder) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  std::map<std::string, std::string> planted;
+  json r = trace_while_planted({}, {"--pipes", "300", "--fill", "60000"}, false, &planted);
+  double want = std::stod(planted.at("pipe_page_bytes"));
+  Found f = find_stacks(r, "page", "anon_pipe_write");
+  if (f.groups == 0) f = find_stacks(r, "page", "pipe_write");
+  EXPECT_TRUE(within(static_cast<double>(f.bytes), want, 0.10)) << r.dump(1).substr(0, 4000);
+  // The pipe pages must be the biggest kernel page holder in the window.
+  const json* top_page = nullptr;
+  for (const auto& s : r["stacks"])
+    if (s["kind"] == "page") {
+      top_page = &s;
+      break;
+    }
+  ASSERT_NE(top_page, nullptr);
+  std::string first = (*top_page)["frames"][0];
+  EXPECT_TRUE(first.rfind("anon_pipe_write+", 0) == 0 || first.rfind("pipe_write+", 0) == 0) << first;
+  EXPECT_EQ((*top_page)["category"], "pipe");
+  EXPECT_EQ(r["sources"]["kmem:mm_page_alloc"], "attached");
+  EXPECT_EQ(r["dropped"]["alloc_map_full"], 0);
+}
+
+TEST(Trace, ReleasedBeforeTheWindowEndsIsGone) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  std::map<std::string, std::string> planted;
+  json r = trace_while_planted({}, {"--pipes", "300", "--fill", "60000", "--resized-pipes", "300"},
+                               true, &planted);
+  double planted_bytes = std::stod(planted.at("pipe_page_bytes"));
+  Found pages = find_stacks(r, "page", "anon_pipe_write");
+  EXPECT_LT(static_cast<double>(pages.bytes), 0.05 * planted_bytes) << r.dump(1).substr(0, 4000);
+  Found resized = find_stacks(r, "kmalloc", "pipe_resize_ring");
+  EXPECT_LT(resized.count, 15u);
+  EXPECT_GT(r["events"]["frees_matched"].get<uint64_t>(), 300u * 15);
+}
+
+TEST(Trace, SizeFilterKeepsExactlyThePlantedKmallocs) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  std::map<std::string, std::string> planted;
+  json r = trace_while_planted({"--filter", "bytes_req >= 256 && bytes_req <= 512"},
+                               {"--resized-pipes", "400"}, false, &planted);
+  Found f = find_stacks(r, "kmalloc", "pipe_resize_ring");
+  EXPECT_TRUE(within(static_cast<double>(f.count), 400, 0.10)) << r.dump(1).substr(0, 4000);
+  EXPECT_EQ(f.bytes_req, f.count * 320);
+  EXPECT_EQ(f.bytes, f.count * 512);
+  // Nothing outside the size range is reported.
+  for (const auto& s : r["stacks"]) {
+    uint64_t n = s["count"], req = s["bytes_req"];
+    EXPECT_GE(req, 256 * n) << s.dump();
+    EXPECT_LE(req, 512 * n) << s.dump();
+    EXPECT_NE(s["kind"], "page") << s.dump();
+  }
+  EXPECT_EQ(r["filter"], "bytes_req >= 256 && bytes_req <= 512");
+}
+
+TEST(Trace, CacheFilterFindsSocketInodes) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  json r = trace_while_planted({"--filter", "cache == \"sock_inode_cache\""}, {"--sockets", "300"},
+                               false);
+  uint64_t count = 0;
+  for (const auto& s : r["stacks"]) {
+    EXPECT_EQ(s["cache"], "sock_inode_cache") << s.dump();
+    EXPECT_EQ(s["kind"], "slab");
+    count += s["count"].get<uint64_t>();
+  }
+  // socket(AF_UNIX) allocates one inode per socket; the rest of the box adds a few.
+  EXPECT_TRUE(within(static_cast<double>(count), 300, 0.10)) << r.dump(1).substr(0, 4000);
+  Found f = find_stacks(r, "slab", "sock_alloc_inode", 3);
+  EXPECT_TRUE(within(static_cast<double>(f.count), 300, 0.10)) << r.dump(1).substr(0, 4000);
+}
+
+TEST(Trace, EventfdContextsAreKmallocs) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  json r = trace_while_planted({"--kinds", "kmalloc"}, {"--eventfds", "500"}, false);
+  Found f = find_stacks(r, "kmalloc", "do_eventfd", 2);
+  EXPECT_TRUE(within(static_cast<double>(f.count), 500, 0.10)) << r.dump(1).substr(0, 4000);
+  for (const auto& s : r["stacks"]) EXPECT_EQ(s["kind"], "kmalloc");
+}
+
+TEST(Trace, BpfMapsShowVmallocAndPercpuMemory) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  std::map<std::string, std::string> planted;
+  json r = trace_while_planted({"--kinds", "vmalloc,percpu"},
+                               {"--vmalloc-map", "4194304", "--vmalloc-maps", "4",
+                                "--percpu-map", "512", "--percpu-value", "64"},
+                               false, &planted);
+  Found vm = find_stacks(r, "vmalloc", "bpf_map_area_alloc", 6);
+  // Each area is the map's value area plus a guard page.
+  EXPECT_TRUE(within(static_cast<double>(vm.bytes), 4.0 * 4194304, 0.10)) << r.dump(1).substr(0, 4000);
+  EXPECT_GE(vm.count, 4u);
+  Found pc = find_stacks(r, "percpu", "bpf_map_alloc_percpu", 4);
+  EXPECT_TRUE(within(static_cast<double>(pc.count), 512, 0.10)) << r.dump(1).substr(0, 4000);
+}
+
+TEST(Trace, ClassicTracepointsGiveTheSameAnswer) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  std::map<std::string, std::string> planted;
+  json r = trace_while_planted({"--attach", "tracepoint"}, {"--pipes", "200", "--fill", "60000"},
+                               false, &planted);
+  EXPECT_EQ(r["attach_mode"]["kmem:mm_page_alloc"], "tracepoint");
+  Found f = find_stacks(r, "page", "anon_pipe_write");
+  EXPECT_TRUE(within(static_cast<double>(f.bytes), std::stod(planted.at("pipe_page_bytes")), 0.10))
+      << r.dump(1).substr(0, 4000);
+}
+
+TEST(Trace, FullMapIsReportedAndFailsTheRun) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  int status = 0;
+  json r = trace_while_planted({"--max-allocs", "64"}, {"--pipes", "100"}, false, nullptr, &status);
+  EXPECT_EQ(status, 3);
+  EXPECT_GT(r["dropped"]["alloc_map_full"].get<uint64_t>(), 0u);
+}
+
+// Counts loaded BPF programs and maps whose names are kleak's.
+uint64_t kleak_objects_loaded() {
+  RunResult r = run({"/bin/sh", "-c",
+                     "{ bpftool prog show; bpftool map show; bpftool link show; } | "
+                     "grep -cE 'name (btf_kmalloc|tp_kmalloc|allocs|counters|caches)( |$)' || true"});
+  return std::stoull(r.out.empty() ? "0" : r.out);
+}
+
+TEST(Trace, SigtermStillReportsAndLeavesNoProgramBehind) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  {
+    Tracing t({"--duration", "1h", "--format", "json", "--top", "1000"});
+    EXPECT_GT(kleak_objects_loaded(), 0u);
+    Planter p({"--pipes", "50", "--fill", "60000"});
+    t.signal(SIGTERM);
+    EXPECT_EQ(t.wait(), 0) << t.err();
+    json r = t.json();
+    EXPECT_GT(find_stacks(r, "page", "anon_pipe_write").count, 0u);
+  }
+  EXPECT_EQ(kleak_objects_loaded(), 0u);
+}
+
+TEST(Trace, KillNineLeavesNoProgramLinkOrMapBehind) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  {
+    Tracing t({"--duration", "1h"});
+    EXPECT_GT(kleak_objects_loaded(), 0u);
+    t.signal(SIGKILL);
+    EXPECT_EQ(t.wait(), 128 + SIGKILL);
+  }
+  // The kernel releases programs and maps when their last fd closes; give it a moment.
+  for (int i = 0; i < 50 && kleak_objects_loaded() > 0; ++i) usleep(100000);
+  EXPECT_EQ(kleak_objects_loaded(), 0u);
+}
+
+TEST(Trace, TwoInstancesDoNotInterfere) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  Tracing a({"--duration", "1h", "--format", "json", "--top", "1000"});
+  Tracing b({"--duration", "1h", "--format", "json", "--top", "1000"});
+  std::map<std::string, std::string> planted;
+  {
+    Planter p({"--pipes", "100", "--fill", "60000"});
+    planted = p.values;
+    EXPECT_EQ(a.stop(), 0) << a.err();
+    EXPECT_EQ(b.stop(), 0) << b.err();
+  }
+  double want = std::stod(planted.at("pipe_page_bytes"));
+  EXPECT_TRUE(within(static_cast<double>(find_stacks(a.json(), "page", "anon_pipe_write").bytes), want, 0.10));
+  EXPECT_TRUE(within(static_cast<double>(find_stacks(b.json(), "page", "anon_pipe_write").bytes), want, 0.10));
+}
+
+}  // namespace
+}  // namespace kleak::test

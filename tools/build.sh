@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Configures and builds kleak into build/ (Release with debug info). Used by run.sh and test.sh.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cmake -S "$here" -B "$here/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$here/build" -j"$(nproc)"

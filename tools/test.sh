@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test suite (unit, BPF, integration) with ctest.
+# BPF and integration tests need root; with KLEAK_REQUIRE_BPF=1 (CI) they fail instead of skipping
+# when they cannot run.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+"${sudo_cmd[@]}" "$here/tools/install-deps.sh"
+"$here/tools/build.sh"
+cd "$here/build"
+"${sudo_cmd[@]}" env ${KLEAK_REQUIRE_BPF:+KLEAK_REQUIRE_BPF=1} ctest --output-on-failure --timeout 600 "$@"

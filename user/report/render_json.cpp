@@ -1,0 +1,53 @@
+// JSON renderer: the stable machine format. Field names are a contract (README documents them).
+#include <nlohmann/json.hpp>
+
+#include "kleak/report.h"
+
+namespace kleak {
+
+std::string render_json(const Report& r) {
+  using nlohmann::json;
+  json j;
+  j["kernel"] = r.kernel;
+  j["duration_s"] = r.duration_s;
+  j["filter"] = r.filter.empty() ? json(nullptr) : json(r.filter);
+  j["sources"] = r.sources;
+  j["attach_mode"] = r.attach_mode;
+  j["dropped"] = r.dropped;
+  j["events"] = r.events;
+  j["missed_frees"] = r.missed_frees;
+  j["warnings"] = r.warnings;
+  j["total_bytes"] = r.total_bytes;
+  j["total_count"] = r.total_count;
+  j["groups_total"] = r.groups_total;
+  j["full_stacks"] = r.full_stacks;
+  auto summaries = [](const std::map<std::string, Summary>& m) {
+    json o = json::object();
+    for (const auto& [k, s] : m) o[k] = {{"bytes", s.bytes}, {"count", s.count}};
+    return o;
+  };
+  j["user_memory"] = summaries(r.user_memory);
+  j["backing"] = summaries(r.backing);
+  json stacks = json::array();
+  for (const auto& g : r.stacks) {
+    json comms = json::array();
+    for (const auto& [c, n] : g.comms) comms.push_back({{"comm", c}, {"count", n}});
+    stacks.push_back({
+        {"kind", g.kind},
+        {"category", g.category},
+        {"bytes", g.bytes},
+        {"bytes_req", g.bytes_req},
+        {"count", g.count},
+        {"cache", g.cache ? json(*g.cache) : json(nullptr)},
+        {"oldest_age_s", g.oldest_age_s},
+        {"comms", comms},
+        {"frames", g.frames},
+        {"trimmed_frames", g.trimmed},
+        {"stack_ids", g.stack_ids},
+    });
+  }
+  j["stacks"] = stacks;
+  return j.dump(2) + "\n";
+}
+
+}  // namespace kleak

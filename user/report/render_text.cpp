@@ -1,0 +1,89 @@
+// Text renderer: a header that says what was traced and what was lost, then the top stacks.
+#include <fmt/format.h>
+
+#include <set>
+
+#include "kleak/report.h"
+
+namespace kleak {
+
+std::string human_bytes(uint64_t b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.1f} {}", v, units[u]);
+}
+
+namespace {
+
+std::string sources_line(const Report& r) {
+  // Group events by status so the common case is one short line.
+  std::map<std::string, std::vector<std::string>> by_status;
+  for (const auto& [ev, st] : r.sources) {
+    std::string key = st == "attached" ? "attached (" + r.attach_mode.at(ev) + ")" : st;
+    by_status[key].push_back(ev);
+  }
+  std::string out;
+  for (const auto& [st, evs] : by_status) {
+    out += fmt::format("  {}: {}\n", st, fmt::join(evs, " "));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string render_text(const Report& r) {
+  std::string o;
+  o += fmt::format("kleak trace: {}, window {:.1f} s{}\n", r.kernel, r.duration_s,
+                   r.filter.empty() ? "" : ", filter: " + r.filter);
+  o += "sources:\n" + sources_line(r);
+  auto ev = [&](const char* k) { auto it = r.events.find(k); return it == r.events.end() ? 0 : it->second; };
+  o += fmt::format("events: {} allocations seen ({} tracked, {} filtered in kernel), {} frees seen "
+                   "({} matched, {} of allocations made before the window or not tracked)\n",
+                   ev("allocs_seen"), ev("allocs_tracked"), ev("allocs_filtered_in_kernel"),
+                   ev("frees_seen"), ev("frees_matched"), ev("frees_of_untracked"));
+  std::vector<std::string> losses;
+  for (const auto& [cause, n] : r.dropped)
+    if (n) losses.push_back(fmt::format("{}={}", cause, n));
+  o += losses.empty() ? "dropped: none\n" : fmt::format("dropped: {}\n", fmt::join(losses, " "));
+  if (r.missed_frees)
+    o += fmt::format("WARNING: {} frees were missed (BPF recursion): up to that many allocations "
+                     "below may be false leaks\n", r.missed_frees);
+  for (const auto& w : r.warnings) o += "warning: " + w + "\n";
+
+  o += fmt::format("outstanding kernel memory: {} in {} allocations, {} stacks{}\n",
+                   human_bytes(r.total_bytes), r.total_count, r.groups_total,
+                   r.groups_total > r.stacks.size() ? fmt::format(" (top {} shown)", r.stacks.size()) : "");
+  if (!r.user_memory.empty()) {
+    std::vector<std::string> parts;
+    for (const auto& [cat, s] : r.user_memory)
+      parts.push_back(fmt::format("{} {} ({} pages)", cat, human_bytes(s.bytes), s.count));
+    o += fmt::format("user memory, not kernel leaks{}: {}\n",
+                     r.user_pages_shown ? "" : " (--user-pages shows its stacks)", fmt::join(parts, ", "));
+  }
+  if (!r.backing.empty()) {
+    std::vector<std::string> parts;
+    for (const auto& [cat, s] : r.backing)
+      parts.push_back(fmt::format("{} {} ({} allocations)", cat, human_bytes(s.bytes), s.count));
+    o += fmt::format("pages under objects counted above, not added again: {}\n", fmt::join(parts, ", "));
+  }
+  int i = 0;
+  for (const auto& g : r.stacks) {
+    std::vector<std::string> comms;
+    for (const auto& [c, n] : g.comms) comms.push_back(fmt::format("{}({})", c, n));
+    o += fmt::format("\n#{} {} in {} allocations  [{} {}{}]  oldest {:.1f}s ago  comm {}\n", ++i,
+                     human_bytes(g.bytes), g.count, g.kind, g.category,
+                     g.cache ? " cache=" + *g.cache : "", g.oldest_age_s, fmt::join(comms, " "));
+    if (g.bytes_req != g.bytes)
+      o += fmt::format("    requested {} of the {} taken\n", human_bytes(g.bytes_req), human_bytes(g.bytes));
+    for (const auto& f : g.frames) o += "    " + f + "\n";
+  }
+  if (r.stacks.empty()) o += "\nno outstanding kernel allocations match.\n";
+  return o;
+}
+
+}  // namespace kleak

@@ -1,0 +1,535 @@
+// Attach stage: probe the kernel, plan one program variant per event family, size the maps,
+// load, attach. The skeleton and every link are owned here and released however the process
+// ends: nothing is pinned, so even SIGKILL leaves no program, link or map behind (the kernel
+// drops them with the last fd).
+#include "kleak/attach.h"
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <linux/capability.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+
+#include "kleak.skel.h"
+#include "kleak/error.h"
+
+namespace kleak {
+namespace fs = std::filesystem;
+
+std::string_view attach_mode_name(AttachMode m) {
+  switch (m) {
+    case AttachMode::TpBtf: return "tp_btf";
+    case AttachMode::Tracepoint: return "tracepoint";
+    case AttachMode::Kprobe: return "kprobe";
+    case AttachMode::None: return "none";
+  }
+  return "none";
+}
+
+uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+const std::vector<EventSpec>& event_table() {
+  static const std::vector<EventSpec> table = {
+      {"kmalloc", "kmem", "kmalloc", false, ""},
+      {"kmalloc", "kmem", "kfree", true, ""},
+      {"slab", "kmem", "kmem_cache_alloc", false, ""},
+      {"slab", "kmem", "kmem_cache_free", true, ""},
+      {"page", "kmem", "mm_page_alloc", false, ""},
+      {"page", "kmem", "mm_page_free", true, ""},
+      {"page", "kmem", "mm_page_free_batched", true, ""},
+      {"percpu", "percpu", "percpu_alloc_percpu", false, ""},
+      {"percpu", "percpu", "percpu_free_percpu", true, ""},
+      {"vmalloc", "vmalloc", "alloc_vmap_area", false, "alloc_vmap_area"},
+      {"vmalloc", "vmalloc", "free_vmap_area_noflush", true, "free_vmap_area_noflush"},
+  };
+  return table;
+}
+
+static uint32_t family_kind(std::string_view family) {
+  if (family == "kmalloc") return KLEAK_KIND_KMALLOC;
+  if (family == "slab") return KLEAK_KIND_SLAB;
+  if (family == "page") return KLEAK_KIND_PAGE;
+  if (family == "percpu") return KLEAK_KIND_PERCPU;
+  if (family == "vmalloc") return KLEAK_KIND_VMALLOC;
+  return KLEAK_KIND_NONE;
+}
+
+std::vector<FamilyPlan> plan_families(const std::function<EventFacts(const EventSpec&)>& facts,
+                                      std::optional<AttachMode> forced, uint32_t kinds_mask) {
+  std::vector<FamilyPlan> plans;
+  const auto& table = event_table();
+  for (size_t i = 0; i < table.size();) {
+    std::string_view family = table[i].family;
+    size_t end = i;
+    while (end < table.size() && table[end].family == family) ++end;
+
+    FamilyPlan plan{std::string(family), AttachMode::None, ""};
+    if (!(kinds_mask & (1u << family_kind(family)))) {
+      plan.reason = "not selected (--kinds/--filter)";
+      plans.push_back(plan);
+      i = end;
+      continue;
+    }
+    bool btf = true, tp = true, kp = true;
+    std::string btf_why, tp_why, kp_why;
+    for (size_t j = i; j < end; ++j) {
+      EventFacts f = facts(table[j]);
+      std::string ev = std::string(table[j].category) + ":" + std::string(table[j].name);
+      if (!f.btf_ok) {
+        btf = false;
+        if (btf_why.empty()) btf_why = f.btf_why.empty() ? ev + ": no BTF tracepoint" : f.btf_why;
+      }
+      if (!f.tracepoint) {
+        tp = false;
+        if (tp_why.empty()) tp_why = "tracepoint " + ev + " does not exist on this kernel";
+      }
+      if (table[j].kprobe.empty() || !f.kprobe) {
+        kp = false;
+        if (kp_why.empty())
+          kp_why = table[j].kprobe.empty() ? "no kprobe fallback for " + ev
+                                           : (f.kprobe_why.empty() ? "kprobes unavailable"
+                                                                   : f.kprobe_why);
+      }
+    }
+    auto allowed = [&](AttachMode m) { return !forced || *forced == m; };
+    if (btf && allowed(AttachMode::TpBtf)) {
+      plan.mode = AttachMode::TpBtf;
+    } else if (tp && allowed(AttachMode::Tracepoint)) {
+      plan.mode = AttachMode::Tracepoint;
+      plan.reason = forced ? "" : btf_why;
+    } else if (kp && allowed(AttachMode::Kprobe)) {
+      plan.mode = AttachMode::Kprobe;
+      plan.reason = tp_why;
+    } else {
+      plan.reason = forced ? "cannot attach as " + std::string(attach_mode_name(*forced)) + ": " +
+                                 (*forced == AttachMode::TpBtf        ? btf_why
+                                  : *forced == AttachMode::Tracepoint ? tp_why
+                                                                      : kp_why)
+                           : tp_why + "; " + kp_why;
+    }
+    plans.push_back(plan);
+    i = end;
+  }
+  return plans;
+}
+
+// ---- privilege and environment checks ---------------------------------------------------
+
+void check_privileges() {
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  if (syscall(SYS_capget, &hdr, data) != 0)
+    throw Error(std::string("cannot read capabilities: ") + std::strerror(errno));
+  auto has = [&](int cap) { return (data[cap / 32].effective >> (cap % 32)) & 1u; };
+  constexpr int kCapSysAdmin = 21, kCapPerfmon = 38, kCapBpf = 39;
+  if (has(kCapSysAdmin) || (has(kCapBpf) && has(kCapPerfmon))) return;
+  std::string missing;
+  if (!has(kCapBpf)) missing += "CAP_BPF ";
+  if (!has(kCapPerfmon)) missing += "CAP_PERFMON ";
+  throw Error("kleak trace needs root: missing " + missing +
+              "(CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN); run it with sudo");
+}
+
+void check_btf(const std::string& btf_path) {
+  std::error_code ec;
+  if (!fs::exists(btf_path, ec))
+    throw Error("no kernel BTF at " + btf_path +
+                ": kleak needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (or --btf FILE)");
+  btf* b = btf__parse(btf_path.c_str(), nullptr);
+  if (!b) throw Error("cannot parse kernel BTF at " + btf_path + ": " + std::strerror(errno));
+  btf__free(b);
+}
+
+// ---- probes of the live kernel ----------------------------------------------------------
+
+namespace {
+
+// Prototype of the tp_btf program we compiled, per event: parameter count (including the
+// leading `void *__data`) and the positions that must be pointers to a named struct.
+struct Proto {
+  unsigned nparams;
+  std::vector<std::pair<unsigned, const char*>> struct_ptrs;
+};
+
+const std::map<std::string_view, Proto>& expected_protos() {
+  static const std::map<std::string_view, Proto> m = {
+      {"kmalloc", {7, {}}},
+      {"kfree", {3, {}}},
+      {"kmem_cache_alloc", {6, {{3, "kmem_cache"}}}},
+      {"kmem_cache_free", {4, {}}},
+      {"mm_page_alloc", {5, {{1, "page"}}}},
+      {"mm_page_free", {3, {{1, "page"}}}},
+      {"mm_page_free_batched", {2, {{1, "page"}}}},
+      {"percpu_alloc_percpu", {11, {}}},
+      {"percpu_free_percpu", {4, {}}},
+      {"alloc_vmap_area", {7, {}}},
+      {"free_vmap_area_noflush", {4, {}}},
+  };
+  return m;
+}
+
+// Empty string when btf_trace_<event> matches the prototype our program was written for.
+std::string check_btf_proto(const btf* vmlinux, std::string_view event) {
+  std::string tname = "btf_trace_" + std::string(event);
+  int id = btf__find_by_name_kind(vmlinux, tname.c_str(), BTF_KIND_TYPEDEF);
+  if (id < 0) return "no BTF for tracepoint " + std::string(event);
+  const btf_type* t = btf__type_by_id(vmlinux, id);
+  t = btf__type_by_id(vmlinux, t->type);  // pointer
+  if (!t || !btf_is_ptr(t)) return "unexpected BTF for " + tname;
+  t = btf__type_by_id(vmlinux, t->type);  // func proto
+  if (!t || !btf_is_func_proto(t)) return "unexpected BTF for " + tname;
+  const auto& proto = expected_protos().at(event);
+  if (btf_vlen(t) != proto.nparams)
+    return std::string(event) + " has " + std::to_string(btf_vlen(t)) + " arguments here, " +
+           std::to_string(proto.nparams) + " expected";
+  const btf_param* params = btf_params(t);
+  for (auto [pos, sname] : proto.struct_ptrs) {
+    const btf_type* p = btf__type_by_id(vmlinux, params[pos].type);
+    while (p && (btf_is_const(p) || btf_is_volatile(p) || btf_is_typedef(p)))
+      p = btf__type_by_id(vmlinux, p->type);
+    if (p && btf_is_ptr(p)) p = btf__type_by_id(vmlinux, p->type);
+    while (p && (btf_is_const(p) || btf_is_volatile(p))) p = btf__type_by_id(vmlinux, p->type);
+    if (!p || !btf_is_struct(p) || std::string_view(btf__name_by_offset(vmlinux, p->name_off)) != sname)
+      return std::string(event) + " argument " + std::to_string(pos) + " is not struct " + sname;
+  }
+  return "";
+}
+
+std::string find_tracefs(const std::string& explicit_dir, bool may_mount) {
+  if (!explicit_dir.empty()) return fs::exists(explicit_dir + "/events") ? explicit_dir : "";
+  for (const char* d : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"})
+    if (fs::exists(std::string(d) + "/events")) return d;
+  if (may_mount && fs::exists("/sys/kernel/tracing") &&
+      mount("nodev", "/sys/kernel/tracing", "tracefs", 0, nullptr) == 0 &&
+      fs::exists("/sys/kernel/tracing/events"))
+    return "/sys/kernel/tracing";
+  return "";
+}
+
+std::set<std::string> kallsyms_text_symbols(const std::set<std::string>& wanted) {
+  std::set<std::string> found;
+  std::ifstream in("/proc/kallsyms");
+  std::string addr, type, name;
+  while (in >> addr >> type >> name) {
+    if (wanted.count(name)) found.insert(name);
+    in.ignore(1 << 20, '\n');
+  }
+  return found;
+}
+
+// libbpf's messages, kept while loading so a verifier failure can be reported in one line.
+std::mutex g_log_mu;
+std::string g_log;
+bool g_verbose = false;
+
+int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
+  char buf[4096];
+  vsnprintf(buf, sizeof buf, fmt, args);
+  std::lock_guard lk(g_log_mu);
+  if (level != LIBBPF_DEBUG || g_verbose) g_log += buf;
+  if (g_verbose) fputs(buf, stderr);
+  return 0;
+}
+
+// The most telling line of a verifier log: the last non-empty one that is not libbpf's own
+// "-- END PROG LOAD LOG --" framing.
+std::string verifier_reason(const std::string& log) {
+  std::istringstream in(log);
+  std::string line, best;
+  while (std::getline(in, line)) {
+    if (line.empty() || line.find("END PROG LOAD LOG") != std::string::npos ||
+        line.find("BEGIN PROG LOAD LOG") != std::string::npos)
+      continue;
+    if (line.find("processed ") == 0) continue;
+    best = line;
+  }
+  return best;
+}
+
+struct LinkDeleter {
+  void operator()(bpf_link* l) const { bpf_link__destroy(l); }
+};
+using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
+
+struct SkelDeleter {
+  void operator()(kleak_bpf* s) const { kleak_bpf__destroy(s); }
+};
+
+std::string prog_name(AttachMode mode, std::string_view event, bool is_free) {
+  switch (mode) {
+    case AttachMode::TpBtf: return "btf_" + std::string(event);
+    case AttachMode::Tracepoint: return "tp_" + std::string(event);
+    case AttachMode::Kprobe:
+      return is_free ? "kprobe_" + std::string(event) : "kprobe_" + std::string(event) + "_ret";
+    case AttachMode::None: break;
+  }
+  return "";
+}
+
+}  // namespace
+
+struct Tracer::Impl {
+  std::unique_ptr<kleak_bpf, SkelDeleter> skel;
+  std::vector<LinkPtr> links;
+  struct Attached {
+    std::string event;
+    bool is_free;
+    bpf_program* prog;
+  };
+  std::vector<Attached> attached;
+};
+
+Tracer::Tracer() : impl_(std::make_unique<Impl>()) {}
+Tracer::~Tracer() { stop(); }
+
+void Tracer::stop() { impl_->links.clear(); }
+
+std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& probe,
+                                      std::optional<AttachMode> forced) {
+  check_btf(probe.btf_path);
+  g_verbose = getenv("KLEAK_VERBOSE") != nullptr;
+  libbpf_set_print(libbpf_print);
+
+  std::unique_ptr<Tracer> t(new Tracer());
+
+  // ---- probe the kernel and plan
+  btf* vmlinux = btf__parse(probe.btf_path.c_str(), nullptr);
+  if (!vmlinux) throw Error("cannot parse kernel BTF at " + probe.btf_path);
+  std::string tracefs = find_tracefs(probe.tracefs, probe.tracefs.empty());
+  bool kprobe_pmu = fs::exists("/sys/bus/event_source/devices/kprobe/type");
+  std::set<std::string> kprobe_syms;
+  if (kprobe_pmu) kprobe_syms = kallsyms_text_symbols({"alloc_vmap_area", "free_vmap_area_noflush"});
+
+  auto facts = [&](const EventSpec& e) {
+    EventFacts f;
+    f.btf_why = check_btf_proto(vmlinux, e.name);
+    f.btf_ok = f.btf_why.empty();
+    f.tracepoint = !tracefs.empty() && fs::exists(tracefs + "/events/" + std::string(e.category) +
+                                                  "/" + std::string(e.name));
+    if (!e.kprobe.empty()) {
+      f.kprobe = kprobe_pmu && kprobe_syms.count(std::string(e.kprobe));
+      f.kprobe_why = !kprobe_pmu ? "kprobes are not available on this kernel (CONFIG_KPROBES)"
+                                 : "kernel symbol " + std::string(e.kprobe) + " not found";
+    }
+    return f;
+  };
+  std::vector<FamilyPlan> plans = plan_families(facts, forced, s.kinds_mask);
+  btf__free(vmlinux);
+
+  bool needs_tracefs = false;
+  for (const auto& p : plans) needs_tracefs |= p.mode == AttachMode::Tracepoint;
+  if (forced == AttachMode::Tracepoint && tracefs.empty())
+    throw Error(probe.tracefs.empty()
+                    ? "tracefs is not mounted and could not be mounted at /sys/kernel/tracing "
+                      "(mount -t tracefs nodev /sys/kernel/tracing)"
+                    : "no tracefs at " + probe.tracefs + " (no events/ directory there)");
+  (void)needs_tracefs;
+
+  // ---- open and configure
+  LIBBPF_OPTS(bpf_object_open_opts, oopts);
+  if (probe.btf_path != "/sys/kernel/btf/vmlinux") oopts.btf_custom_path = probe.btf_path.c_str();
+  t->impl_->skel.reset(kleak_bpf__open_opts(&oopts));
+  if (!t->impl_->skel) throw Error(std::string("cannot open BPF object: ") + std::strerror(errno));
+  kleak_bpf* skel = t->impl_->skel.get();
+
+  auto* ro = skel->rodata;
+  ro->cfg_kinds_mask = s.kinds_mask;
+  ro->cfg_min_bytes_req = s.min_bytes_req;
+  ro->cfg_max_bytes_req = s.max_bytes_req;
+  ro->cfg_min_bytes_alloc = s.min_bytes_alloc;
+  ro->cfg_max_bytes_alloc = s.max_bytes_alloc;
+  ro->cfg_tgid = s.tgid;
+  ro->cfg_self_tgid = s.self_tgid;
+  ro->cfg_page_size = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  ro->cfg_capture_stacks = s.capture_stacks;
+  if (s.cache) {
+    ro->cfg_filter_cache = true;
+    std::strncpy(const_cast<char*>(ro->cfg_cache), s.cache->c_str(), KLEAK_CACHE_NAME_LEN - 1);
+  }
+  bpf_map__set_max_entries(skel->maps.allocs, s.max_allocs);
+  bpf_map__set_max_entries(skel->maps.stacks, s.max_stacks);
+  bpf_map__set_value_size(skel->maps.stacks, s.stack_depth * sizeof(uint64_t));
+  bpf_map__set_max_entries(skel->maps.caches, s.max_caches);
+
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel->obj) bpf_program__set_autoload(prog, false);
+  const auto& table = event_table();
+  for (const auto& plan : plans) {
+    if (plan.mode == AttachMode::None) continue;
+    for (const auto& e : table) {
+      if (e.family != plan.family) continue;
+      std::string name = prog_name(plan.mode, e.name, e.is_free);
+      bpf_program* p = bpf_object__find_program_by_name(skel->obj, name.c_str());
+      if (!p) throw Error("internal: BPF program " + name + " missing");
+      bpf_program__set_autoload(p, true);
+    }
+  }
+
+  // ---- load
+  {
+    std::lock_guard lk(g_log_mu);
+    g_log.clear();
+  }
+  if (int err = kleak_bpf__load(skel); err) {
+    std::string reason;
+    {
+      std::lock_guard lk(g_log_mu);
+      reason = verifier_reason(g_log);
+    }
+    throw Error("failed to load BPF programs: " +
+                (reason.empty() ? std::string(std::strerror(-err)) : reason) +
+                " (KLEAK_VERBOSE=1 shows the verifier log)");
+  }
+
+  // ---- attach, one family at a time: all of a family's events or none
+  for (const auto& plan : plans) {
+    std::vector<LinkPtr> links;
+    std::vector<Impl::Attached> attached;
+    std::string failure;
+    if (plan.mode != AttachMode::None) {
+      for (const auto& e : table) {
+        if (e.family != plan.family) continue;
+        std::string name = prog_name(plan.mode, e.name, e.is_free);
+        bpf_program* p = bpf_object__find_program_by_name(skel->obj, name.c_str());
+        bpf_link* l = bpf_program__attach(p);
+        if (!l) {
+          failure = "attach " + std::string(attach_mode_name(plan.mode)) + " " +
+                    std::string(e.name) + " failed: " + std::strerror(errno);
+          break;
+        }
+        links.emplace_back(l);
+        attached.push_back({std::string(e.category) + ":" + std::string(e.name), e.is_free, p});
+      }
+    }
+    bool ok = plan.mode != AttachMode::None && failure.empty();
+    if (!ok) links.clear();
+    for (const auto& e : table) {
+      if (e.family != plan.family) continue;
+      SourceStatus st;
+      st.event = std::string(e.category) + ":" + std::string(e.name);
+      st.family = plan.family;
+      st.mode = ok ? plan.mode : AttachMode::None;
+      st.status = ok ? "attached" : (failure.empty() ? plan.reason : failure);
+      t->sources_.push_back(st);
+    }
+    if (!ok && plan.reason != "not selected (--kinds/--filter)")
+      t->warnings_.push_back(plan.family + " allocations are not traced: " +
+                             (failure.empty() ? plan.reason : failure));
+    else if (ok && plan.mode != AttachMode::TpBtf && !plan.reason.empty())
+      t->warnings_.push_back(plan.family + " uses " + std::string(attach_mode_name(plan.mode)) +
+                             " programs: " + plan.reason);
+    for (auto& l : links) t->impl_->links.push_back(std::move(l));
+    for (auto& a : attached) t->impl_->attached.push_back(std::move(a));
+  }
+  if (t->impl_->links.empty()) {
+    std::string why;
+    for (const auto& w : t->warnings_) why += (why.empty() ? "" : "; ") + w;
+    throw Error("no allocation source could be attached: " + (why.empty() ? "nothing selected" : why));
+  }
+  t->window_start_ns_ = monotonic_ns();
+  return t;
+}
+
+// ---- drain --------------------------------------------------------------------------------
+
+Snapshot Tracer::drain() const {
+  kleak_bpf* skel = impl_->skel.get();
+  Snapshot snap;
+  snap.window_start_ns = window_start_ns_;
+
+  // Outstanding allocations: batch lookups, never a get_next_key walk while the map changes.
+  int afd = bpf_map__fd(skel->maps.allocs);
+  const uint32_t chunk = 4096;
+  std::vector<uint64_t> keys(chunk);
+  std::vector<kleak_alloc> vals(chunk);
+  uint64_t batch = 0;
+  bool first = true;
+  for (;;) {
+    uint32_t n = chunk;
+    LIBBPF_OPTS(bpf_map_batch_opts, bopts);
+    int err = bpf_map_lookup_batch(afd, first ? nullptr : &batch, &batch, keys.data(), vals.data(),
+                                   &n, &bopts);
+    int saved = errno;
+    first = false;
+    for (uint32_t i = 0; i < n; ++i) snap.allocs.push_back({keys[i], vals[i]});
+    if (err) {
+      if (saved == ENOENT) break;
+      if (saved == ENOSPC) {  // a bucket larger than the chunk: cannot happen at 4096, say so
+        ++snap.dropped_in_drain;
+        break;
+      }
+      throw Error(std::string("reading the allocation map failed: ") + std::strerror(saved));
+    }
+  }
+  snap.now_ns = monotonic_ns();
+
+  // Stacks referenced by the records.
+  int sfd = bpf_map__fd(skel->maps.stacks);
+  size_t depth = bpf_map__value_size(skel->maps.stacks) / sizeof(uint64_t);
+  std::vector<uint64_t> ips(depth);
+  for (const auto& r : snap.allocs) {
+    int32_t id = r.a.stack_id;
+    if (id < 0 || snap.stacks.count(id)) continue;
+    std::fill(ips.begin(), ips.end(), 0);
+    if (bpf_map_lookup_elem(sfd, &id, ips.data()) != 0) continue;
+    std::vector<uint64_t> frames;
+    for (uint64_t ip : ips) {
+      if (!ip) break;
+      frames.push_back(ip);
+    }
+    snap.stacks.emplace(id, std::move(frames));
+  }
+
+  // Cache names: the map only grows, so a key walk is exact here.
+  int cfd = bpf_map__fd(skel->maps.caches);
+  uint64_t ck = 0, next = 0;
+  const uint64_t* prev = nullptr;
+  while (bpf_map_get_next_key(cfd, prev, &next) == 0) {
+    kleak_cache c{};
+    if (bpf_map_lookup_elem(cfd, &next, &c) == 0)
+      snap.caches.emplace(next, std::string(c.name, strnlen(c.name, sizeof c.name)));
+    ck = next;
+    prev = &ck;
+  }
+
+  // Counters, summed over CPUs.
+  int nfd = bpf_map__fd(skel->maps.counters);
+  int ncpu = libbpf_num_possible_cpus();
+  std::vector<uint64_t> percpu(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
+  for (uint32_t i = 0; i < KLEAK_NR_COUNTERS; ++i) {
+    if (bpf_map_lookup_elem(nfd, &i, percpu.data()) != 0) continue;
+    uint64_t sum = 0;
+    for (uint64_t v : percpu) sum += v;
+    snap.counters[i] = sum;
+  }
+
+  // Recursion misses per attached program.
+  for (const auto& a : impl_->attached) {
+    bpf_prog_info info{};
+    uint32_t len = sizeof info;
+    ProgStat ps{a.event, a.is_free, 0};
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(a.prog), &info, &len) == 0)
+      ps.recursion_misses = info.recursion_misses;
+    snap.progs.push_back(ps);
+  }
+  return snap;
+}
+
+}  // namespace kleak

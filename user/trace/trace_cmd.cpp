@@ -1,0 +1,273 @@
+// `kleak trace`: options -> settings, then attach -> wait -> drain -> aggregate -> render.
+// SIGINT/SIGTERM end the window early and still print the report; the programs are detached
+// before the final drain, so the last report is a consistent snapshot.
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "kleak/attach.h"
+#include "kleak/commands.h"
+#include "kleak/duration.h"
+#include "kleak/error.h"
+#include "kleak/filter.h"
+#include "kleak/kind.h"
+#include "kleak/report.h"
+#include "kleak/symbolize.h"
+
+namespace kleak {
+
+namespace {
+
+struct TraceOptions {
+  std::string duration = "30s";
+  std::string interval;
+  size_t top = 10;
+  uint32_t stack_depth = KLEAK_DEFAULT_STACK_DEPTH;
+  std::string filter;
+  std::string min_size, max_size;
+  std::optional<uint32_t> pid;
+  std::string cache;
+  std::string kinds;
+  std::string format = "text";
+  std::string output;
+  bool full_stacks = false;
+  bool user_pages = false;
+  uint32_t max_allocs = KLEAK_DEFAULT_MAX_ALLOCS;
+  uint32_t max_stacks = KLEAK_DEFAULT_MAX_STACKS;
+  uint32_t max_caches = KLEAK_DEFAULT_MAX_CACHES;
+  std::string attach = "auto";
+  std::string btf = "/sys/kernel/btf/vmlinux";
+  std::string tracefs;
+  std::string kallsyms = "/proc/kallsyms";
+};
+
+// "4096", "4k", "1M", "2G" (binary multiples).
+uint64_t parse_size(const std::string& flag, const std::string& text) {
+  size_t pos = 0;
+  uint64_t v = 0;
+  try {
+    if (text.empty() || text[0] == '-') throw std::invalid_argument("sign");
+    v = std::stoull(text, &pos, 0);
+  } catch (const std::exception&) {
+    throw usage_error("bad size for " + flag + ": '" + text + "' (use bytes, or a k/M/G suffix)");
+  }
+  std::string suffix = text.substr(pos);
+  uint64_t mul = 1;
+  if (suffix == "" ) mul = 1;
+  else if (suffix == "k" || suffix == "K" || suffix == "KiB") mul = 1ull << 10;
+  else if (suffix == "M" || suffix == "MiB") mul = 1ull << 20;
+  else if (suffix == "G" || suffix == "GiB") mul = 1ull << 30;
+  else throw usage_error("bad size for " + flag + ": '" + text + "' (use bytes, or a k/M/G suffix)");
+  if (v > UINT64_MAX / mul) throw usage_error("size too large for " + flag + ": '" + text + "'");
+  return v * mul;
+}
+
+// --filter and the shorthands, AND-ed into one filter.
+Filter build_filter(const TraceOptions& o) {
+  Filter f = Filter::parse(o.filter);
+  auto add = [&](const std::string& text) { f = conjoin(f, Filter::parse(text)); };
+  if (!o.min_size.empty()) add("bytes_req >= " + std::to_string(parse_size("--min-size", o.min_size)));
+  if (!o.max_size.empty()) add("bytes_req <= " + std::to_string(parse_size("--max-size", o.max_size)));
+  if (o.pid) add("pid == " + std::to_string(*o.pid));
+  if (!o.cache.empty()) add("cache == " + filter_quote(o.cache));
+  if (!o.kinds.empty()) {
+    uint32_t mask = parse_kinds(o.kinds);
+    std::string any;
+    for (int k = KLEAK_KIND_KMALLOC; k < KLEAK_KIND_MAX; ++k) {
+      if (!(mask & kind_bit(static_cast<kleak_kind>(k)))) continue;
+      if (!any.empty()) any += " || ";
+      any += "kind == " + filter_quote(kind_name(static_cast<kleak_kind>(k)));
+    }
+    add(any);
+  }
+  return f;
+}
+
+std::optional<AttachMode> parse_attach(const std::string& s) {
+  if (s == "auto") return std::nullopt;
+  if (s == "tp_btf") return AttachMode::TpBtf;
+  if (s == "tracepoint") return AttachMode::Tracepoint;
+  if (s == "kprobe") return AttachMode::Kprobe;
+  throw usage_error("bad --attach '" + s + "' (use auto, tp_btf, tracepoint or kprobe)");
+}
+
+class SignalBlock {
+ public:
+  SignalBlock() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+  }
+  ~SignalBlock() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  // Waits up to `ns`; returns the signal that arrived, or 0.
+  int wait(uint64_t ns) const {
+    timespec ts{static_cast<time_t>(ns / 1000000000ull), static_cast<long>(ns % 1000000000ull)};
+    int sig = sigtimedwait(&set_, nullptr, &ts);
+    return sig > 0 ? sig : 0;
+  }
+
+ private:
+  sigset_t set_{}, old_{};
+};
+
+Report make_report(const Tracer& tracer, const Snapshot& snap, const Kallsyms& syms,
+                   const Filter& filter, const AggregateOptions& aopts) {
+  Report r = aggregate(snap, syms, filter, aopts);
+  for (const auto& s : tracer.sources()) {
+    r.sources[s.event] = s.status;
+    if (s.mode != AttachMode::None) r.attach_mode[s.event] = std::string(attach_mode_name(s.mode));
+  }
+  r.warnings.insert(r.warnings.end(), tracer.warnings().begin(), tracer.warnings().end());
+  return r;
+}
+
+int run_trace(const TraceOptions& o) {
+  // Everything the user typed is checked before anything touches the kernel.
+  auto duration = parse_duration(o.duration);
+  std::optional<std::chrono::nanoseconds> interval;
+  if (!o.interval.empty()) interval = parse_duration(o.interval);
+  if (o.format != "text" && o.format != "json")
+    throw usage_error("bad --format '" + o.format + "' (use text or json)");
+  if (o.stack_depth < 1 || o.stack_depth > KLEAK_MAX_STACK_DEPTH)
+    throw usage_error("--stack-depth must be between 1 and " + std::to_string(KLEAK_MAX_STACK_DEPTH));
+  if (o.top < 1) throw usage_error("--top must be at least 1");
+  if (o.max_allocs < 1 || o.max_stacks < 1 || o.max_caches < 1)
+    throw usage_error("map sizes (--max-allocs, --max-stacks, --max-caches) must be at least 1");
+  auto forced = parse_attach(o.attach);
+  Filter filter = build_filter(o);
+  BpfPrefilter pre = filter.prefilter();
+  if (pre.matches_nothing) throw usage_error("the filter '" + filter.to_string() + "' can match no allocation");
+
+  // The output file is opened now, so an unwritable path fails before the window, not after.
+  std::ofstream out_file;
+  if (!o.output.empty()) {
+    out_file.open(o.output, std::ios::out | std::ios::trunc);
+    if (!out_file) throw Error("cannot write " + o.output + ": " + std::strerror(errno));
+  }
+
+  check_privileges();
+  Kallsyms syms = Kallsyms::load(o.kallsyms);
+
+  BpfSettings s;
+  s.max_allocs = o.max_allocs;
+  s.max_stacks = o.max_stacks;
+  s.max_caches = o.max_caches;
+  s.stack_depth = o.stack_depth;
+  s.kinds_mask = pre.kinds_mask;
+  s.min_bytes_req = pre.min_bytes_req;
+  s.max_bytes_req = pre.max_bytes_req;
+  s.min_bytes_alloc = pre.min_bytes_alloc;
+  s.max_bytes_alloc = pre.max_bytes_alloc;
+  s.tgid = pre.pid.value_or(0);
+  s.self_tgid = static_cast<uint32_t>(getpid());
+  s.cache = pre.cache;
+
+  SignalBlock signals;  // before attach: a Ctrl-C during load still ends cleanly
+  KernelProbe probe;
+  probe.btf_path = o.btf;
+  probe.tracefs = o.tracefs;
+  auto tracer = Tracer::start(s, probe, forced);
+  for (const auto& w : tracer->warnings()) fmt::print(stderr, "kleak: warning: {}\n", w);
+  size_t attached = 0;
+  for (const auto& src : tracer->sources()) attached += src.mode != AttachMode::None;
+  // One status line, terminal or not: scripts and tests wait for it to know the window is open.
+  fmt::print(stderr, "kleak: tracing {} events for {} (Ctrl-C stops and reports)\n", attached,
+             format_duration(duration));
+
+  AggregateOptions aopts;
+  aopts.top = o.top;
+  aopts.full_stacks = o.full_stacks;
+  aopts.user_pages = o.user_pages;
+  auto render = [&](const Report& r) { return o.format == "json" ? render_json(r) : render_text(r); };
+
+  const bool tty = isatty(STDERR_FILENO);
+  const uint64_t start = tracer->window_start_ns();
+  const uint64_t end = start + static_cast<uint64_t>(duration.count());
+  uint64_t next_report = interval ? start + static_cast<uint64_t>(interval->count()) : UINT64_MAX;
+  int sig = 0;
+  for (;;) {
+    uint64_t now = monotonic_ns();
+    if (now >= end) break;
+    if (now >= next_report) {
+      Report r = make_report(*tracer, tracer->drain(), syms, filter, aopts);
+      std::string text = render(r);
+      if (out_file.is_open()) out_file << text << std::flush;
+      else fmt::print("{}\n", text), fflush(stdout);
+      next_report += static_cast<uint64_t>(interval->count());
+      continue;
+    }
+    if (tty)
+      fmt::print(stderr, "\rkleak: tracing, {} left (Ctrl-C stops and reports)   ",
+                 format_duration(std::chrono::seconds((end - now + 999999999) / 1000000000)));
+    uint64_t wake = std::min<uint64_t>({end, next_report, now + 1000000000ull});
+    if ((sig = signals.wait(wake - now)) != 0) break;
+  }
+  if (tty) fmt::print(stderr, "\r\033[K");
+  if (sig) fmt::print(stderr, "kleak: {} received, reporting what was collected\n", strsignal(sig));
+
+  tracer->stop();
+  Snapshot snap = tracer->drain();
+  Report r = make_report(*tracer, snap, syms, filter, aopts);
+  std::string text = render(r);
+  if (out_file.is_open()) {
+    out_file << text;
+    out_file.close();
+    if (!out_file) throw Error("writing " + o.output + " failed");
+  } else {
+    fwrite(text.data(), 1, text.size(), stdout);
+  }
+  uint64_t lost = r.dropped.count("alloc_map_full") ? r.dropped.at("alloc_map_full") : 0;
+  if (lost) {
+    fmt::print(stderr,
+               "kleak: {} allocations were not tracked because the allocation map ({} entries) "
+               "was full; the report is incomplete (raise --max-allocs or narrow --filter)\n",
+               lost, o.max_allocs);
+    return 3;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void register_trace_command(CLI::App& app, int& exit_code) {
+  auto opts = std::make_shared<TraceOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "trace", "Trace kernel allocations for a window and report the call stacks still holding memory");
+  cmd->add_option("-d,--duration", opts->duration, "How long to trace: 90s, 10m, 1h (default 30s)");
+  cmd->add_option("-i,--interval", opts->interval, "Also print a report every D while tracing");
+  cmd->add_option("-n,--top", opts->top, "How many stacks to show (default 10)");
+  cmd->add_option("--stack-depth", opts->stack_depth, "Kernel frames captured per stack (default 32, max 127)");
+  cmd->add_option("-f,--filter", opts->filter,
+                  "ftrace-style filter over bytes_req, bytes_alloc, order, gfp_flags, cache, comm, "
+                  "pid, tid, kind, call_site, migratetype, e.g. 'bytes_req >= 256 && bytes_req <= 512'");
+  cmd->add_option("--min-size", opts->min_size, "Only allocations requesting at least this many bytes (4096, 4k, 1M)");
+  cmd->add_option("--max-size", opts->max_size, "Only allocations requesting at most this many bytes");
+  cmd->add_option("-p,--pid", opts->pid, "Only allocations made by this process (tgid)");
+  cmd->add_option("--cache", opts->cache, "Only objects of this slab cache (e.g. dentry, kmalloc-512)");
+  cmd->add_option("--kinds", opts->kinds, "Only these kinds: kmalloc,slab,page,vmalloc,percpu");
+  cmd->add_option("--format", opts->format, "text or json (default text)");
+  cmd->add_option("-o,--output", opts->output, "Write the report to FILE instead of stdout");
+  cmd->add_flag("--full-stacks", opts->full_stacks, "Do not hide allocator and tracer frames");
+  cmd->add_flag("--user-pages", opts->user_pages, "Show stacks of pages backing user memory (anon, page cache)");
+  cmd->add_option("--max-allocs", opts->max_allocs, "Outstanding allocations tracked at most (default 262144)");
+  cmd->add_option("--max-stacks", opts->max_stacks, "Distinct stacks kept at most (default 16384)");
+  cmd->add_option("--max-caches", opts->max_caches, "Slab caches named at most (default 4096)");
+  cmd->add_option("--attach", opts->attach, "auto, tp_btf, tracepoint or kprobe (default auto)");
+  cmd->add_option("--btf", opts->btf, "Kernel BTF file (default /sys/kernel/btf/vmlinux)");
+  cmd->add_option("--tracefs", opts->tracefs, "Where tracefs is mounted (default: find or mount it)");
+  cmd->add_option("--kallsyms", opts->kallsyms, "Symbol table for kernel frames (default /proc/kallsyms)");
+  cmd->callback([opts, &exit_code] { exit_code = run_trace(*opts); });
+}
+
+}  // namespace kleak
