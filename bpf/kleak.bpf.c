@@ -18,6 +18,19 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/*
+ * tp_btf arguments that are struct pointers arrive as trusted pointers, on which the verifier
+ * allows no arithmetic (the key encoding masks and shifts). Reading the argument slot as plain
+ * bytes gives the same value as a scalar.
+ */
+static __always_inline __u64 ctx_arg_scalar(unsigned long long *ctx, int i)
+{
+	__u64 v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v), &ctx[i]);
+	return v;
+}
+
 /* ===== kmalloc / kfree ================================================================== */
 
 static __always_inline int on_kmalloc(void *ctx, __u64 call_site, __u64 ptr, __u64 bytes_req,
@@ -102,13 +115,14 @@ static __always_inline int on_cache_alloc(void *ctx, __u64 call_site, __u64 ptr,
 }
 
 /* Since 6.2-ish the tracepoint passes struct kmem_cache *: sizes and name come from it. */
-static __always_inline int on_cache_alloc_ptr(void *ctx, __u64 call_site, __u64 ptr,
+static __always_inline int on_cache_alloc_ptr(unsigned long long *ctx, __u64 call_site, __u64 ptr,
 					      struct kmem_cache *s, __u64 gfp_flags)
 {
 	__u64 object_size = BPF_CORE_READ(s, object_size);
 	__u64 size = BPF_CORE_READ(s, size);
 
-	return on_cache_alloc(ctx, call_site, ptr, (__u64)s, NULL, object_size, size, gfp_flags);
+	return on_cache_alloc(ctx, call_site, ptr, ctx_arg_scalar(ctx, 2), NULL, object_size, size,
+			      gfp_flags);
 }
 
 SEC("tp_btf/kmem_cache_alloc")
@@ -208,13 +222,15 @@ static __always_inline int on_page_free(__u64 page)
 }
 
 /*
- * mm_page_free_batched fires for pages whose mm_page_free already fired (free_unref_folios):
- * the delete is idempotent, and only a page it actually removes is counted.
+ * mm_page_free_batched: pages freed in batches (munmap, exit) fire it instead of mm_page_free
+ * on 6.18, and on some older paths after it. The delete is idempotent; a page it does not find
+ * is not counted as an untracked free, so a double report is never a loss.
  */
 static __always_inline int on_page_free_batched(__u64 page)
 {
 	__u64 key = kleak_key(KLEAK_SPACE_PAGE, page);
 
+	count(KLEAK_KIND_PAGE, KLEAK_FREE_SEEN);
 	if (page && bpf_map_delete_elem(&allocs, &key) == 0)
 		count(KLEAK_KIND_PAGE, KLEAK_FREE_MATCHED);
 	return 0;
@@ -224,14 +240,14 @@ SEC("tp_btf/mm_page_alloc")
 int BPF_PROG(btf_mm_page_alloc, struct page *page, unsigned int order, gfp_t gfp_flags,
 	     int migratetype)
 {
-	return on_page_alloc(ctx, (__u64)page, order, gfp_flags, migratetype);
+	return on_page_alloc(ctx, ctx_arg_scalar(ctx, 0), order, gfp_flags, migratetype);
 }
 
 SEC("raw_tp/mm_page_alloc")
 int BPF_PROG(raw_mm_page_alloc, struct page *page, unsigned int order, gfp_t gfp_flags,
 	     int migratetype)
 {
-	return on_page_alloc(ctx, (__u64)page, order, gfp_flags, migratetype);
+	return on_page_alloc(ctx, ctx_arg_scalar(ctx, 0), order, gfp_flags, migratetype);
 }
 
 SEC("tracepoint/kmem/mm_page_alloc")
@@ -246,13 +262,13 @@ int tp_mm_page_alloc(struct trace_event_raw_mm_page_alloc *ctx)
 SEC("tp_btf/mm_page_free")
 int BPF_PROG(btf_mm_page_free, struct page *page, unsigned int order)
 {
-	return on_page_free((__u64)page);
+	return on_page_free(ctx_arg_scalar(ctx, 0));
 }
 
 SEC("raw_tp/mm_page_free")
 int BPF_PROG(raw_mm_page_free, struct page *page, unsigned int order)
 {
-	return on_page_free((__u64)page);
+	return on_page_free(ctx_arg_scalar(ctx, 0));
 }
 
 SEC("tracepoint/kmem/mm_page_free")
@@ -264,13 +280,13 @@ int tp_mm_page_free(struct trace_event_raw_mm_page_free *ctx)
 SEC("tp_btf/mm_page_free_batched")
 int BPF_PROG(btf_mm_page_free_batched, struct page *page)
 {
-	return on_page_free_batched((__u64)page);
+	return on_page_free_batched(ctx_arg_scalar(ctx, 0));
 }
 
 SEC("raw_tp/mm_page_free_batched")
 int BPF_PROG(raw_mm_page_free_batched, struct page *page)
 {
-	return on_page_free_batched((__u64)page);
+	return on_page_free_batched(ctx_arg_scalar(ctx, 0));
 }
 
 SEC("tracepoint/kmem/mm_page_free_batched")

@@ -96,7 +96,7 @@ class Tracer {
   // Detach every program (idempotent). Maps stay readable.
   void stop();
   // Read the maps with batch lookups. Safe while attached (each record is read whole).
-  Snapshot drain() const;
+  Collected drain() const;
 
   const std::vector<SourceStatus>& sources() const { return sources_; }
   const std::vector<std::string>& warnings() const { return warnings_; }

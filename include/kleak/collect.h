@@ -31,7 +31,7 @@ inline uint64_t counter(const Counters& c, int kind, int cause) {
 }
 
 // Everything drained from the maps at one instant.
-struct Snapshot {
+struct Collected {
   std::vector<AllocRecord> allocs;
   std::unordered_map<int32_t, std::vector<uint64_t>> stacks;  // stack id -> return addresses
   std::unordered_map<uint64_t, std::string> caches;           // kmem_cache key -> name

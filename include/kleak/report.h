@@ -43,6 +43,7 @@ struct Report {
   std::map<std::string, std::string> attach_mode;  // event -> tp_btf/tracepoint/kprobe
   std::map<std::string, uint64_t> dropped;         // cause -> count (losses only)
   std::map<std::string, uint64_t> events;          // allocs_seen, frees_seen, ...
+  std::map<std::string, std::map<std::string, uint64_t>> events_by_kind;  // kind -> cause -> n
   uint64_t missed_frees = 0;     // frees that could not be seen: each may be a fake leak below
   std::vector<std::string> warnings;
 
@@ -63,7 +64,7 @@ struct AggregateOptions {
 };
 
 // Filter, group by (kind, trimmed frames), classify, sort. Pure: the kernel is not touched.
-Report aggregate(const Snapshot& snap, const Kallsyms& syms, const Filter& filter,
+Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filter,
                  const AggregateOptions& opts);
 
 std::string render_text(const Report& r);
@@ -71,6 +72,6 @@ std::string human_bytes(uint64_t bytes);  // "1.5 MiB"
 std::string render_json(const Report& r);
 
 // Cache name of a record: the `caches` map for slab records, kmalloc-<size> for small kmalloc.
-std::optional<std::string> cache_name(const Snapshot& snap, const kleak_alloc& a);
+std::optional<std::string> cache_name(const Collected& snap, const kleak_alloc& a);
 
 }  // namespace kleak

@@ -64,7 +64,7 @@ std::string kernel_release() {
 
 }  // namespace
 
-std::optional<std::string> cache_name(const Snapshot& snap, const kleak_alloc& a) {
+std::optional<std::string> cache_name(const Collected& snap, const kleak_alloc& a) {
   if (a.cache) {
     auto it = snap.caches.find(a.cache);
     if (it != snap.caches.end()) return it->second;
@@ -75,7 +75,7 @@ std::optional<std::string> cache_name(const Snapshot& snap, const kleak_alloc& a
   return std::nullopt;
 }
 
-Report aggregate(const Snapshot& snap, const Kallsyms& syms, const Filter& filter,
+Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filter,
                  const AggregateOptions& opts) {
   Report r;
   r.kernel = kernel_release();
@@ -255,6 +255,16 @@ Report aggregate(const Snapshot& snap, const Kallsyms& syms, const Filter& filte
   r.events["frees_of_untracked"] = sum(KLEAK_FREE_UNTRACKED);
   r.events["outstanding_records"] = snap.allocs.size();
   r.events["records_filtered_out"] = filtered_out;
+
+  static constexpr const char* kCauseNames[KLEAK_CAUSE_MAX] = {
+      "allocs_seen", "allocs_filtered_in_kernel", "allocs_tracked", "alloc_map_full",
+      "missed_free_address_reused", "stack_collision", "stack_lost", "frees_seen",
+      "frees_matched", "frees_of_untracked", "cache_map_full", "alloc_bytes", "free_bytes"};
+  for (int k = KLEAK_KIND_KMALLOC; k < KLEAK_KIND_MAX; ++k) {
+    auto& m = r.events_by_kind[std::string(kind_name(static_cast<kleak_kind>(k)))];
+    for (int cause = 0; cause < KLEAK_CAUSE_MAX; ++cause)
+      if (uint64_t n = counter(c, k, cause)) m[kCauseNames[cause]] = n;
+  }
 
   uint64_t alloc_misses = 0, free_misses = 0;
   for (const auto& p : snap.progs) (p.is_free ? free_misses : alloc_misses) += p.recursion_misses;

@@ -15,6 +15,7 @@ std::string render_json(const Report& r) {
   j["attach_mode"] = r.attach_mode;
   j["dropped"] = r.dropped;
   j["events"] = r.events;
+  j["events_by_kind"] = r.events_by_kind;
   j["missed_frees"] = r.missed_frees;
   j["warnings"] = r.warnings;
   j["total_bytes"] = r.total_bytes;

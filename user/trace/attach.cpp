@@ -240,27 +240,45 @@ std::string g_log;
 bool g_verbose = false;
 
 int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
-  char buf[4096];
-  vsnprintf(buf, sizeof buf, fmt, args);
+  va_list copy;
+  va_copy(copy, args);
+  int n = vsnprintf(nullptr, 0, fmt, copy);
+  va_end(copy);
+  std::string buf(n > 0 ? static_cast<size_t>(n) : 0, '\0');
+  if (n > 0) vsnprintf(buf.data(), buf.size() + 1, fmt, args);
   std::lock_guard lk(g_log_mu);
   if (level != LIBBPF_DEBUG || g_verbose) g_log += buf;
-  if (g_verbose) fputs(buf, stderr);
+  if (g_verbose) fputs(buf.c_str(), stderr);
   return 0;
 }
 
-// The most telling line of a verifier log: the last non-empty one that is not libbpf's own
-// "-- END PROG LOAD LOG --" framing.
+// The most telling line of a failed load: the verifier's last word before libbpf's
+// "-- END PROG LOAD LOG --", else the first specific libbpf failure (a map that could not be
+// created, a relocation that failed), else the last line.
 std::string verifier_reason(const std::string& log) {
   std::istringstream in(log);
-  std::string line, best;
+  std::string line, prev, verifier, specific, last;
+  std::string prog;
   while (std::getline(in, line)) {
-    if (line.empty() || line.find("END PROG LOAD LOG") != std::string::npos ||
-        line.find("BEGIN PROG LOAD LOG") != std::string::npos)
+    if (line.empty()) continue;
+    if (line.find("BEGIN PROG LOAD LOG") != std::string::npos) {
+      auto q = line.find("prog '");
+      if (q != std::string::npos) prog = line.substr(q + 6, line.find('\'', q + 6) - q - 6);
       continue;
-    if (line.find("processed ") == 0) continue;
-    best = line;
+    }
+    if (line.find("END PROG LOAD LOG") != std::string::npos) {
+      if (verifier.empty()) verifier = "program " + prog + " rejected by the verifier: " + prev;
+      continue;
+    }
+    if (line.rfind("processed ", 0) != 0 && line.rfind("verification time", 0) != 0) prev = line;
+    if (specific.empty() && line.find("failed to") != std::string::npos &&
+        line.find("failed to load object") == std::string::npos &&
+        line.find("failed to load BPF skeleton") == std::string::npos &&
+        line.find("BPF program load failed") == std::string::npos)
+      specific = line.rfind("libbpf: ", 0) == 0 ? line.substr(8) : line;
+    last = line;
   }
-  return best;
+  return !verifier.empty() ? verifier : !specific.empty() ? specific : last;
 }
 
 struct LinkDeleter {
@@ -449,9 +467,9 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
 
 // ---- drain --------------------------------------------------------------------------------
 
-Snapshot Tracer::drain() const {
+Collected Tracer::drain() const {
   kleak_bpf* skel = impl_->skel.get();
-  Snapshot snap;
+  Collected snap;
   snap.window_start_ns = window_start_ns_;
 
   // Outstanding allocations: batch lookups, never a get_next_key walk while the map changes.

@@ -121,7 +121,7 @@ class SignalBlock {
   sigset_t set_{}, old_{};
 };
 
-Report make_report(const Tracer& tracer, const Snapshot& snap, const Kallsyms& syms,
+Report make_report(const Tracer& tracer, const Collected& snap, const Kallsyms& syms,
                    const Filter& filter, const AggregateOptions& aopts) {
   Report r = aggregate(snap, syms, filter, aopts);
   for (const auto& s : tracer.sources()) {
@@ -157,7 +157,6 @@ int run_trace(const TraceOptions& o) {
   }
 
   check_privileges();
-  Kallsyms syms = Kallsyms::load(o.kallsyms);
 
   BpfSettings s;
   s.max_allocs = o.max_allocs;
@@ -178,6 +177,9 @@ int run_trace(const TraceOptions& o) {
   probe.btf_path = o.btf;
   probe.tracefs = o.tracefs;
   auto tracer = Tracer::start(s, probe, forced);
+  // Loaded after attach so kleak's own programs are in it (as bpf_prog_* [bpf]) and get
+  // trimmed like the rest of the tracer's frames. Once per run: every report reuses it.
+  Kallsyms syms = Kallsyms::load(o.kallsyms);
   for (const auto& w : tracer->warnings()) fmt::print(stderr, "kleak: warning: {}\n", w);
   size_t attached = 0;
   for (const auto& src : tracer->sources()) attached += src.mode != AttachMode::None;
@@ -217,7 +219,7 @@ int run_trace(const TraceOptions& o) {
   if (sig) fmt::print(stderr, "kleak: {} received, reporting what was collected\n", strsignal(sig));
 
   tracer->stop();
-  Snapshot snap = tracer->drain();
+  Collected snap = tracer->drain();
   Report r = make_report(*tracer, snap, syms, filter, aopts);
   std::string text = render(r);
   if (out_file.is_open()) {

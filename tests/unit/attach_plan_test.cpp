@@ -1,0 +1,95 @@
+// Which program variant serves each family, for kernels described by hand.
+#include <gtest/gtest.h>
+
+#include "kleak/attach.h"
+
+using namespace kleak;
+
+namespace {
+
+EventFacts all_good(const EventSpec&) {
+  EventFacts f;
+  f.btf_ok = f.tracepoint = true;
+  f.kprobe = true;
+  return f;
+}
+
+const FamilyPlan& plan_of(const std::vector<FamilyPlan>& plans, std::string_view family) {
+  for (const auto& p : plans)
+    if (p.family == family) return p;
+  throw std::runtime_error("no plan for family");
+}
+
+}  // namespace
+
+TEST(AttachPlan, PrefersTpBtfEverywhere) {
+  auto plans = plan_families(all_good, std::nullopt, 0xffffffff);
+  ASSERT_EQ(plans.size(), 5u);
+  for (const auto& p : plans) EXPECT_EQ(p.mode, AttachMode::TpBtf) << p.family;
+}
+
+TEST(AttachPlan, AFamilyFallsBackWholeWhenOneEventLacksBtf) {
+  // 5.x percpu_alloc_percpu has fewer arguments: the whole percpu family uses tracepoints so
+  // the free is traced the same way as the allocation.
+  auto facts = [](const EventSpec& e) {
+    EventFacts f = all_good(e);
+    if (e.name == "percpu_alloc_percpu") {
+      f.btf_ok = false;
+      f.btf_why = "percpu_alloc_percpu has 9 arguments here, 11 expected";
+    }
+    return f;
+  };
+  auto plans = plan_families(facts, std::nullopt, 0xffffffff);
+  EXPECT_EQ(plan_of(plans, "percpu").mode, AttachMode::Tracepoint);
+  EXPECT_NE(plan_of(plans, "percpu").reason.find("9 arguments"), std::string::npos);
+  EXPECT_EQ(plan_of(plans, "kmalloc").mode, AttachMode::TpBtf);
+}
+
+TEST(AttachPlan, VmallocUsesKprobesWhereItsTracepointsAreMissing) {
+  // Kernels before 6.2 (e.g. 6.1) have no vmalloc tracepoints.
+  auto facts = [](const EventSpec& e) {
+    EventFacts f = all_good(e);
+    if (e.category == "vmalloc") f.btf_ok = f.tracepoint = false;
+    return f;
+  };
+  auto plans = plan_families(facts, std::nullopt, 0xffffffff);
+  EXPECT_EQ(plan_of(plans, "vmalloc").mode, AttachMode::Kprobe);
+  EXPECT_NE(plan_of(plans, "vmalloc").reason.find("does not exist"), std::string::npos);
+}
+
+TEST(AttachPlan, MissingEverywhereIsSkippedWithTheReason) {
+  // This machine: no vmalloc tracepoints would leave vmalloc untraced, since kprobes are out.
+  auto facts = [](const EventSpec& e) {
+    EventFacts f = all_good(e);
+    f.kprobe = false;
+    f.kprobe_why = "kprobes are not available on this kernel (CONFIG_KPROBES)";
+    if (e.category == "vmalloc") f.btf_ok = f.tracepoint = false;
+    return f;
+  };
+  auto plans = plan_families(facts, std::nullopt, 0xffffffff);
+  const auto& vm = plan_of(plans, "vmalloc");
+  EXPECT_EQ(vm.mode, AttachMode::None);
+  EXPECT_NE(vm.reason.find("CONFIG_KPROBES"), std::string::npos) << vm.reason;
+  EXPECT_NE(vm.reason.find("vmalloc:alloc_vmap_area does not exist"), std::string::npos) << vm.reason;
+}
+
+TEST(AttachPlan, ForcedModeAndKindSelection) {
+  auto plans = plan_families(all_good, AttachMode::Tracepoint, 1u << KLEAK_KIND_PAGE);
+  EXPECT_EQ(plan_of(plans, "page").mode, AttachMode::Tracepoint);
+  EXPECT_EQ(plan_of(plans, "kmalloc").mode, AttachMode::None);
+  EXPECT_EQ(plan_of(plans, "kmalloc").reason, "not selected (--kinds/--filter)");
+  // Only vmalloc has a kprobe variant.
+  plans = plan_families(all_good, AttachMode::Kprobe, 0xffffffff);
+  EXPECT_EQ(plan_of(plans, "vmalloc").mode, AttachMode::Kprobe);
+  EXPECT_EQ(plan_of(plans, "slab").mode, AttachMode::None);
+}
+
+TEST(AttachPlan, EventTableCoversTheIssueList) {
+  std::vector<std::string> names;
+  for (const auto& e : event_table()) names.push_back(std::string(e.category) + ":" + std::string(e.name));
+  for (const char* want : {"kmem:kmalloc", "kmem:kfree", "kmem:kmem_cache_alloc", "kmem:kmem_cache_free",
+                           "kmem:mm_page_alloc", "kmem:mm_page_free", "kmem:mm_page_free_batched",
+                           "percpu:percpu_alloc_percpu", "percpu:percpu_free_percpu",
+                           "vmalloc:alloc_vmap_area", "vmalloc:free_vmap_area_noflush"})
+    EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
+}
