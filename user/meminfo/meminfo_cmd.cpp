@@ -1,0 +1,208 @@
+// `kleak meminfo`: options -> snapshot(s) -> accounting -> render. Also --save, --diff A B and
+// --watch D (samples until SIGINT/SIGTERM, or --samples N).
+#include <signal.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include <fmt/format.h>
+
+#include "kleak/commands.h"
+#include "kleak/duration.h"
+#include "kleak/error.h"
+#include "kleak/meminfo.h"
+
+namespace kleak {
+namespace {
+
+struct MeminfoOptions {
+  std::string proc;  // directory of /proc files or a saved snapshot; "" = the live /proc and /sys
+  std::string format = "text";
+  std::string output;
+  std::size_t top = 10;
+  std::string save;
+  std::vector<std::string> diff;
+  std::string watch;
+  std::size_t samples = 0;  // --watch: stop after this many samples (0 = until SIGINT)
+};
+
+std::int64_t now_unix() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Where the output goes: stdout, or the -o file (truncated once, then appended to).
+class Output {
+ public:
+  explicit Output(const std::string& path) {
+    if (path.empty()) return;
+    file_.open(path, std::ios::out | std::ios::trunc | std::ios::binary);
+    if (!file_) throw usage_error(fmt::format("cannot write {}", path));
+    path_ = path;
+  }
+  void write(const std::string& text) {
+    if (path_.empty()) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+      return;
+    }
+    file_ << text;
+    file_.flush();
+    if (!file_) throw Error(fmt::format("writing {} failed", path_));
+  }
+
+ private:
+  std::string path_;
+  std::ofstream file_;
+};
+
+Snapshot take_snapshot(const MeminfoOptions& o) {
+  if (!o.proc.empty()) return load_snapshot(o.proc);
+  Snapshot s = collect_snapshot(DirProcSource::live(), now_unix());
+  if (!s.files.count("meminfo"))
+    throw Error(fmt::format("cannot read /proc/meminfo: {}", s.unreadable["meminfo"]));
+  return s;
+}
+
+void save_snapshot(const Snapshot& s, const std::string& path) {
+  std::ofstream f(path, std::ios::out | std::ios::trunc | std::ios::binary);
+  if (!f) throw usage_error(fmt::format("cannot write snapshot {}", path));
+  f << snapshot_to_json(s);
+  if (!f.flush()) throw Error(fmt::format("writing snapshot {} failed", path));
+}
+
+int run_diff(const MeminfoOptions& o, const RenderOptions& r) {
+  Accounting before = account(load_snapshot(o.diff.at(0)));
+  Accounting after = account(load_snapshot(o.diff.at(1)));
+  MeminfoDiff d = diff_accountings(before, after);
+  Output out(o.output);
+  out.write(o.format == "json" ? render_diff_json(d, r) : render_diff_text(d, r));
+  return kExitOk;
+}
+
+// Blocks SIGINT and SIGTERM for the watch loop and restores the old mask on the way out, so the
+// loop can wait for "the next sample or a signal" with sigtimedwait and no handler or global.
+class BlockedSignals {
+ public:
+  BlockedSignals() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+  }
+  ~BlockedSignals() {
+    // Swallow a signal that arrived after the last wait, then restore the mask.
+    timespec zero{};
+    while (sigtimedwait(&set_, nullptr, &zero) > 0) {
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  BlockedSignals(const BlockedSignals&) = delete;
+  BlockedSignals& operator=(const BlockedSignals&) = delete;
+
+  // Waits up to `d`; true when SIGINT or SIGTERM arrived.
+  bool wait(std::chrono::nanoseconds d) const {
+    auto deadline = std::chrono::steady_clock::now() + d;
+    for (;;) {
+      auto left = deadline - std::chrono::steady_clock::now();
+      if (left <= std::chrono::nanoseconds::zero()) return false;
+      auto secs = std::chrono::duration_cast<std::chrono::seconds>(left);
+      timespec ts{static_cast<time_t>(secs.count()),
+                  static_cast<long>(std::chrono::duration_cast<std::chrono::nanoseconds>(left - secs).count())};
+      int sig = sigtimedwait(&set_, nullptr, &ts);
+      if (sig > 0) return true;
+      if (errno != EINTR && errno != EAGAIN) return false;
+    }
+  }
+
+ private:
+  sigset_t set_{};
+  sigset_t old_{};
+};
+
+int run_watch(const MeminfoOptions& o, const RenderOptions& r) {
+  const auto every = parse_duration(o.watch);
+  Output out(o.output);
+  BlockedSignals signals;
+  const Accounting base = account(take_snapshot(o));
+  const bool json = o.format == "json";
+  if (!json) {
+    out.write(fmt::format(
+        "kleak meminfo --watch {}: sampling {} every {}; growth since the first sample, biggest "
+        "first. Ctrl-C stops.\nfirst sample: MemTotal {} kB, unaccounted {} kB\n",
+        format_duration(every), base.source, format_duration(every),
+        base.mem_total_kb.value_or(0), base.unaccounted_kb.value_or(0)));
+  }
+  for (std::size_t n = 1; o.samples == 0 || n <= o.samples; ++n) {
+    if (signals.wait(every)) break;
+    Accounting now = account(take_snapshot(o));
+    MeminfoDiff d = diff_accountings(base, now);
+    if (json) {
+      // One compact JSON object per sample (JSON lines).
+      auto j = nlohmann::json::parse(render_diff_json(d, r));
+      j["sample"] = n;
+      j["unaccounted_kb"] = now.unaccounted_kb ? nlohmann::json(*now.unaccounted_kb) : nlohmann::json(nullptr);
+      out.write(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+    } else {
+      out.write(fmt::format("\n--- sample {} (unaccounted now {} kB) ---\n", n, now.unaccounted_kb.value_or(0)) +
+                render_diff_text(d, r));
+    }
+  }
+  return kExitOk;
+}
+
+int run_meminfo(const MeminfoOptions& o) {
+  RenderOptions r;
+  r.top = o.top;
+  if (!o.diff.empty()) return run_diff(o, r);
+  if (!o.watch.empty()) return run_watch(o, r);
+  Snapshot s = take_snapshot(o);
+  if (!o.save.empty()) {
+    save_snapshot(s, o.save);
+    fmt::print(stderr, "kleak: snapshot saved to {}\n", o.save);
+  }
+  Accounting a = account(s);
+  Output out(o.output);
+  out.write(o.format == "json" ? render_json(a, r) : render_text(a, r));
+  return kExitOk;
+}
+
+}  // namespace
+
+void register_meminfo_command(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<MeminfoOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "meminfo",
+      "Account for every kB of MemTotal from /proc: user, kernel (slab, vmalloc, page tables, "
+      "stacks, ...), free, and what no counter explains");
+  auto* proc = sub->add_option("--proc", o->proc,
+                  "Read this directory of /proc files (meminfo, vmallocinfo, slabinfo, vmstat, "
+                  "modules, optional sys/), or a --save file, instead of the live /proc");
+  sub->add_option("--format", o->format, "Output format")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  sub->add_option("-o,--output", o->output, "Write the output to this file instead of stdout");
+  sub->add_option("--top", o->top, "How many vmalloc callers, slab caches and diff rows (0 = all)")
+      ->capture_default_str();
+  auto* save = sub->add_option("--save", o->save,
+                               "Also write a snapshot (the raw /proc text, as JSON) to this file, "
+                               "for --diff later");
+  auto* diff = sub->add_option("--diff", o->diff,
+                               "Compare two snapshots (--save files or /proc directories), "
+                               "biggest growth first")
+                   ->expected(2);
+  auto* watch = sub->add_option("--watch", o->watch,
+                                "Sample every DURATION (5s, 1m) and show what grows, until Ctrl-C");
+  auto* samples = sub->add_option("--samples", o->samples, "With --watch: stop after N samples");
+  diff->excludes(watch)->excludes(save)->excludes(proc);
+  watch->excludes(save);
+  samples->needs(watch);
+  sub->callback([o, &exit_code] { exit_code = run_meminfo(*o); });
+}
+
+}  // namespace kleak
