@@ -58,6 +58,18 @@ struct {
 	__type(value, struct kleak_cache);
 } caches SEC(".maps");
 
+/*
+ * Stacks userspace recognized (from their frames) as allocating user memory: page cache,
+ * anonymous faults. Their pages are counted, not tracked one by one, so a busy page cache
+ * cannot fill `allocs`. Sized like `stacks` by the loader.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KLEAK_DEFAULT_MAX_STACKS);
+	__type(key, __u32);
+	__type(value, __u8);
+} skip_stacks SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, KLEAK_NR_COUNTERS);
@@ -87,6 +99,15 @@ static __always_inline void count(__u32 kind, __u32 cause)
 
 	if (v)
 		*v += 1;
+}
+
+static __always_inline void count_n(__u32 kind, __u32 cause, __u64 n)
+{
+	__u32 idx = kind * KLEAK_CAUSE_MAX + cause;
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+
+	if (v)
+		*v += n;
 }
 
 static __always_inline bool kind_wanted(__u32 kind)
@@ -190,6 +211,11 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 			count(ev->kind, KLEAK_STACK_COLLISION);
 		else if (rec.stack_id < 0)
 			count(ev->kind, KLEAK_STACK_LOST);
+		if (rec.stack_id >= 0 && bpf_map_lookup_elem(&skip_stacks, &rec.stack_id)) {
+			count(ev->kind, KLEAK_USER_SKIPPED);
+			count_n(ev->kind, KLEAK_USER_SKIPPED_BYTES, ev->bytes_alloc);
+			return 0;
+		}
 	}
 
 	key = kleak_key(ev->space, ev->addr);

@@ -102,7 +102,9 @@ enum kleak_cause {
 	KLEAK_CACHE_MAP_FULL = 10,   /* `caches` full: cache name unknown for that record */
 	KLEAK_ALLOC_BYTES = 11,      /* sum of bytes_alloc of tracked allocations */
 	KLEAK_FREE_BYTES = 12,       /* reserved for churn accounting */
-	KLEAK_CAUSE_MAX = 13,
+	KLEAK_USER_SKIPPED = 13,     /* not tracked: its stack was recognized as user memory */
+	KLEAK_USER_SKIPPED_BYTES = 14,
+	KLEAK_CAUSE_MAX = 15,
 };
 
 #define KLEAK_NR_COUNTERS ((int)KLEAK_KIND_MAX * (int)KLEAK_CAUSE_MAX)

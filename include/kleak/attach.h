@@ -98,6 +98,16 @@ class Tracer {
   // Read the maps with batch lookups. Safe while attached (each record is read whole).
   Collected drain() const;
 
+  // Frees stack map entries that no outstanding allocation has referenced in two passes in a
+  // row (a stack whose allocations were all freed). Without it the stack map fills with stale
+  // stacks over a long window and new stacks collide or are lost. Returns how many were freed.
+  size_t gc_stacks();
+
+  // From now on, allocations with these stack ids are counted (KLEAK_USER_SKIPPED), not
+  // tracked; records already tracked under them are removed (`outstanding` is a recent drain).
+  // Their stack map entries are kept, so an id never comes to mean another stack.
+  void skip_stacks(const std::vector<int32_t>& ids, const std::vector<AllocRecord>& outstanding);
+
   const std::vector<SourceStatus>& sources() const { return sources_; }
   const std::vector<std::string>& warnings() const { return warnings_; }
   uint64_t window_start_ns() const { return window_start_ns_; }

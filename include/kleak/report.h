@@ -53,6 +53,7 @@ struct Report {
   std::vector<StackGroup> stacks;  // sorted by bytes, at most --top
   std::map<std::string, Summary> user_memory;  // category -> summary (not kernel leaks)
   std::map<std::string, Summary> backing;      // category -> pages under objects counted above
+  Summary user_untracked;  // allocated under stacks recognized as user memory, counted not tracked
   bool full_stacks = false;
   bool user_pages_shown = false;
 };
@@ -66,6 +67,10 @@ struct AggregateOptions {
 // Filter, group by (kind, trimmed frames), classify, sort. Pure: the kernel is not touched.
 Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filter,
                  const AggregateOptions& opts);
+
+// Stack ids of page records whose frames classify as user memory (page cache, anonymous
+// faults): the tracer stops tracking them one by one (Tracer::skip_stacks).
+std::vector<int32_t> user_memory_stack_ids(const Collected& c, const Kallsyms& syms);
 
 std::string render_text(const Report& r);
 std::string human_bytes(uint64_t bytes);  // "1.5 MiB"

@@ -59,7 +59,7 @@ Collected snapshot() {
   s.stacks[2] = {0xffffffff81300010ull, 0xffffffff81200410ull, 0xffffffff81500040ull};
   s.stacks[3] = {0xffffffff81300010ull, 0xffffffff81300410ull, 0xffffffff81100410ull, 0xffffffff81200030ull};
   s.stacks[4] = {0xffffffff81300010ull, 0xffffffff81400010ull};
-  s.counters[KLEAK_KIND_KMALLOC * KLEAK_CAUSE_MAX + KLEAK_ALLOC_MAP_FULL] = 7;
+  s.counters[static_cast<size_t>(KLEAK_KIND_KMALLOC) * KLEAK_CAUSE_MAX + KLEAK_ALLOC_MAP_FULL] = 7;
   s.progs.push_back({"kmem:kfree", true, 3});
   s.progs.push_back({"kmem:kmalloc", false, 1});
   (void)T;

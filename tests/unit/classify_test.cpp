@@ -408,10 +408,14 @@ TEST(Classify, BalloonPages) {
                   "update_balloon_size_func+0x5a [virtio_balloon]", "process_one_work+0x18b",
                   "worker_thread+0x256", "kthread+0xfc"}),
             Category::balloon);
-  // Any page taken by the balloon module itself.
-  EXPECT_EQ(page({"alloc_pages_noprof+0x4c", "virtballoon_free_page_report+0x2c [virtio_balloon]",
-                  "process_one_work+0x18b"}),
+  // Any page taken by the balloon module itself (free page hinting), whatever the function.
+  EXPECT_EQ(page({"alloc_pages_noprof+0x4c", "get_free_page_and_send+0x5e [virtio_balloon]",
+                  "send_free_pages+0x2f [virtio_balloon]",
+                  "report_free_page_func+0x4a [virtio_balloon]", "process_one_work+0x18b"}),
             Category::balloon);
+  // The same function names in another module are not a balloon.
+  EXPECT_EQ(page({"alloc_pages_noprof+0x4c", "get_free_page_and_send+0x5e [leaky]"}),
+            Category::page_direct);
   // VMware balloon (builtin).
   EXPECT_EQ(page({"alloc_pages_noprof+0x4c", "vmballoon_alloc_page_list+0x8f",
                   "vmballoon_inflate+0x10a", "vmballoon_work+0x2a5", "process_one_work+0x18b"}),

@@ -82,7 +82,7 @@ struct Filter::Impl {
 
 namespace kleak::filter {
 
-// Nesting limit for parentheses and '!' so evaluation depth stays bounded.
+// Nesting limit for parentheses and '!' ("!(" counts once) so evaluation depth stays bounded.
 inline constexpr int kMaxNesting = 64;
 
 // Kernel-style glob (lib/glob.c): * ? [abc] [a-z] [!abc] (also [^abc]); no escapes.

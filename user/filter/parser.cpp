@@ -154,18 +154,20 @@ class Parser {
       fail(at, fmt::format("nested too deeply (more than {} levels of '(' and '!')", kMaxNesting));
   }
 
-  uint32_t parse_unary(int depth) {
+  // `depth` counts the '(' and '!' around this point; "!(" counts once, so the canonical text
+  // (which writes `!pid == 1` as `!(pid == 1)`) is never nested deeper than what was parsed.
+  uint32_t parse_unary(int depth, bool after_bang = false) {
     const Token& t = cur();
     switch (t.kind) {
       case Tok::kBang: {
         enter(t, depth);
         advance();
-        return add(Not{parse_unary(depth + 1)});
+        return add(Not{parse_unary(depth + 1, true)});
       }
       case Tok::kLParen: {
-        enter(t, depth);
+        if (!after_bang) enter(t, depth);
         advance();
-        uint32_t inner = parse_or(depth + 1);
+        uint32_t inner = parse_or(after_bang ? depth : depth + 1);
         const Token& close = cur();
         if (close.kind != Tok::kRParen)
           fail(close,

@@ -59,12 +59,14 @@ std::optional<KernelVersion> parse_release(std::string_view rel) {
   return KernelVersion{static_cast<int>(*major), static_cast<int>(*minor)};
 }
 
-// Callers that vmallocinfo shows for thread stacks (CONFIG_VMAP_STACK): the return address of
-// alloc_thread_stack_node(), i.e. whichever fork function it was inlined into.
+// Callers that vmallocinfo shows for thread stacks (CONFIG_VMAP_STACK) and arm64 shadow call
+// stacks: the return address of alloc_thread_stack_node() / __scs_alloc(), i.e. whichever fork
+// function they were inlined into.
 bool is_stack_caller(std::string_view fn) {
   constexpr std::string_view kCallers[] = {
       "kernel_clone", "_do_fork", "do_fork", "copy_process", "dup_task_struct",
-      "alloc_thread_stack_node", "fork_idle", "create_io_thread",
+      "alloc_thread_stack_node", "fork_idle", "create_io_thread", "scs_alloc", "__scs_alloc",
+      "scs_prepare",
   };
   return std::find(std::begin(kCallers), std::end(kCallers), fn) != std::end(kCallers);
 }
@@ -86,6 +88,14 @@ std::optional<bool> guess_reclaimable(std::string_view name) {
 std::int64_t pages_to_kb(std::uint64_t pages, std::uint64_t page_size) {
   auto p = static_cast<std::int64_t>(std::min<std::uint64_t>(pages, text::kMaxValue));
   return clamp_value(sat_mul(p, static_cast<std::int64_t>(page_size / 1024)));
+}
+
+// Why a file is not in the snapshot, with the fix when there is one.
+std::string why_missing(const Snapshot& s, const std::string& name) {
+  auto it = s.unreadable.find(name);
+  if (it == s.unreadable.end()) return "not in the snapshot";
+  if (it->second == "Permission denied") return "Permission denied: run as root";
+  return it->second;
 }
 
 std::string join(const std::vector<std::string>& v, std::string_view sep = ", ") {
@@ -200,7 +210,8 @@ void account_vmalloc(const Snapshot& s, const Parsed& p, const std::optional<Ker
     });
 
     v.source = "vmallocinfo";
-    v.stack_overlap_kb = std::min(stack_kb, std::max<std::int64_t>(0, p.mem.get_or("KernelStack", 0)));
+    const std::int64_t stacks = sat_add(p.mem.get_or("KernelStack", 0), p.mem.get_or("ShadowCallStack", 0));
+    v.stack_overlap_kb = std::min(stack_kb, std::max<std::int64_t>(0, stacks));
     v.kb = v.owned_kb - v.stack_overlap_kb;
     std::uint64_t excluded_bytes = 0;
     for (const auto& e : v.excluded) excluded_bytes = text::cap_add(excluded_bytes, e.virtual_bytes);
@@ -211,7 +222,7 @@ void account_vmalloc(const Snapshot& s, const Parsed& p, const std::optional<Ker
     if (v.stack_overlap_kb > 0)
       a.notes.push_back(fmt::format(
           "{} kB of vmalloc areas are thread stacks (virtually mapped stacks) that KernelStack "
-          "also counts: counted once, under kernel stacks",
+          "(or ShadowCallStack) also counts: counted once, under kernel stacks",
           v.stack_overlap_kb));
     if (v.vmalloc_used_kb && *v.vmalloc_used_kb == 0 && v.owned_kb > 0) {
       v.vmalloc_used_zero = true;
@@ -226,7 +237,7 @@ void account_vmalloc(const Snapshot& s, const Parsed& p, const std::optional<Ker
     return;
   }
 
-  const std::string why = s.unreadable.count("vmallocinfo") ? s.unreadable.at("vmallocinfo") : "not in the snapshot";
+  const std::string why = why_missing(s, "vmallocinfo");
   if (!v.vmalloc_used_kb) {
     a.missing.push_back(fmt::format(
         "no vmallocinfo ({}) and no VmallocUsed line: vmalloc memory is inside unaccounted", why));
@@ -259,9 +270,7 @@ void account_vmalloc(const Snapshot& s, const Parsed& p, const std::optional<Ker
 
 void account_slab(const Snapshot& s, const Parsed& p, Accounting& a) {
   if (!p.slab) {
-    a.missing.push_back(fmt::format(
-        "no slabinfo ({}): no per-cache slab breakdown",
-        s.unreadable.count("slabinfo") ? s.unreadable.at("slabinfo") : "not in the snapshot"));
+    a.missing.push_back(fmt::format("no slabinfo ({}): no per-cache slab breakdown", why_missing(s, "slabinfo")));
     return;
   }
   std::int64_t total = 0;
@@ -334,7 +343,7 @@ std::string explain_unaccounted(const Accounting& a, const std::vector<std::stri
       "No counter explains this memory. It is where pages live that kernel code takes straight "
       "from the page allocator (alloc_pages) without a counter of its own: balloon drivers such "
       "as virtio_balloon and vmw_balloon inflating for the host, GPU drivers (DRM/TTM buffers), "
-      "network drivers (RX rings, page_pool), and out-of-tree modules.";
+      "network drivers (RX rings, page_pool), DMA buffers (CMA included), and out-of-tree modules.";
   if (!missing_fields.empty())
     out += fmt::format(" It also holds whatever the counters missing from this snapshot hold ({}).",
                        join(missing_fields));
@@ -404,9 +413,7 @@ Accounting account(const Snapshot& s) {
   choose_page_size(p, a);
 
   if (!s.files.count("meminfo")) {
-    a.missing.push_back(fmt::format(
-        "no meminfo ({}): nothing can be accounted",
-        s.unreadable.count("meminfo") ? s.unreadable.at("meminfo") : "not in the snapshot"));
+    a.missing.push_back(fmt::format("no meminfo ({}): nothing can be accounted", why_missing(s, "meminfo")));
   } else if (s.partial.count("meminfo")) {
     a.missing.push_back("meminfo is an excerpt (meminfo.partial): lines were elided");
   }
@@ -484,6 +491,7 @@ Accounting account(const Snapshot& s) {
   field("PageTables", "page_tables", "page tables", PartGroup::kKernel);
   field("SecPageTables", "sec_page_tables", "secondary page tables (KVM, IOMMU)", PartGroup::kKernel);
   field("KernelStack", "kernel_stack", "kernel stacks", PartGroup::kKernel);
+  field("ShadowCallStack", "shadow_call_stack", "shadow call stacks (arm64)", PartGroup::kKernel);
   field("Percpu", "percpu", "per-CPU allocations", PartGroup::kKernel);
   field("HardwareCorrupted", "hardware_corrupted", "hardware-corrupted pages", PartGroup::kKernel);
   field("Bounce", "bounce", "bounce buffers", PartGroup::kKernel);
@@ -526,7 +534,7 @@ Accounting account(const Snapshot& s) {
 
   // Context: figures inside the parts, not added again.
   for (const char* f : {"Cached", "Buffers", "AnonPages", "Shmem", "Mapped", "SwapCached", "Mlocked",
-                        "AnonHugePages", "KReclaimable"}) {
+                        "AnonHugePages", "KReclaimable", "CmaTotal", "CmaFree"}) {
     if (auto v = m.get(f)) a.breakdown.push_back({f, f, *v});
   }
   if (auto c = m.get("Cached"), an = m.get("AnonPages"), bu = m.get("Buffers"); c && an && bu) {
@@ -560,7 +568,7 @@ Accounting account(const Snapshot& s) {
     a.notes.push_back(fmt::format("not reported by this kernel{}: {}",
                                   s.partial.count("meminfo") ? " or not in the excerpt" : "", join(absent)));
   if (!p.modules) {
-    std::string why = s.unreadable.count("modules") ? s.unreadable.at("modules") : "not in the snapshot";
+    std::string why = why_missing(s, "modules");
     if (s.sysfs)
       a.notes.push_back(fmt::format("no /proc/modules ({}): balloon drivers checked in /sys only", why));
     else

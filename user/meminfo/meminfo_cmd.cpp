@@ -182,23 +182,30 @@ void register_meminfo_command(CLI::App& app, int& exit_code) {
       "stacks, ...), free, and what no counter explains");
   auto* proc = sub->add_option("--proc", o->proc,
                   "Read this directory of /proc files (meminfo, vmallocinfo, slabinfo, vmstat, "
-                  "modules, optional sys/), or a --save file, instead of the live /proc");
-  sub->add_option("--format", o->format, "Output format")
+                  "modules, optional sys/), or a --save file, instead of the live /proc")
+                   ->type_name("DIR|FILE");
+  sub->add_option("--format", o->format, "Output format: text (a table) or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
-  sub->add_option("-o,--output", o->output, "Write the output to this file instead of stdout");
+  sub->add_option("-o,--output", o->output, "Write the output to this file instead of stdout")
+      ->type_name("FILE");
   sub->add_option("--top", o->top, "How many vmalloc callers, slab caches and diff rows (0 = all)")
+      ->type_name("N")
       ->capture_default_str();
   auto* save = sub->add_option("--save", o->save,
                                "Also write a snapshot (the raw /proc text, as JSON) to this file, "
-                               "for --diff later");
+                               "for --diff later")
+                   ->type_name("FILE");
   auto* diff = sub->add_option("--diff", o->diff,
                                "Compare two snapshots (--save files or /proc directories), "
                                "biggest growth first")
-                   ->expected(2);
+                   ->expected(2)
+                   ->type_name("A B");
   auto* watch = sub->add_option("--watch", o->watch,
-                                "Sample every DURATION (5s, 1m) and show what grows, until Ctrl-C");
-  auto* samples = sub->add_option("--samples", o->samples, "With --watch: stop after N samples");
+                                "Sample every DURATION (5s, 1m) and show what grows, until Ctrl-C")
+                    ->type_name("DURATION");
+  auto* samples = sub->add_option("--samples", o->samples, "With --watch: stop after N samples")
+                      ->type_name("N");
   diff->excludes(watch)->excludes(save)->excludes(proc);
   watch->excludes(save);
   samples->needs(watch);

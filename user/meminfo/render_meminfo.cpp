@@ -1,6 +1,7 @@
 // Text and JSON renderers for `kleak meminfo` and `kleak meminfo --diff`.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -35,6 +36,9 @@ std::size_t limit(std::size_t n, const RenderOptions& opt) {
   return opt.top == 0 ? n : std::min(n, opt.top);
 }
 
+// A space wrap() never breaks at.
+constexpr char kNbsp = '\x01';
+
 // Word-wraps `text` at `width` columns; lines after the first start with `indent`.
 std::string wrap(std::string_view text, std::size_t width = 100, std::string_view indent = "") {
   std::string out;
@@ -54,7 +58,9 @@ std::string wrap(std::string_view text, std::size_t width = 100, std::string_vie
     line += word;
     fresh = false;
   }
-  return out + line + "\n";
+  out += line + "\n";
+  std::replace(out.begin(), out.end(), kNbsp, ' ');
+  return out;
 }
 
 void list(std::string& out, std::string_view title, const std::vector<std::string>& items) {
@@ -102,7 +108,7 @@ std::string render_text(const Accounting& a, const RenderOptions& opt) {
   out += "\n" + wrap("How user memory is counted: " + a.user_formula);
   if (!a.breakdown.empty()) {
     std::string b = "Inside the parts, not added again:";
-    for (const auto& l : a.breakdown) b += fmt::format(" {} {} kB;", l.label, l.kb);
+    for (const auto& l : a.breakdown) b += fmt::format(" {}{}{}{}kB;", l.label, kNbsp, l.kb, kNbsp);
     b.back() = '.';
     out += wrap(b, 100, "  ");
   }
@@ -118,7 +124,7 @@ std::string render_text(const Accounting& a, const RenderOptions& opt) {
   } else {
     vm += " (cannot be measured from this snapshot)";
   }
-  if (v.vmalloc_used_kb)
+  if (v.vmalloc_used_kb && v.source != "VmallocUsed")
     vm += fmt::format(". VmallocUsed reads {} kB{}", *v.vmalloc_used_kb,
                       v.vmalloc_used_zero ? " (hard-coded to 0 on kernels 4.9 to 5.2)" : "");
   out += "\n" + wrap(vm + ".", 100, "  ");

@@ -75,6 +75,24 @@ std::optional<std::string> cache_name(const Collected& snap, const kleak_alloc& 
   return std::nullopt;
 }
 
+std::vector<int32_t> user_memory_stack_ids(const Collected& c, const Kallsyms& syms) {
+  std::unordered_map<int32_t, bool> seen;
+  std::vector<int32_t> ids;
+  for (const auto& rec : c.allocs) {
+    int32_t id = rec.a.stack_id;
+    if (rec.a.kind != KLEAK_KIND_PAGE || id < 0 || seen.count(id)) continue;
+    auto st = c.stacks.find(id);
+    bool user = false;
+    if (st != c.stacks.end()) {
+      std::vector<Frame> frames = syms.resolve_stack(std::span<const uint64_t>(st->second));
+      user = is_user_memory(classify(KLEAK_KIND_PAGE, std::span<const Frame>(frames)));
+    }
+    seen.emplace(id, user);
+    if (user) ids.push_back(id);
+  }
+  return ids;
+}
+
 Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filter,
                  const AggregateOptions& opts) {
   Report r;
@@ -167,7 +185,11 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
     const Sym& s = sym_of(b.stack_id);
     Category cat = classify(static_cast<kleak_kind>(b.kind), std::span<const Frame>(s.all));
     std::string kind(kind_name(static_cast<kleak_kind>(b.kind)));
+    // Same kind, category and printed frames: one group (a slab page and a direct page can
+    // print the same once trimmed; they stay apart).
     std::string gkey = kind;
+    gkey += '\n';
+    gkey += category_name(cat);
     gkey += '\n';
     for (const auto& f : s.frames) {
       gkey += f;
@@ -259,12 +281,16 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
   static constexpr const char* kCauseNames[KLEAK_CAUSE_MAX] = {
       "allocs_seen", "allocs_filtered_in_kernel", "allocs_tracked", "alloc_map_full",
       "missed_free_address_reused", "stack_collision", "stack_lost", "frees_seen",
-      "frees_matched", "frees_of_untracked", "cache_map_full", "alloc_bytes", "free_bytes"};
+      "frees_matched", "frees_of_untracked", "cache_map_full", "alloc_bytes", "free_bytes",
+      "user_memory_untracked", "user_memory_untracked_bytes"};
   for (int k = KLEAK_KIND_KMALLOC; k < KLEAK_KIND_MAX; ++k) {
     auto& m = r.events_by_kind[std::string(kind_name(static_cast<kleak_kind>(k)))];
     for (int cause = 0; cause < KLEAK_CAUSE_MAX; ++cause)
       if (uint64_t n = counter(c, k, cause)) m[kCauseNames[cause]] = n;
   }
+
+  r.user_untracked.count = sum(KLEAK_USER_SKIPPED);
+  r.user_untracked.bytes = sum(KLEAK_USER_SKIPPED_BYTES);
 
   uint64_t alloc_misses = 0, free_misses = 0;
   for (const auto& p : snap.progs) (p.is_free ? free_misses : alloc_misses) += p.recursion_misses;

@@ -256,11 +256,11 @@ Category by_kind(kleak_kind kind) noexcept {
 
 // Indexed by Category; these are the stable JSON names.
 constexpr std::array<std::string_view, kCategoryCount> kNames = {
-    "slab",         "kmalloc_large", "vmalloc",    "percpu",
-    "slab_backing", "kmalloc_large_backing",       "vmalloc_backing",
-    "percpu_backing",                "user_anon",  "page_cache",
-    "page_tables",  "kernel_stack",  "pipe",       "socket",
-    "balloon",      "page_direct",   "unknown",
+    "slab",           "kmalloc_large",         "vmalloc",         "percpu",
+    "slab_backing",   "kmalloc_large_backing", "vmalloc_backing", "percpu_backing",
+    "user_anon",      "page_cache",            "page_tables",     "kernel_stack",
+    "pipe",           "socket",                "balloon",         "page_direct",
+    "unknown",
 };
 static_assert([] {
   for (auto n : kNames)

@@ -29,6 +29,7 @@ std::string render_json(const Report& r) {
   };
   j["user_memory"] = summaries(r.user_memory);
   j["backing"] = summaries(r.backing);
+  j["user_memory_untracked"] = {{"bytes", r.user_untracked.bytes}, {"count", r.user_untracked.count}};
   json stacks = json::array();
   for (const auto& g : r.stacks) {
     json comms = json::array();

@@ -65,6 +65,9 @@ std::string render_text(const Report& r) {
     o += fmt::format("user memory, not kernel leaks{}: {}\n",
                      r.user_pages_shown ? "" : " (--user-pages shows its stacks)", fmt::join(parts, ", "));
   }
+  if (r.user_untracked.count)
+    o += fmt::format("  plus {} pages ({}) allocated under stacks already recognized as user memory: "
+                     "counted, not tracked\n", r.user_untracked.count, human_bytes(r.user_untracked.bytes));
   if (!r.backing.empty()) {
     std::vector<std::string> parts;
     for (const auto& [cat, s] : r.backing)

@@ -312,6 +312,8 @@ struct Tracer::Impl {
     bpf_program* prog;
   };
   std::vector<Attached> attached;
+  std::set<uint32_t> stale_stacks;  // unreferenced at the previous gc_stacks() pass
+  std::set<uint32_t> skipped;       // ids in the skip_stacks map: never freed by gc_stacks()
 };
 
 Tracer::Tracer() : impl_(std::make_unique<Impl>()) {}
@@ -385,6 +387,7 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
   bpf_map__set_max_entries(skel->maps.stacks, s.max_stacks);
   bpf_map__set_value_size(skel->maps.stacks, s.stack_depth * sizeof(uint64_t));
   bpf_map__set_max_entries(skel->maps.caches, s.max_caches);
+  bpf_map__set_max_entries(skel->maps.skip_stacks, s.max_stacks);
 
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) bpf_program__set_autoload(prog, false);
@@ -467,13 +470,11 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
 
 // ---- drain --------------------------------------------------------------------------------
 
-Collected Tracer::drain() const {
-  kleak_bpf* skel = impl_->skel.get();
-  Collected snap;
-  snap.window_start_ns = window_start_ns_;
+namespace {
 
-  // Outstanding allocations: batch lookups, never a get_next_key walk while the map changes.
-  int afd = bpf_map__fd(skel->maps.allocs);
+// Every record of the allocation map, by batch lookups (never a get_next_key walk while the
+// map changes: that over-counts). Returns how many records could not be read.
+uint64_t read_allocs(int fd, std::vector<AllocRecord>& out) {
   const uint32_t chunk = 4096;
   std::vector<uint64_t> keys(chunk);
   std::vector<kleak_alloc> vals(chunk);
@@ -482,20 +483,76 @@ Collected Tracer::drain() const {
   for (;;) {
     uint32_t n = chunk;
     LIBBPF_OPTS(bpf_map_batch_opts, bopts);
-    int err = bpf_map_lookup_batch(afd, first ? nullptr : &batch, &batch, keys.data(), vals.data(),
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &batch, &batch, keys.data(), vals.data(),
                                    &n, &bopts);
     int saved = errno;
     first = false;
-    for (uint32_t i = 0; i < n; ++i) snap.allocs.push_back({keys[i], vals[i]});
+    for (uint32_t i = 0; i < n; ++i) out.push_back({keys[i], vals[i]});
     if (err) {
-      if (saved == ENOENT) break;
-      if (saved == ENOSPC) {  // a bucket larger than the chunk: cannot happen at 4096, say so
-        ++snap.dropped_in_drain;
-        break;
-      }
+      if (saved == ENOENT) return 0;
+      if (saved == ENOSPC) return 1;  // a bucket larger than the chunk: cannot happen at 4096
       throw Error(std::string("reading the allocation map failed: ") + std::strerror(saved));
     }
   }
+}
+
+}  // namespace
+
+void Tracer::skip_stacks(const std::vector<int32_t>& ids,
+                         const std::vector<AllocRecord>& outstanding) {
+  kleak_bpf* skel = impl_->skel.get();
+  int kfd = bpf_map__fd(skel->maps.skip_stacks);
+  std::set<int32_t> added;
+  for (int32_t id : ids) {
+    if (id < 0 || impl_->skipped.count(static_cast<uint32_t>(id))) continue;
+    uint32_t key = static_cast<uint32_t>(id);
+    uint8_t one = 1;
+    if (bpf_map_update_elem(kfd, &key, &one, BPF_ANY) != 0) continue;  // full: keep tracking
+    impl_->skipped.insert(key);
+    added.insert(id);
+  }
+  int afd = bpf_map__fd(skel->maps.allocs);
+  for (const auto& r : outstanding)
+    if (added.count(r.a.stack_id)) bpf_map_delete_elem(afd, &r.key);
+}
+
+size_t Tracer::gc_stacks() {
+  kleak_bpf* skel = impl_->skel.get();
+  std::vector<AllocRecord> recs;
+  read_allocs(bpf_map__fd(skel->maps.allocs), recs);
+  std::set<uint32_t> referenced;
+  for (const auto& r : recs)
+    if (r.a.stack_id >= 0) referenced.insert(static_cast<uint32_t>(r.a.stack_id));
+  int sfd = bpf_map__fd(skel->maps.stacks);
+  std::vector<uint32_t> ids;
+  uint32_t key = 0, next = 0;
+  const uint32_t* prev = nullptr;
+  while (bpf_map_get_next_key(sfd, prev, &next) == 0) {
+    ids.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  std::set<uint32_t> stale;
+  size_t freed = 0;
+  for (uint32_t id : ids) {
+    if (referenced.count(id) || impl_->skipped.count(id)) continue;
+    if (impl_->stale_stacks.count(id)) {
+      freed += bpf_map_delete_elem(sfd, &id) == 0;
+    } else {
+      stale.insert(id);
+    }
+  }
+  impl_->stale_stacks = std::move(stale);
+  return freed;
+}
+
+Collected Tracer::drain() const {
+  kleak_bpf* skel = impl_->skel.get();
+  Collected snap;
+  snap.window_start_ns = window_start_ns_;
+
+  // Outstanding allocations.
+  snap.dropped_in_drain = read_allocs(bpf_map__fd(skel->maps.allocs), snap.allocs);
   snap.now_ns = monotonic_ns();
 
   // Stacks referenced by the records.

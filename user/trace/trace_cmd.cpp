@@ -197,6 +197,10 @@ int run_trace(const TraceOptions& o) {
   const uint64_t start = tracer->window_start_ns();
   const uint64_t end = start + static_cast<uint64_t>(duration.count());
   uint64_t next_report = interval ? start + static_cast<uint64_t>(interval->count()) : UINT64_MAX;
+  // Maintenance every 5 s (the first after 1 s): stop tracking pages whose stacks are user
+  // memory (unless --user-pages), and free stack map entries no allocation refers to.
+  constexpr uint64_t kGcPeriod = 5'000'000'000ull;
+  uint64_t next_gc = start + 1'000'000'000ull;
   int sig = 0;
   for (;;) {
     uint64_t now = monotonic_ns();
@@ -209,10 +213,19 @@ int run_trace(const TraceOptions& o) {
       next_report += static_cast<uint64_t>(interval->count());
       continue;
     }
+    if (now >= next_gc) {
+      if (!o.user_pages) {
+        Collected c = tracer->drain();
+        tracer->skip_stacks(user_memory_stack_ids(c, syms), c.allocs);
+      }
+      tracer->gc_stacks();
+      next_gc = now + kGcPeriod;
+      continue;
+    }
     if (tty)
       fmt::print(stderr, "\rkleak: tracing, {} left (Ctrl-C stops and reports)   ",
                  format_duration(std::chrono::seconds((end - now + 999999999) / 1000000000)));
-    uint64_t wake = std::min<uint64_t>({end, next_report, now + 1000000000ull});
+    uint64_t wake = std::min<uint64_t>({end, next_report, next_gc, now + 1000000000ull});
     if ((sig = signals.wait(wake - now)) != 0) break;
   }
   if (tty) fmt::print(stderr, "\r\033[K");
