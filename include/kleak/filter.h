@@ -28,18 +28,20 @@ struct FilterFields {
   uint64_t bytes_alloc = 0;
   uint64_t order = 0;
   uint64_t gfp_flags = 0;
-  uint64_t pid = 0;  // process id (tgid)
+  uint64_t pid = 0;  // process id (tgid; 32 bits in the kernel)
   uint64_t tid = 0;  // thread id
   uint64_t call_site = 0;
   int64_t migratetype = -1;
-  std::string_view cache;  // slab cache name, "" when none
-  std::string_view comm;
-  std::string_view kind;  // kind_name() of the record's kleak_kind
+  std::string_view cache{};  // slab cache name, "" when none
+  std::string_view comm{};
+  std::string_view kind{};  // kind_name() of the record's kleak_kind
 };
 
 // Conservative constraints the BPF side can check before any map or stack work: a record the
 // full filter accepts always passes them (the full filter runs again in userspace on every
-// record). Derived from the comparisons the filter requires at top level (its && chain).
+// record). Comparisons required through the top-level && chain narrow them directly; '!' is
+// pushed down by De Morgan; a || keeps what all its operands share (`kind == "slab" ||
+// kind == "page"` allows exactly those two kinds, `bytes_req < 64 || pid == 1` nothing).
 struct BpfPrefilter {
   uint64_t min_bytes_req = 0;
   uint64_t max_bytes_req = std::numeric_limits<uint64_t>::max();

@@ -444,6 +444,17 @@ TEST(Filter, NestingLimit) {
     EXPECT_NE(std::string(e.what()).find("column 65: nested too deeply"), std::string::npos)
         << e.what();
   }
+  // "!(" is one level, so the canonical text of a filter at the limit parses back.
+  for (const std::string& text :
+       {std::string(64, '!') + "pid == 42", std::string(64, '!') + "(pid == 1 || pid == 42)", [] {
+          std::string t;
+          for (int i = 0; i < 64; ++i) t += "!(";
+          return t + "pid == 42" + std::string(64, ')');
+        }()}) {
+    const Filter f = Filter::parse(text);
+    EXPECT_EQ(Filter::parse(f.to_string()).to_string(), f.to_string());
+    EXPECT_TRUE(f.matches(record())) << text;
+  }
   // Long flat chains are fine: they are one level.
   std::string chain = "pid == 42";
   for (int i = 0; i < 5000; ++i) chain += " && pid != " + std::to_string(i + 1000);
@@ -522,7 +533,7 @@ TEST(Filter, Conjoin) {
   const BpfPrefilter p = all.prefilter();
   EXPECT_EQ(p.min_bytes_req, 256u);
   EXPECT_EQ(p.pid, 42u);
-  EXPECT_EQ(p.kinds_mask, kAllKindsMask);  // under ||: not used
+  EXPECT_EQ(p.kinds_mask, kind_bit(KLEAK_KIND_SLAB) | kind_bit(KLEAK_KIND_KMALLOC));
 }
 
 // ---- prefilter --------------------------------------------------------------------------------
@@ -597,16 +608,20 @@ TEST(Prefilter, PidCacheKind) {
             kAllKindsMask & ~page & ~kind_bit(KLEAK_KIND_PERCPU));
 }
 
-TEST(Prefilter, OnlyTheTopLevelConjunction) {
-  EXPECT_EQ(pre("bytes_req >= 256 || pid == 1"), BpfPrefilter{});
-  EXPECT_EQ(pre("(bytes_req >= 256 && pid == 1) || kind == 'slab'"), BpfPrefilter{});
-  EXPECT_EQ(pre("gfp_flags & 0x400 && comm ~ 'k*' && order > 2"), BpfPrefilter{});
+TEST(Prefilter, ConjunctionsNarrow) {
+  EXPECT_EQ(pre("gfp_flags & 0x400 && comm ~ 'k*' && order > 2 && tid == 1"), BpfPrefilter{});
   BpfPrefilter p = pre("(bytes_req >= 256 || pid == 1) && kind == 'slab' && (pid == 2)");
   EXPECT_EQ(p.min_bytes_req, 0u);
   EXPECT_EQ(p.kinds_mask, kind_bit(KLEAK_KIND_SLAB));
   EXPECT_EQ(p.pid, 2u);
-  // Through '!' by De Morgan: exact, so still conservative.
-  p = pre("!(bytes_req < 256) && !(pid != 7)");
+  p = pre("bytes_req >= 64 && (bytes_req >= 128 && (bytes_alloc <= 4096 && pid == 9))");
+  EXPECT_EQ(p.min_bytes_req, 128u);
+  EXPECT_EQ(p.max_bytes_alloc, 4096u);
+  EXPECT_EQ(p.pid, 9u);
+}
+
+TEST(Prefilter, NegationsByDeMorgan) {
+  BpfPrefilter p = pre("!(bytes_req < 256) && !(pid != 7)");
   EXPECT_EQ(p.min_bytes_req, 256u);
   EXPECT_EQ(p.pid, 7u);
   p = pre("!(kind == 'page' || bytes_req > 4096)");
@@ -615,6 +630,30 @@ TEST(Prefilter, OnlyTheTopLevelConjunction) {
   EXPECT_EQ(pre("!(bytes_req >= 10 && pid == 1)"), BpfPrefilter{});  // a disjunction
   EXPECT_EQ(pre("!(gfp_flags & 0x400)"), BpfPrefilter{});
   EXPECT_EQ(pre("!!(pid == 3)").pid, 3u);
+  EXPECT_EQ(pre("!(cache != 'dentry')").cache, "dentry");
+}
+
+TEST(Prefilter, DisjunctionsKeepWhatEveryOperandShares) {
+  EXPECT_EQ(pre("bytes_req >= 256 || pid == 1"), BpfPrefilter{});
+  EXPECT_EQ(pre("(bytes_req >= 256 && pid == 1) || kind == 'slab'"), BpfPrefilter{});
+  EXPECT_EQ(pre("kind == 'slab' || kind == 'page'").kinds_mask,
+            kind_bit(KLEAK_KIND_SLAB) | kind_bit(KLEAK_KIND_PAGE));
+  BpfPrefilter p =
+      pre("bytes_req >= 256 && bytes_req < 512 || bytes_req >= 1024 && bytes_req <= 2048");
+  EXPECT_EQ(p.min_bytes_req, 256u);
+  EXPECT_EQ(p.max_bytes_req, 2048u);
+  p = pre("pid == 5 && kind == 'slab' || pid == 5 && kind == 'page' && cache == 'x'");
+  EXPECT_EQ(p.pid, 5u);
+  EXPECT_EQ(p.cache, std::nullopt);
+  EXPECT_EQ(p.kinds_mask, kind_bit(KLEAK_KIND_SLAB) | kind_bit(KLEAK_KIND_PAGE));
+  EXPECT_EQ(pre("cache == 'a' || cache == 'a' && pid == 1").cache, "a");
+  EXPECT_EQ(pre("pid == 1 || pid == 2").pid, std::nullopt);
+  // An operand that can match nothing drops out.
+  p = pre("(bytes_req > 10 && bytes_req < 5) || pid == 1");
+  EXPECT_EQ(p.pid, 1u);
+  EXPECT_FALSE(p.matches_nothing);
+  EXPECT_TRUE(pre("kind == 'slab' && (kind == 'page' || kind == 'percpu')").matches_nothing);
+  EXPECT_TRUE(pre("bytes_req < 0 || pid == 1 && pid == 2").matches_nothing);
 }
 
 TEST(Prefilter, Admits) {

@@ -67,7 +67,7 @@ std::string slurp(const fs::path& p) {
 
 // ---- fixtures with known answers ---------------------------------------------------------------
 
-TEST(Account, CentosVmwareBalloonKnownAnswer) {
+TEST(MeminfoAccount, CentosVmwareBalloonKnownAnswer) {
   Snapshot s = load_snapshot(kProc / "centos7-3.10-vmware-balloon");
   Accounting a = account(s);
   // The fixtures README: MemTotal - MemFree - (Slab + VmallocUsed + PageTables + KernelStack +
@@ -101,7 +101,7 @@ TEST(Account, CentosVmwareBalloonKnownAnswer) {
   EXPECT_NE(a.unaccounted_explanation.find("vmware-toolbox-cmd"), std::string::npos);
 }
 
-TEST(Account, PartialAarch64VmallocUsedZero) {
+TEST(MeminfoAccount, PartialAarch64VmallocUsedZero) {
   Snapshot s = load_snapshot(kProc / "centos7-4.19-aarch64-vmallocused0");
   EXPECT_EQ(s.partial, (std::set<std::string>{"meminfo", "vmallocinfo"}));
   Accounting a = account(s);
@@ -132,7 +132,7 @@ TEST(Account, PartialAarch64VmallocUsedZero) {
   EXPECT_NE(text.find("Missing from this snapshot"), std::string::npos);
 }
 
-TEST(Account, Firecracker618StacksCountedOnce) {
+TEST(MeminfoAccount, Firecracker618StacksCountedOnce) {
   Accounting a = account(load_snapshot(kProc / "firecracker-6.18-x86_64"));
   EXPECT_EQ(a.kernel_release, "6.18.44-fc-v445");
   EXPECT_EQ(sum_parts(a), 24682416);
@@ -159,7 +159,7 @@ TEST(Account, Firecracker618StacksCountedOnce) {
   EXPECT_TRUE(unpurged);
 }
 
-TEST(Account, LiveProcAddsUpToMemTotal) {
+TEST(MeminfoAccount, LiveProcAddsUpToMemTotal) {
   Snapshot s = collect_snapshot(DirProcSource::live(), 1);
   ASSERT_TRUE(s.files.count("meminfo"));
   EXPECT_TRUE(s.sysfs);
@@ -199,7 +199,7 @@ Snapshot synthetic(std::string meminfo) {
   return s;
 }
 
-TEST(Account, NegativeRemainderIsReportedNotClamped) {
+TEST(MeminfoAccount, NegativeRemainderIsReportedNotClamped) {
   Accounting a = account(synthetic(meminfo_text({{"MemTotal", 1000}, {"MemFree", 600}, {"Active", 300},
                                                  {"Inactive", 200}, {"Unevictable", 0}, {"Slab", 50}})));
   ASSERT_TRUE(a.unaccounted_kb);
@@ -210,7 +210,7 @@ TEST(Account, NegativeRemainderIsReportedNotClamped) {
   EXPECT_NE(render_text(a).find("-150"), std::string::npos);
 }
 
-TEST(Account, NoMemTotal) {
+TEST(MeminfoAccount, NoMemTotal) {
   Accounting a = account(synthetic("MemFree: 5 kB\n"));
   EXPECT_FALSE(a.mem_total_kb);
   EXPECT_FALSE(a.unaccounted_kb);
@@ -222,7 +222,7 @@ TEST(Account, NoMemTotal) {
   EXPECT_TRUE(any_contains(none.missing, "no meminfo"));
 }
 
-TEST(Account, VmallocUsedZeroWithoutVmallocinfo) {
+TEST(MeminfoAccount, VmallocUsedZeroWithoutVmallocinfo) {
   Snapshot s = synthetic(meminfo_text({{"MemTotal", 1000}, {"MemFree", 100}, {"VmallocUsed", 0}}));
   s.files["kernel-release"] = "4.19.26-00780-gfdd0789195dd";
   Accounting a = account(s);
@@ -236,7 +236,7 @@ TEST(Account, VmallocUsedZeroWithoutVmallocinfo) {
   EXPECT_EQ(account(s).vmalloc.source, "VmallocUsed");
 }
 
-TEST(Account, HugetlbAndNewCounters) {
+TEST(MeminfoAccount, HugetlbAndNewCounters) {
   Snapshot s = synthetic(meminfo_text({{"MemTotal", 100000}, {"MemFree", 1000}, {"HugePages_Total", 10},
                                        {"Hugepagesize", 2048}, {"KReclaimable", 700}, {"SReclaimable", 500},
                                        {"SUnreclaim", 100}, {"SecPageTables", 30}, {"Zswap", 40},
@@ -259,7 +259,7 @@ TEST(Account, HugetlbAndNewCounters) {
   EXPECT_FALSE(z.part_kb("zswap"));
 }
 
-TEST(Balloon, ModulesAndSysfsEvidence) {
+TEST(MeminfoBalloon, ModulesAndSysfsEvidence) {
   Snapshot s = load_snapshot(kProc / "centos7-3.10-vmware-balloon");
   s.files["modules"] = "vmw_balloon 18094 0 - Live 0xffffffffc0453000\nvmw_vmci 67127 1 - Live 0x0\n";
   Accounting a = account(s);
@@ -280,7 +280,7 @@ TEST(Balloon, ModulesAndSysfsEvidence) {
   EXPECT_NE(none.unaccounted_explanation.find("No balloon driver is loaded"), std::string::npos);
 }
 
-TEST(Balloon, VirtioDeflateOnOomDecidesWhetherBalloonIsInsideMemTotal) {
+TEST(MeminfoBalloon, VirtioDeflateOnOomDecidesWhetherBalloonIsInsideMemTotal) {
   Snapshot s = synthetic(meminfo_text({{"MemTotal", 10000}, {"MemFree", 1000}, {"Balloon", 4000}}));
   s.sysfs = true;
   s.sys["/sys/bus/virtio/drivers/virtio_balloon"] = "";
@@ -299,7 +299,7 @@ TEST(Balloon, VirtioDeflateOnOomDecidesWhetherBalloonIsInsideMemTotal) {
   EXPECT_TRUE(any_contains(out.notes, "not a part of MemTotal"));
 }
 
-TEST(Balloon, CollectedFromCopiedSysfs) {
+TEST(MeminfoBalloon, CollectedFromCopiedSysfs) {
   TempDir d;
   d.write("meminfo", meminfo_text({{"MemTotal", 100}, {"MemFree", 10}}));
   d.write("modules", "virtio_balloon 1 0 - Live 0x0\n");
@@ -319,7 +319,7 @@ TEST(Balloon, CollectedFromCopiedSysfs) {
 
 // ---- snapshots ---------------------------------------------------------------------------------
 
-TEST(Snapshot, JsonRoundTrip) {
+TEST(MeminfoSnapshot, JsonRoundTrip) {
   Snapshot s = load_snapshot(kProc / "centos7-4.19-aarch64-vmallocused0");
   s.taken_at = 1700000000;
   s.sysfs = true;
@@ -335,7 +335,7 @@ TEST(Snapshot, JsonRoundTrip) {
   EXPECT_NE(loaded.source.find("snap.json"), std::string::npos);
 }
 
-TEST(Snapshot, BadInputIsAUsageError) {
+TEST(MeminfoSnapshot, BadInputIsAUsageError) {
   for (std::string bad : {"", "{", "[]", "{\"schema\": \"other\"}", "{\"schema\": \"kleak.meminfo.snapshot/1\"}",
                           "{\"schema\": \"kleak.meminfo.snapshot/1\", \"files\": {\"meminfo\": 5}}"}) {
     try {
@@ -369,7 +369,7 @@ Snapshot diff_side(std::int64_t free_kb, std::int64_t sunreclaim, std::uint64_t 
   return s;
 }
 
-TEST(Diff, RanksGrowthFirstAndShrinksLast) {
+TEST(MeminfoDiff, RanksGrowthFirstAndShrinksLast) {
   Accounting before = account(diff_side(500000, 50000, 10, 100, 10, 1000));
   Accounting after = account(diff_side(400000, 90000, 10010, 50, 2570, 1300));
   ASSERT_EQ(before.unaccounted_kb, 197920);
@@ -409,7 +409,7 @@ TEST(Diff, RanksGrowthFirstAndShrinksLast) {
 
 // ---- rendering ---------------------------------------------------------------------------------
 
-TEST(Render, JsonFieldsAreStable) {
+TEST(MeminfoRender, JsonFieldsAreStable) {
   Accounting a = account(load_snapshot(kProc / "firecracker-6.18-x86_64"));
   json j = json::parse(render_json(a, {.top = 3}));
   EXPECT_EQ(j["schema"], "kleak.meminfo/1");
@@ -428,7 +428,7 @@ TEST(Render, JsonFieldsAreStable) {
     for (const char* k : {"key", "label", "group", "kb", "percent", "from"}) EXPECT_TRUE(p.contains(k)) << k;
 }
 
-TEST(Render, TextTableBiggestFirstWithPercentages) {
+TEST(MeminfoRender, TextTableBiggestFirstWithPercentages) {
   Accounting a = account(load_snapshot(kProc / "centos7-3.10-vmware-balloon"));
   std::string t = render_text(a);
   EXPECT_NE(t.find("MemTotal 7994080 kB"), std::string::npos);
@@ -451,7 +451,7 @@ int run_cli(const std::string& args) {
   return code;
 }
 
-TEST(Command, FixtureToJsonFile) {
+TEST(MeminfoCommand, FixtureToJsonFile) {
   TempDir d;
   auto out = d.path / "out.json";
   auto snap = d.path / "snap.json";
@@ -466,7 +466,7 @@ TEST(Command, FixtureToJsonFile) {
   EXPECT_EQ(json::parse(slurp(out))["unaccounted_kb"], 5125296);
 }
 
-TEST(Command, DiffAcceptsSnapshotsAndDirectories) {
+TEST(MeminfoCommand, DiffAcceptsSnapshotsAndDirectories) {
   TempDir d;
   auto a = d.write("a.json", snapshot_to_json(diff_side(500000, 50000, 10, 100, 10, 1000)));
   auto b = d.write("b.json", snapshot_to_json(diff_side(400000, 90000, 10010, 50, 2570, 1300)));
@@ -482,7 +482,7 @@ TEST(Command, DiffAcceptsSnapshotsAndDirectories) {
   EXPECT_NE(slurp(out).find("MemTotal changed"), std::string::npos);
 }
 
-TEST(Command, WatchSamplesUntilCount) {
+TEST(MeminfoCommand, WatchSamplesUntilCount) {
   TempDir d;
   auto out = d.path / "watch.jsonl";
   EXPECT_EQ(run_cli("--proc " + (kProc / "firecracker-6.18-x86_64").string() +
@@ -500,7 +500,7 @@ TEST(Command, WatchSamplesUntilCount) {
   EXPECT_EQ(n, 2);
 }
 
-TEST(Command, UsageErrors) {
+TEST(MeminfoCommand, UsageErrors) {
   EXPECT_THROW(run_cli("--format xml"), CLI::ValidationError);
   EXPECT_THROW(run_cli("--diff onlyone"), CLI::ArgumentMismatch);
   EXPECT_THROW(run_cli("--samples 3"), CLI::RequiresError);

@@ -42,7 +42,7 @@ struct TempDir {
 
 // ---- meminfo ----------------------------------------------------------------------------------
 
-TEST(Meminfo, CentosBalloonFixture) {
+TEST(ProcMeminfo, CentosBalloonFixture) {
   Meminfo m = parse_meminfo(slurp(kProc / "centos7-3.10-vmware-balloon/meminfo"));
   EXPECT_EQ(m.skipped_lines, 0u);
   EXPECT_EQ(m.fields.size(), 44u);
@@ -56,7 +56,7 @@ TEST(Meminfo, CentosBalloonFixture) {
   EXPECT_EQ(m.get_or("Percpu", -1), -1);
 }
 
-TEST(Meminfo, PartialFixture) {
+TEST(ProcMeminfo, PartialFixture) {
   Meminfo m = parse_meminfo(slurp(kProc / "centos7-4.19-aarch64-vmallocused0/meminfo.partial"));
   EXPECT_EQ(m.skipped_lines, 0u);
   EXPECT_EQ(m.get("MemTotal"), 1653372);
@@ -66,7 +66,7 @@ TEST(Meminfo, PartialFixture) {
   EXPECT_FALSE(m.has("Slab"));
 }
 
-TEST(Meminfo, BadLinesAreSkippedNotFatal) {
+TEST(ProcMeminfo, BadLinesAreSkippedNotFatal) {
   Meminfo m = parse_meminfo(
       "MemTotal: 100 kB\n"
       "//...elided\n"
@@ -89,7 +89,7 @@ TEST(Meminfo, BadLinesAreSkippedNotFatal) {
 
 // ---- vmallocinfo -------------------------------------------------------------------------------
 
-TEST(Vmallocinfo, PartialFixtureFromSeed000) {
+TEST(ProcVmallocinfo, PartialFixtureFromSeed000) {
   Vmallocinfo v = parse_vmallocinfo(slurp(kProc / "centos7-4.19-aarch64-vmallocused0/vmallocinfo.partial"));
   EXPECT_EQ(v.skipped_lines, 0u);
   ASSERT_EQ(v.areas.size(), 12u);
@@ -119,7 +119,7 @@ TEST(Vmallocinfo, PartialFixtureFromSeed000) {
   EXPECT_EQ(infer_page_size(v), 4096u);
 }
 
-TEST(Vmallocinfo, ModulesNumaUnpurgedAndVmap) {
+TEST(ProcVmallocinfo, ModulesNumaUnpurgedAndVmap) {
   Vmallocinfo v = parse_vmallocinfo(
       "0xffffc9008a003000-0xffffc900ca004000 1073745920 kmem_alloc+0x13/0x30 [kmem_test] pages=262144 vmalloc vpages N0=262144\n"
       "0x000000000274963d-0x00000000810e27a5   20480 unpurged vm_area\n"
@@ -144,7 +144,7 @@ TEST(Vmallocinfo, ModulesNumaUnpurgedAndVmap) {
   EXPECT_EQ(infer_page_size(v), 4096u);
 }
 
-TEST(Vmallocinfo, PageSizeInference) {
+TEST(ProcVmallocinfo, PageSizeInference) {
   // 64 KiB pages: 4 pages + a guard page.
   Vmallocinfo v = parse_vmallocinfo(
       "0x1000-0x2000 327680 a+0x1/0x2 pages=4 vmalloc\n"
@@ -153,7 +153,7 @@ TEST(Vmallocinfo, PageSizeInference) {
   EXPECT_FALSE(infer_page_size(parse_vmallocinfo("0x1-0x2 8192 ioremap\n")));
 }
 
-TEST(Vmallocinfo, FirecrackerFixture) {
+TEST(ProcVmallocinfo, FirecrackerFixture) {
   Vmallocinfo v = parse_vmallocinfo(slurp(kProc / "firecracker-6.18-x86_64/vmallocinfo"));
   EXPECT_EQ(v.skipped_lines, 0u);
   EXPECT_EQ(v.areas.size(), 3627u);
@@ -169,7 +169,7 @@ TEST(Vmallocinfo, FirecrackerFixture) {
 
 // ---- slabinfo ----------------------------------------------------------------------------------
 
-TEST(Slabinfo, FirecrackerFixture) {
+TEST(ProcSlabinfo, FirecrackerFixture) {
   Slabinfo s = parse_slabinfo(slurp(kProc / "firecracker-6.18-x86_64/slabinfo"));
   EXPECT_EQ(s.version, "2.1");
   EXPECT_EQ(s.skipped_lines, 0u);
@@ -188,7 +188,7 @@ TEST(Slabinfo, FirecrackerFixture) {
   EXPECT_EQ(pages * 4, 65120u);  // kB
 }
 
-TEST(Slabinfo, MalformedLines) {
+TEST(ProcSlabinfo, MalformedLines) {
   Slabinfo s = parse_slabinfo(
       "slabinfo - version: 2.1\n"
       "# name <active_objs> ...\n"
@@ -206,7 +206,7 @@ TEST(Slabinfo, MalformedLines) {
 
 // ---- vmstat, modules ---------------------------------------------------------------------------
 
-TEST(Vmstat, FirecrackerFixture) {
+TEST(ProcVmstat, FirecrackerFixture) {
   Vmstat v = parse_vmstat(slurp(kProc / "firecracker-6.18-x86_64/vmstat"));
   EXPECT_EQ(v.skipped_lines, 0u);
   EXPECT_EQ(v.get("nr_free_pages"), 1015127);
@@ -216,7 +216,7 @@ TEST(Vmstat, FirecrackerFixture) {
   EXPECT_EQ(parse_vmstat("a 1\nb\nc 2 3\nd x\n").skipped_lines, 3u);
 }
 
-TEST(Modules, Names) {
+TEST(ProcModules, Names) {
   auto m = parse_module_names(
       "vmw_balloon 18094 0 - Live 0xffffffffc0453000\n"
       "vmw_vmci 67127 1 vmw_vsock_vmci_transport, Live 0xffffffffc04e7000\n\n");
