@@ -15,11 +15,7 @@ int main(int argc, char** argv) {
   kleak::register_meminfo_command(app, exit_code);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::Success& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
+  } catch (const CLI::Success& e) {  // --help, --version (CallForHelp derives from Success)
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     fmt::print(stderr, "kleak: {} (see kleak --help)\n", e.what());

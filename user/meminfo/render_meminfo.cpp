@@ -131,7 +131,7 @@ std::string render_text(const Accounting& a, const RenderOptions& opt) {
   if (!v.excluded.empty()) {
     std::string x = "left out, they own no memory:";
     for (const auto& e : v.excluded)
-      x += fmt::format(" {} {} areas {} of address space;", e.kind, e.areas,
+      x += fmt::format(" {} {} area{} {} of address space;", e.kind, e.areas, e.areas == 1 ? "" : "s",
                        human(static_cast<std::int64_t>(e.virtual_bytes / 1024)));
     x.back() = '.';
     out += "  " + wrap(x, 100, "    ");
