@@ -9,7 +9,7 @@
 // ~ (glob: * ? [abc] [a-z] [!abc]). Logic: ! (negates the comparison or group after it), &&, ||,
 // parentheses; precedence ! > comparison > && > ||. Numbers are decimal or 0x hex (a leading '-'
 // only for signed fields); strings are in double or single quotes, where \" \' and \\ escape.
-// A literal may also stand left of a numeric comparison (`256 <= bytes_req`).
+// A literal may also stand on the left (`256 <= bytes_req`, `"slab" == kind`), except before '~'.
 #pragma once
 #include <cstdint>
 #include <limits>
