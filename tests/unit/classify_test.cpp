@@ -12,35 +12,16 @@
 
 #include <gtest/gtest.h>
 
+#include "frame_text.h"
+
 #include "kleak/classify.h"
 #include "kleak/symbolize.h"
 
 namespace kleak {
 namespace {
 
-// "func+0x1c", "func+0x1c [module]" or "0xffffffffc0a01234" (unknown) -> Frame.
-Frame frame(std::string_view s) {
-  Frame f;
-  if (s.starts_with("0x")) {
-    f.addr = std::stoull(std::string(s.substr(2)), nullptr, 16);
-    return f;
-  }
-  if (size_t sp = s.find(" ["); sp != std::string_view::npos) {
-    f.module = std::string(s.substr(sp + 2, s.size() - sp - 3));
-    s = s.substr(0, sp);
-  }
-  size_t plus = s.rfind("+0x");
-  f.func = std::string(s.substr(0, plus));
-  f.offset = plus == std::string_view::npos ? 0 : std::stoull(std::string(s.substr(plus + 3)), nullptr, 16);
-  f.addr = 0xffffffff81000000 + f.offset;
-  return f;
-}
-
-std::vector<Frame> stack(std::initializer_list<std::string_view> frames) {
-  std::vector<Frame> out;
-  for (auto s : frames) out.push_back(frame(s));
-  return out;
-}
+using test::frame;
+using test::stack;
 
 // What kleak's BPF programs put on top of every stack (raw tracepoint path).
 constexpr std::string_view kPageTop[] = {"bpf_prog_2a1b8f9c0d3e4f56_kleak_page_alloc+0x5c [bpf]",
