@@ -267,3 +267,14 @@ TEST(DirProcSource, LiveProc) {
 
 }  // namespace
 }  // namespace kleak
+
+TEST(Zoneinfo, PerCpuListCountsAreSummed) {
+  std::string text =
+      "Node 0, zone   Normal\n  pages free     1000\n        min      10\n  pagesets\n"
+      "    cpu: 0\n              count:    12\n              high:     3473\n"
+      "    cpu: 1\n              count:    30\n              high:     3473\n"
+      "Node 0, zone  Movable\n  pagesets\n    cpu: 0\n              count: 0\n";
+  EXPECT_EQ(kleak::parse_zoneinfo_pcp_pages(text), 42);
+  EXPECT_EQ(kleak::parse_zoneinfo_pcp_pages("Node 0, zone DMA\n  pages free 3\n"), std::nullopt);
+  EXPECT_EQ(kleak::parse_zoneinfo_pcp_pages("count: 5\n"), std::nullopt);  // not indented
+}

@@ -114,6 +114,7 @@ struct Parsed {
   std::optional<Slabinfo> slab;
   std::optional<Vmstat> vmstat;
   std::optional<std::vector<std::string>> modules;
+  std::optional<std::int64_t> pcp_pages;  // free pages on per-CPU lists (zoneinfo)
 };
 
 Parsed parse_all(const Snapshot& s) {
@@ -127,6 +128,7 @@ Parsed parse_all(const Snapshot& s) {
   if (auto* t = file("slabinfo")) p.slab = parse_slabinfo(*t);
   if (auto* t = file("vmstat")) p.vmstat = parse_vmstat(*t);
   if (auto* t = file("modules")) p.modules = parse_module_names(*t);
+  if (auto* t = file("zoneinfo")) p.pcp_pages = parse_zoneinfo_pcp_pages(*t);
   return p;
 }
 
@@ -446,6 +448,11 @@ Accounting account(const Snapshot& s) {
   };
 
   field("MemFree", "free", "free", PartGroup::kFree);
+  // Free pages cached on the per-CPU lists are not in MemFree: without this part they would
+  // pass for unaccounted memory (about 200 MiB on a 24 GiB 6.18 box).
+  if (p.pcp_pages)
+    add("free_pcp", "free, on per-CPU page lists", PartGroup::kFree,
+        pages_to_kb(static_cast<std::uint64_t>(*p.pcp_pages), a.page_size), "zoneinfo pagesets count");
 
   // User memory: the LRU lists (see the comment at the top of this file).
   const bool split = m.has("Active(anon)") && m.has("Inactive(anon)") && m.has("Active(file)") &&

@@ -19,7 +19,8 @@ namespace {
 constexpr std::string_view kSchema = "kleak.meminfo.snapshot/1";
 
 // The proc files read, by logical name (also their file name in a copied /proc directory).
-constexpr std::string_view kProcFiles[] = {"meminfo", "vmallocinfo", "slabinfo", "vmstat", "modules"};
+constexpr std::string_view kProcFiles[] = {"meminfo", "vmallocinfo", "slabinfo", "vmstat", "zoneinfo",
+                                           "modules"};
 
 // sysfs paths whose presence says that a balloon driver is there.
 constexpr std::string_view kBalloonPaths[] = {
