@@ -54,6 +54,21 @@ struct Report {
   std::map<std::string, Summary> user_memory;  // category -> summary (not kernel leaks)
   std::map<std::string, Summary> backing;      // category -> pages under objects counted above
   Summary user_untracked;  // allocated under stacks recognized as user memory, counted not tracked
+  // Every group (before --top), by category, and slab objects by cache: what reconcile() reads.
+  std::map<std::string, Summary> by_category;
+  std::map<std::string, Summary> slab_by_cache;
+
+  // How /proc/meminfo moved during the window next to what the trace explains (reconcile.h).
+  struct ReconcileRow {
+    std::string line;   // meminfo part key: "vmalloc", "slab_unreclaimable", "unaccounted", ...
+    std::string label;  // for people
+    int64_t moved_kb = 0;      // end - start
+    int64_t explained_kb = 0;  // outstanding bytes of the categories that land in this line
+    std::vector<std::string> categories;
+    bool partial = false;      // user memory: counted, not tracked, after its stacks are known
+  };
+  std::vector<ReconcileRow> reconciliation;
+  std::string reconciliation_note;  // why there is none, or what to keep in mind
   bool full_stacks = false;
   bool user_pages_shown = false;
 };

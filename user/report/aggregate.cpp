@@ -236,6 +236,14 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
     std::sort(g.stack_ids.begin(), g.stack_ids.end());
 
     Category cat = merged_cat.at(gkey);
+    Summary& bc = r.by_category[g.category];
+    bc.bytes += g.bytes;
+    bc.count += g.count;
+    if (cat == Category::slab || cat == Category::kmalloc_large) {
+      Summary& sc = r.slab_by_cache[g.cache.value_or("")];
+      sc.bytes += g.bytes;
+      sc.count += g.count;
+    }
     if (is_backing(cat)) {
       Summary& s = r.backing[g.category];
       s.bytes += g.bytes;

@@ -49,6 +49,20 @@ std::string render_json(const Report& r) {
     });
   }
   j["stacks"] = stacks;
+  json rec = json::array();
+  for (const auto& row : r.reconciliation)
+    rec.push_back({{"line", row.line},
+                   {"label", row.label},
+                   {"moved_kb", row.moved_kb},
+                   {"explained_kb", row.explained_kb},
+                   {"unexplained_kb", row.moved_kb - row.explained_kb},
+                   {"categories", row.categories},
+                   {"partial", row.partial}});
+  j["reconciliation"] = rec;
+  j["reconciliation_note"] = r.reconciliation_note;
+  json cats = json::object();
+  for (const auto& [k, v] : r.by_category) cats[k] = {{"bytes", v.bytes}, {"count", v.count}};
+  j["by_category"] = cats;
   return j.dump(2) + "\n";
 }
 

@@ -74,6 +74,16 @@ std::string render_text(const Report& r) {
       parts.push_back(fmt::format("{} {} ({} allocations)", cat, human_bytes(s.bytes), s.count));
     o += fmt::format("pages under objects counted above, not added again: {}\n", fmt::join(parts, ", "));
   }
+  if (!r.reconciliation.empty()) {
+    o += fmt::format("\n/proc/meminfo during the window (kB){:>12}{:>12}{:>13}  explained by\n", "moved",
+                     "explained", "unexplained");
+    for (const auto& row : r.reconciliation)
+      o += fmt::format("  {:<34}{:>+12}{:>+12}{:>+13}  {}{}\n", row.label, row.moved_kb, row.explained_kb,
+                       row.moved_kb - row.explained_kb, fmt::join(row.categories, ", "),
+                       row.partial ? " (partial: user pages are counted, not tracked)" : "");
+  } else if (!r.reconciliation_note.empty()) {
+    o += "note: " + r.reconciliation_note + "\n";
+  }
   int i = 0;
   for (const auto& g : r.stacks) {
     std::vector<std::string> comms;

@@ -20,6 +20,9 @@
 #include "kleak/error.h"
 #include "kleak/filter.h"
 #include "kleak/kind.h"
+#include "kleak/meminfo.h"
+#include "kleak/procfs.h"
+#include "kleak/reconcile.h"
 #include "kleak/report.h"
 #include "kleak/symbolize.h"
 
@@ -121,9 +124,33 @@ class SignalBlock {
   sigset_t set_{}, old_{};
 };
 
+// /proc/meminfo and friends, accounted, at one instant of the live box.
+struct MeminfoAt {
+  Snapshot snapshot;
+  Accounting accounting;
+};
+
+std::optional<MeminfoAt> meminfo_now() {
+  try {
+    MeminfoAt m;
+    m.snapshot = collect_snapshot(DirProcSource::live(), static_cast<int64_t>(time(nullptr)));
+    m.accounting = account(m.snapshot);
+    return m;
+  } catch (const std::exception&) {
+    return std::nullopt;  // the report says reconciliation is unavailable
+  }
+}
+
 Report make_report(const Tracer& tracer, const Collected& snap, const Kallsyms& syms,
-                   const Filter& filter, const AggregateOptions& aopts) {
+                   const Filter& filter, const AggregateOptions& aopts,
+                   const std::optional<MeminfoAt>& start) {
   Report r = aggregate(snap, syms, filter, aopts);
+  std::optional<MeminfoAt> end = start ? meminfo_now() : std::nullopt;
+  if (start && end)
+    reconcile(r, start->accounting, end->accounting, end->snapshot,
+              static_cast<uint64_t>(sysconf(_SC_PAGESIZE)));
+  else
+    r.reconciliation_note = "/proc could not be read: no meminfo reconciliation";
   for (const auto& s : tracer.sources()) {
     r.sources[s.event] = s.status;
     if (s.mode != AttachMode::None) r.attach_mode[s.event] = std::string(attach_mode_name(s.mode));
@@ -177,6 +204,7 @@ int run_trace(const TraceOptions& o) {
   probe.btf_path = o.btf;
   probe.tracefs = o.tracefs;
   auto tracer = Tracer::start(s, probe, forced);
+  std::optional<MeminfoAt> meminfo_start = meminfo_now();
   // Loaded after attach so kleak's own programs are in it (as bpf_prog_* [bpf]) and get
   // trimmed like the rest of the tracer's frames. Once per run: every report reuses it.
   Kallsyms syms = Kallsyms::load(o.kallsyms);
@@ -206,7 +234,7 @@ int run_trace(const TraceOptions& o) {
     uint64_t now = monotonic_ns();
     if (now >= end) break;
     if (now >= next_report) {
-      Report r = make_report(*tracer, tracer->drain(), syms, filter, aopts);
+      Report r = make_report(*tracer, tracer->drain(), syms, filter, aopts, meminfo_start);
       std::string text = render(r);
       if (out_file.is_open()) out_file << text << std::flush;
       else fmt::print("{}\n", text), fflush(stdout);
@@ -233,7 +261,7 @@ int run_trace(const TraceOptions& o) {
 
   tracer->stop();
   Collected snap = tracer->drain();
-  Report r = make_report(*tracer, snap, syms, filter, aopts);
+  Report r = make_report(*tracer, snap, syms, filter, aopts, meminfo_start);
   std::string text = render(r);
   if (out_file.is_open()) {
     out_file << text;

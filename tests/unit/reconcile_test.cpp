@@ -1,0 +1,78 @@
+// The meminfo line each trace category lands in, and the reconciliation table, on values made
+// by hand.
+#include <gtest/gtest.h>
+
+#include "kleak/reconcile.h"
+
+using namespace kleak;
+
+namespace {
+
+Accounting acc(std::initializer_list<std::pair<const char*, int64_t>> parts) {
+  Accounting a;
+  for (auto [k, kb] : parts) a.parts.push_back({k, k, PartGroup::kKernel, kb, ""});
+  return a;
+}
+
+const Report::ReconcileRow* row(const Report& r, const std::string& line) {
+  for (const auto& x : r.reconciliation)
+    if (x.line == line) return &x;
+  return nullptr;
+}
+
+}  // namespace
+
+TEST(Reconcile, EveryCategoryHasALine) {
+  EXPECT_EQ(meminfo_line_for(Category::slab, true), "slab_reclaimable");
+  EXPECT_EQ(meminfo_line_for(Category::slab, false), "slab_unreclaimable");
+  EXPECT_EQ(meminfo_line_for(Category::kmalloc_large, false), "slab_unreclaimable");
+  EXPECT_EQ(meminfo_line_for(Category::vmalloc, false), "vmalloc");
+  EXPECT_EQ(meminfo_line_for(Category::percpu, false), "percpu");
+  EXPECT_EQ(meminfo_line_for(Category::page_tables, false), "page_tables");
+  EXPECT_EQ(meminfo_line_for(Category::kernel_stack, false), "kernel_stack");
+  EXPECT_EQ(meminfo_line_for(Category::user_anon, false), "user_anon");
+  EXPECT_EQ(meminfo_line_for(Category::page_cache, false), "user_file");
+  EXPECT_EQ(meminfo_line_for(Category::balloon, false), "balloon");
+  for (Category c : {Category::pipe, Category::socket, Category::page_direct})
+    EXPECT_EQ(meminfo_line_for(c, false), "unaccounted");
+  // Backing pages explain nothing on their own: their objects do.
+  for (Category c : {Category::slab_backing, Category::kmalloc_large_backing, Category::vmalloc_backing,
+                     Category::percpu_backing})
+    EXPECT_EQ(meminfo_line_for(c, false), "");
+}
+
+TEST(Reconcile, LinesMovedNextToWhatTheTraceExplains) {
+  Report r;
+  r.by_category["pipe"] = {30720000, 7500};
+  r.by_category["vmalloc"] = {4 * (4198400 + 4096), 4};  // 4 areas, one guard page each
+  r.by_category["vmalloc_backing"] = {4 * 4198400, 4100};
+  r.by_category["slab"] = {300 * 1024, 600};
+  r.by_category["balloon"] = {8 << 20, 2048};  // no Balloon: line here -> unaccounted
+  r.slab_by_cache["dentry"] = {200 * 1024, 400};
+  r.slab_by_cache["kmalloc-512"] = {100 * 1024, 200};
+  Snapshot end_snap;
+  end_snap.sys["/sys/kernel/slab/dentry/reclaim_account"] = "1";
+  Accounting start = acc({{"free", 1000000}, {"free_pcp", 5000}, {"unaccounted", 100}, {"vmalloc", 10},
+                          {"slab_reclaimable", 50}, {"slab_unreclaimable", 60}});
+  Accounting end = acc({{"free", 900000}, {"free_pcp", 4000}, {"unaccounted", 38000}, {"vmalloc", 16410},
+                        {"slab_reclaimable", 250}, {"slab_unreclaimable", 160}});
+  reconcile(r, start, end, end_snap, 4096);
+
+  const auto* u = row(r, "unaccounted");
+  ASSERT_NE(u, nullptr);
+  EXPECT_EQ(u->moved_kb, 37900);
+  EXPECT_EQ(u->explained_kb, 30000 + 8192);  // pipes and the unreported balloon
+  const auto* v = row(r, "vmalloc");
+  ASSERT_NE(v, nullptr);
+  EXPECT_EQ(v->moved_kb, 16400);
+  EXPECT_EQ(v->explained_kb, 4 * 4198400 / 1024);  // guard pages taken off, backing not added
+  EXPECT_EQ(row(r, "slab_reclaimable")->explained_kb, 200);
+  EXPECT_EQ(row(r, "slab_unreclaimable")->explained_kb, 100);
+  const auto* f = row(r, "free");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->moved_kb, -100000 - 1000);  // MemFree and the per-CPU lists together
+  EXPECT_EQ(row(r, "free_pcp"), nullptr);
+  EXPECT_FALSE(r.reconciliation_note.empty());
+  // Sorted by the larger of moved and explained.
+  EXPECT_EQ(r.reconciliation.front().line, "free");
+}

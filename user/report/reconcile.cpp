@@ -1,0 +1,105 @@
+// How /proc/meminfo moved during the window next to what the trace explains. The rule of
+// counting once holds here too: backing pages explain nothing on their own (the object above
+// them does), so a slab leak explains Slab growth through its objects, a vmalloc leak explains
+// VmallocUsed through its area (less the guard page).
+#include "kleak/reconcile.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <set>
+
+namespace kleak {
+
+std::string_view meminfo_line_for(Category c, bool reclaimable_slab) {
+  switch (c) {
+    case Category::slab: return reclaimable_slab ? "slab_reclaimable" : "slab_unreclaimable";
+    case Category::kmalloc_large: return "slab_unreclaimable";  // counted in SUnreclaim since 5.x
+    case Category::vmalloc: return "vmalloc";
+    case Category::percpu: return "percpu";
+    case Category::page_tables: return "page_tables";
+    case Category::kernel_stack: return "kernel_stack";
+    case Category::user_anon: return "user_anon";
+    case Category::page_cache: return "user_file";
+    case Category::balloon: return "balloon";
+    case Category::slab_backing:
+    case Category::kmalloc_large_backing:
+    case Category::vmalloc_backing:
+    case Category::percpu_backing: return "";
+    case Category::pipe:
+    case Category::socket:
+    case Category::page_direct:
+    case Category::unknown: return "unaccounted";
+  }
+  return "unaccounted";
+}
+
+namespace {
+
+bool slab_reclaimable(const Snapshot& snap, const std::string& cache) {
+  if (cache.find("-rcl-") != std::string::npos) return true;
+  auto it = snap.sys.find("/sys/kernel/slab/" + cache + "/reclaim_account");
+  return it != snap.sys.end() && it->second == "1";
+}
+
+}  // namespace
+
+void reconcile(Report& r, const Accounting& start, const Accounting& end,
+               const Snapshot& end_snapshot, uint64_t page_size) {
+  std::map<std::string, Report::ReconcileRow> rows;
+  for (const auto& p : end.parts) {
+    // Free pages on the per-CPU lists are free memory too: one "free" row for both.
+    std::string key = p.key == "free_pcp" ? "free" : p.key;
+    auto& row = rows[key];
+    row.line = key;
+    row.label = key == "free" ? "free (MemFree + per-CPU lists)" : p.label;
+    row.moved_kb += p.kb - start.part_kb(p.key).value_or(0);
+  }
+  auto explain = [&](const std::string& line, const std::string& category, int64_t bytes) {
+    if (line.empty()) return;
+    // A balloon the kernel does not report (no Balloon: line) is unaccounted memory.
+    std::string key = rows.count(line) ? line : "unaccounted";
+    auto& row = rows[key];
+    row.line = key;
+    row.explained_kb += bytes / 1024;
+    if (std::find(row.categories.begin(), row.categories.end(), category) == row.categories.end())
+      row.categories.push_back(category);
+  };
+  int64_t total = 0;
+  for (const auto& [name, sum] : r.by_category) {
+    auto cat = category_from_name(name).value_or(Category::unknown);
+    if (cat == Category::slab) continue;  // by cache, below
+    int64_t bytes = static_cast<int64_t>(sum.bytes);
+    if (cat == Category::vmalloc) bytes -= static_cast<int64_t>(page_size * sum.count);  // guard pages
+    std::string line(meminfo_line_for(cat, false));
+    if (!line.empty()) total += bytes;
+    explain(line, name, bytes);
+  }
+  for (const auto& [cache, sum] : r.slab_by_cache) {
+    if (r.by_category.count("kmalloc_large") && cache.empty()) continue;  // large kmalloc: above
+    std::string line(meminfo_line_for(Category::slab, slab_reclaimable(end_snapshot, cache)));
+    total += static_cast<int64_t>(sum.bytes);
+    explain(line, "slab", static_cast<int64_t>(sum.bytes));
+  }
+  if (rows.count("free")) {
+    rows["free"].explained_kb = -total / 1024;
+    rows["free"].categories = {"everything traced"};
+  }
+  for (auto& [key, row] : rows) {
+    row.partial = key == "user_anon" || key == "user_file";
+    if (row.moved_kb == 0 && row.explained_kb == 0) continue;
+    r.reconciliation.push_back(row);
+  }
+  std::sort(r.reconciliation.begin(), r.reconciliation.end(), [](const auto& a, const auto& b) {
+    return std::max(std::llabs(a.moved_kb), std::llabs(a.explained_kb)) >
+           std::max(std::llabs(b.moved_kb), std::llabs(b.explained_kb));
+  });
+  r.reconciliation_note =
+      "moved = meminfo at the end minus at the start of the window; explained = memory the trace "
+      "saw allocated in the window and still held, in the line it lands in (backing pages once, "
+      "under their objects). Slab lines move by whole slab pages, so they lag or lead their "
+      "objects; user lines are partial because user pages are counted, not tracked, once their "
+      "stacks are known.";
+}
+
+}  // namespace kleak
