@@ -18,6 +18,8 @@ class Filter;
 struct StackGroup {
   std::string kind;              // kmalloc, slab, page, vmalloc, percpu
   std::string category;          // classify.h category name
+  std::string meminfo_line;      // the /proc/meminfo part it lands in ("" for backing pages;
+                                 // set by reconcile(): slab by its cache's reclaimability)
   uint64_t bytes = 0;            // sum of bytes_alloc
   uint64_t bytes_req = 0;        // sum of bytes_req
   uint64_t count = 0;

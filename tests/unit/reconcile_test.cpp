@@ -50,6 +50,13 @@ TEST(Reconcile, LinesMovedNextToWhatTheTraceExplains) {
   r.by_category["balloon"] = {8 << 20, 2048};  // no Balloon: line here -> unaccounted
   r.slab_by_cache["dentry"] = {200 * 1024, 400};
   r.slab_by_cache["kmalloc-512"] = {100 * 1024, 200};
+  StackGroup dentries;
+  dentries.category = "slab";
+  dentries.cache = "dentry";
+  r.stacks.push_back(dentries);
+  StackGroup pipes;
+  pipes.category = "pipe";
+  r.stacks.push_back(pipes);
   Snapshot end_snap;
   end_snap.sys["/sys/kernel/slab/dentry/reclaim_account"] = "1";
   Accounting start = acc({{"free", 1000000}, {"free_pcp", 5000}, {"unaccounted", 100}, {"vmalloc", 10},
@@ -73,6 +80,8 @@ TEST(Reconcile, LinesMovedNextToWhatTheTraceExplains) {
   EXPECT_EQ(f->moved_kb, -100000 - 1000);  // MemFree and the per-CPU lists together
   EXPECT_EQ(row(r, "free_pcp"), nullptr);
   EXPECT_FALSE(r.reconciliation_note.empty());
+  EXPECT_EQ(r.stacks[0].meminfo_line, "slab_reclaimable");
+  EXPECT_EQ(r.stacks[1].meminfo_line, "unaccounted");
   // Sorted by the larger of moved and explained.
   EXPECT_EQ(r.reconciliation.front().line, "free");
 }

@@ -81,6 +81,11 @@ void reconcile(Report& r, const Accounting& start, const Accounting& end,
     total += static_cast<int64_t>(sum.bytes);
     explain(line, "slab", static_cast<int64_t>(sum.bytes));
   }
+  for (auto& g : r.stacks) {
+    auto cat = category_from_name(g.category).value_or(Category::unknown);
+    std::string line(meminfo_line_for(cat, g.cache && slab_reclaimable(end_snapshot, *g.cache)));
+    g.meminfo_line = line.empty() || rows.count(line) ? line : "unaccounted";
+  }
   if (rows.count("free")) {
     rows["free"].explained_kb = -total / 1024;
     rows["free"].categories = {"everything traced"};

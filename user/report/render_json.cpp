@@ -37,6 +37,7 @@ std::string render_json(const Report& r) {
     stacks.push_back({
         {"kind", g.kind},
         {"category", g.category},
+        {"meminfo_line", g.meminfo_line.empty() ? json(nullptr) : json(g.meminfo_line)},
         {"bytes", g.bytes},
         {"bytes_req", g.bytes_req},
         {"count", g.count},

@@ -88,8 +88,9 @@ std::string render_text(const Report& r) {
   for (const auto& g : r.stacks) {
     std::vector<std::string> comms;
     for (const auto& [c, n] : g.comms) comms.push_back(fmt::format("{}({})", c, n));
-    o += fmt::format("\n#{} {} in {} allocations  [{} {}{}]  oldest {:.1f}s ago  comm {}\n", ++i,
+    o += fmt::format("\n#{} {} in {} allocations  [{} {}{}{}]  oldest {:.1f}s ago  comm {}\n", ++i,
                      human_bytes(g.bytes), g.count, g.kind, g.category,
+                     g.meminfo_line.empty() || g.meminfo_line == g.category ? "" : " -> " + g.meminfo_line,
                      g.cache ? " cache=" + *g.cache : "", g.oldest_age_s, fmt::join(comms, " "));
     if (g.bytes_req != g.bytes)
       o += fmt::format("    requested {} of the {} taken\n", human_bytes(g.bytes_req), human_bytes(g.bytes));
