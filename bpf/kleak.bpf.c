@@ -21,7 +21,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /*
  * tp_btf arguments that are struct pointers arrive as trusted pointers, on which the verifier
  * allows no arithmetic (the key encoding masks and shifts). Reading the argument slot as plain
- * bytes gives the same value as a scalar.
+ * bytes gives the same value as a scalar. `const void *` arguments (the ptr of kmalloc, kfree,
+ * kmem_cache_alloc and kmem_cache_free) are read this way too: the 6.1 verifier refuses any
+ * direct read of them ("invalid bpf_context access off=8": its btf_ctx_access() takes only a
+ * plain `void *` for a scalar and wants a struct behind any other pointer), which kept the
+ * tp_btf kmalloc and slab programs from loading there.
  */
 static __always_inline __u64 ctx_arg_scalar(unsigned long long *ctx, int i)
 {
@@ -58,7 +62,7 @@ SEC("tp_btf/kmalloc")
 int BPF_PROG(btf_kmalloc, unsigned long call_site, const void *ptr, size_t bytes_req,
 	     size_t bytes_alloc, gfp_t gfp_flags, int node)
 {
-	return on_kmalloc(ctx, call_site, (__u64)ptr, bytes_req, bytes_alloc, gfp_flags);
+	return on_kmalloc(ctx, call_site, ctx_arg_scalar(ctx, 1), bytes_req, bytes_alloc, gfp_flags);
 }
 
 SEC("raw_tp/kmalloc")
@@ -78,7 +82,7 @@ int tp_kmalloc(struct trace_event_raw_kmalloc *ctx)
 SEC("tp_btf/kfree")
 int BPF_PROG(btf_kfree, unsigned long call_site, const void *ptr)
 {
-	return on_kfree((__u64)ptr);
+	return on_kfree(ctx_arg_scalar(ctx, 1));
 }
 
 SEC("raw_tp/kfree")
@@ -129,7 +133,7 @@ SEC("tp_btf/kmem_cache_alloc")
 int BPF_PROG(btf_kmem_cache_alloc, unsigned long call_site, const void *ptr, struct kmem_cache *s,
 	     gfp_t gfp_flags, int node)
 {
-	return on_cache_alloc_ptr(ctx, call_site, (__u64)ptr, s, gfp_flags);
+	return on_cache_alloc_ptr(ctx, call_site, ctx_arg_scalar(ctx, 1), s, gfp_flags);
 }
 
 SEC("raw_tp/kmem_cache_alloc")
@@ -172,27 +176,38 @@ int tp_kmem_cache_alloc(struct trace_event_raw_kmem_cache_alloc *ctx)
 			      ctx->bytes_req, ctx->bytes_alloc, ctx->gfp_flags);
 }
 
-static __always_inline int on_cache_free(__u64 ptr)
+static __always_inline int on_cache_free(__u64 ptr, __u64 cache)
 {
-	return record_free(KLEAK_KIND_SLAB, KLEAK_SPACE_SLAB, ptr);
+	return record_free_in(KLEAK_KIND_SLAB, KLEAK_SPACE_SLAB, ptr, cache);
 }
 
+/* The cache comes along on 6.x (struct kmem_cache *); the loader checks the prototype. */
 SEC("tp_btf/kmem_cache_free")
 int BPF_PROG(btf_kmem_cache_free, unsigned long call_site, const void *ptr)
 {
-	return on_cache_free((__u64)ptr);
+	return on_cache_free(ctx_arg_scalar(ctx, 1), ctx_arg_scalar(ctx, 2));
 }
 
 SEC("raw_tp/kmem_cache_free")
 int BPF_PROG(raw_kmem_cache_free, unsigned long call_site, const void *ptr)
 {
-	return on_cache_free((__u64)ptr);
+	return on_cache_free((__u64)ptr, ctx_arg_scalar(ctx, 2));
 }
 
 SEC("tracepoint/kmem/kmem_cache_free")
 int tp_kmem_cache_free(struct trace_event_raw_kmem_cache_free *ctx)
 {
-	return on_cache_free((__u64)ctx->ptr);
+	char name[KLEAK_CACHE_NAME_LEN] = {};
+	__u64 cache = 0;
+
+	if (bpf_core_field_exists(ctx->__data_loc_name)) {
+		__u32 loc = BPF_CORE_READ(ctx, __data_loc_name);
+
+		bpf_probe_read_kernel_str(name, sizeof(name), (void *)ctx + (loc & 0xffff));
+		cache = cache_key_from_name(name);
+		cache_seen(cache, name);
+	}
+	return on_cache_free((__u64)ctx->ptr, cache);
 }
 
 /* ===== pages ============================================================================

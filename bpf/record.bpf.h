@@ -35,6 +35,8 @@ const volatile bool cfg_filter_cache = false;
 const volatile char cfg_cache[KLEAK_CACHE_NAME_LEN] = {};
 const volatile __u64 cfg_page_size = 4096;
 const volatile bool cfg_capture_stacks = true;
+const volatile __u64 cfg_cgroup_id = 0;  /* only tasks in this cgroup v2 or below, 0 = all */
+const volatile __u32 cfg_cgroup_level = 0; /* its level (root = 0) */
 
 /* ---- maps; max_entries and the stack depth are set by the loader before load ------------ */
 struct {
@@ -57,6 +59,13 @@ struct {
 	__type(key, __u64);
 	__type(value, struct kleak_cache);
 } caches SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KLEAK_DEFAULT_MAX_CHURN);
+	__type(key, struct kleak_churn_key);
+	__type(value, struct kleak_churn);
+} churn SEC(".maps");
 
 /*
  * Stacks userspace recognized (from their frames) as allocating user memory: page cache,
@@ -155,11 +164,16 @@ static __always_inline bool cache_seen(__u64 cache, const char *name_src)
 		bpf_probe_read_kernel_str(fresh.name, sizeof(fresh.name), name);
 	}
 	fresh.filter_match = cfg_filter_cache ? cache_name_matches(fresh.name) : 1;
-	if (bpf_map_update_elem(&caches, &cache, &fresh, BPF_NOEXIST) == -E2BIG)
+	if ((int)bpf_map_update_elem(&caches, &cache, &fresh, BPF_NOEXIST) == -E2BIG)
 		count(KLEAK_KIND_SLAB, KLEAK_CACHE_MAP_FULL);
 	return fresh.filter_match;
 }
 
+/*
+ * Interrupt context is not read here: the per-CPU preempt count is not reachable without
+ * kallsyms for data symbols, which production kernels often lack. Userspace tells interrupt
+ * and softirq allocations from their stack frames (classify.cpp) and attributes them there.
+ */
 static __always_inline __u8 current_ctx_flags(void)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -167,12 +181,57 @@ static __always_inline __u8 current_ctx_flags(void)
 	return (BPF_CORE_READ(task, flags) & 0x00200000 /* PF_KTHREAD */) ? KLEAK_CTX_KTHREAD : 0;
 }
 
+static __always_inline bool cgroup_wanted(__u8 ctx_flags)
+{
+	if (!cfg_cgroup_id)
+		return true;
+	return bpf_get_current_ancestor_cgroup_id(cfg_cgroup_level) == cfg_cgroup_id;
+}
+
+static __always_inline void churn_add(const struct kleak_churn_key *key, bool is_free, __u64 bytes)
+{
+	struct kleak_churn *c = bpf_map_lookup_elem(&churn, key), fresh = {};
+
+	if (!c) {
+		if ((int)bpf_map_update_elem(&churn, key, &fresh, BPF_NOEXIST) == -E2BIG) {
+			count(KLEAK_KIND_NONE, KLEAK_CHURN_MAP_FULL);
+			return;
+		}
+		c = bpf_map_lookup_elem(&churn, key);
+		if (!c)
+			return;
+	}
+	if (is_free) {
+		__sync_fetch_and_add(&c->frees, 1);
+		__sync_fetch_and_add(&c->free_bytes, bytes);
+	} else {
+		__sync_fetch_and_add(&c->allocs, 1);
+		__sync_fetch_and_add(&c->alloc_bytes, bytes);
+	}
+}
+
+static __always_inline void churn_key_of(struct kleak_churn_key *key, const struct kleak_alloc *rec)
+{
+	key->stack_id = rec->stack_id;
+	key->tgid = rec->tgid;
+	key->cgroup_id = rec->cgroup_id;
+	key->cache = rec->cache;
+	__builtin_memcpy(key->comm, rec->comm, sizeof(key->comm));
+	key->kind = rec->kind;
+}
+
 static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 {
 	struct kleak_alloc rec = {};
 	__u64 pid_tgid, key;
 	__u32 tgid;
-	long err;
+	/*
+	 * int, not long: before 6.5 the map ops return int and the verifier calls them directly,
+	 * so an error reaches BPF zero-extended (-EEXIST arrives as 0xffffffef). Compared as a
+	 * long it never equals -EEXIST, and on 6.1 every reused address was counted as a full map
+	 * (exit status 3) with the stale record kept.
+	 */
+	int err;
 
 	count(ev->kind, KLEAK_ALLOC_SEEN);
 	if (!ev->addr)
@@ -189,6 +248,11 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 		count(ev->kind, KLEAK_ALLOC_FILTERED);
 		return 0;
 	}
+	rec.ctx_flags = current_ctx_flags();
+	if (!cgroup_wanted(rec.ctx_flags)) {
+		count(ev->kind, KLEAK_ALLOC_FILTERED);
+		return 0;
+	}
 
 	rec.ts_ns = bpf_ktime_get_ns();
 	rec.bytes_req = ev->bytes_req;
@@ -202,7 +266,6 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 	rec.order = ev->order;
 	rec.kind = ev->kind;
 	rec.migratetype = ev->migratetype;
-	rec.ctx_flags = current_ctx_flags();
 	bpf_get_current_comm(rec.comm, sizeof(rec.comm));
 	rec.stack_id = -1;
 	if (cfg_capture_stacks) {
@@ -230,22 +293,56 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 		return 0;
 	}
 	count(ev->kind, KLEAK_ALLOC_TRACKED);
+	{
+		struct kleak_churn_key ck = {};
+
+		churn_key_of(&ck, &rec);
+		churn_add(&ck, false, rec.bytes_alloc);
+	}
 	return 0;
 }
 
-static __always_inline int record_free(__u32 kind, enum kleak_space space, __u64 addr)
+/*
+ * A free: forget the record and count the free in its group. `cache` is the slab cache the
+ * event names (kmem_cache_free), so that a free of an object allocated before the window still
+ * counts for its cache; 0 where the event does not say.
+ */
+static __always_inline int record_free_in(__u32 kind, enum kleak_space space, __u64 addr,
+					  __u64 cache)
 {
+	struct kleak_churn_key ck = {};
+	struct kleak_alloc *rec;
 	__u64 key;
 
 	count(kind, KLEAK_FREE_SEEN);
 	if (!addr)
 		return 0;
 	key = kleak_key(space, addr);
-	if (bpf_map_delete_elem(&allocs, &key) == 0)
-		count(kind, KLEAK_FREE_MATCHED);
-	else
-		count(kind, KLEAK_FREE_UNTRACKED);
+	rec = bpf_map_lookup_elem(&allocs, &key);
+	if (rec) {
+		__u64 bytes = rec->bytes_alloc;
+
+		churn_key_of(&ck, rec);
+		if (bpf_map_delete_elem(&allocs, &key) == 0) {
+			count(kind, KLEAK_FREE_MATCHED);
+			churn_add(&ck, true, bytes);
+			return 0;
+		}
+	}
+	count(kind, KLEAK_FREE_UNTRACKED);
+	if (cache && cgroup_wanted(0)) {
+		cache_seen(cache, NULL);
+		ck.stack_id = KLEAK_STACK_PREWINDOW;
+		ck.cache = cache;
+		ck.kind = kind;
+		churn_add(&ck, true, 0);
+	}
 	return 0;
+}
+
+static __always_inline int record_free(__u32 kind, enum kleak_space space, __u64 addr)
+{
+	return record_free_in(kind, space, addr, 0);
 }
 
 /* kfree(NULL) and kfree(ZERO_SIZE_PTR) fire the tracepoint too. */

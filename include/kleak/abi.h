@@ -56,6 +56,7 @@ static inline enum kleak_space kleak_key_space(__u64 key)
 /* Context the allocation was made in (record.ctx_flags). */
 #define KLEAK_CTX_KTHREAD 0x1 /* current is a kernel thread */
 
+
 /* One outstanding allocation: the value of the `allocs` map. 96 bytes. */
 struct kleak_alloc {
 	__u64 ts_ns;       /* bpf_ktime_get_ns() at allocation */
@@ -104,15 +105,43 @@ enum kleak_cause {
 	KLEAK_FREE_BYTES = 12,       /* reserved for churn accounting */
 	KLEAK_USER_SKIPPED = 13,     /* not tracked: its stack was recognized as user memory */
 	KLEAK_USER_SKIPPED_BYTES = 14,
-	KLEAK_CAUSE_MAX = 15,
+	KLEAK_CHURN_MAP_FULL = 15,   /* `churn` full: an alloc or free not counted in its group */
+	KLEAK_CAUSE_MAX = 16,
 };
 
 #define KLEAK_NR_COUNTERS ((int)KLEAK_KIND_MAX * (int)KLEAK_CAUSE_MAX)
+
+/*
+ * Churn: allocations and frees seen in the window, per group of (stack, process, cgroup, cache,
+ * comm): the `alloc N free M` of a SystemTap script, for every group at once. A free of an
+ * object allocated before the window is counted under stack_id KLEAK_STACK_PREWINDOW with the
+ * cache it was freed to where the free event says (kmem_cache_free), else not at all (it is in
+ * the KLEAK_FREE_UNTRACKED counter).
+ */
+#define KLEAK_STACK_PREWINDOW (-1000)
+
+struct kleak_churn_key {
+	__s32 stack_id;
+	__u32 tgid;
+	__u64 cgroup_id;
+	__u64 cache;
+	char comm[KLEAK_COMM_LEN];
+	__u8 kind;
+	__u8 pad[7];
+};
+
+struct kleak_churn {
+	__u64 allocs;
+	__u64 frees;
+	__u64 alloc_bytes;
+	__u64 free_bytes;
+};
 
 /* Default map sizes; the loader overrides them before load. */
 #define KLEAK_DEFAULT_MAX_ALLOCS (256 * 1024)
 #define KLEAK_DEFAULT_MAX_STACKS (16 * 1024)
 #define KLEAK_DEFAULT_MAX_CACHES 4096
+#define KLEAK_DEFAULT_MAX_CHURN (64 * 1024)
 #define KLEAK_DEFAULT_STACK_DEPTH 32
 #define KLEAK_MAX_STACK_DEPTH 127
 

@@ -69,6 +69,9 @@ struct BpfSettings {
   uint32_t self_tgid = 0;
   std::optional<std::string> cache;
   bool capture_stacks = true;
+  uint32_t max_churn = KLEAK_DEFAULT_MAX_CHURN;
+  uint64_t cgroup_id = 0;  // only this cgroup v2 and below (0 = all)
+  uint32_t cgroup_level = 0;
 };
 
 struct SourceStatus {

@@ -53,4 +53,8 @@ std::string_view category_name(Category c) noexcept;
 // Inverse of category_name; nullopt for any other string.
 std::optional<Category> category_from_name(std::string_view name) noexcept;
 
+// "irq" or "softirq" when the stack shows the allocation was made in interrupt context (it is
+// then nobody's process: not the interrupted task's), else "". Searched innermost first.
+std::string_view interrupt_context(std::span<const Frame> frames) noexcept;
+
 }  // namespace kleak

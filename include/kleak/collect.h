@@ -35,6 +35,7 @@ struct Collected {
   std::vector<AllocRecord> allocs;
   std::unordered_map<int32_t, std::vector<uint64_t>> stacks;  // stack id -> return addresses
   std::unordered_map<uint64_t, std::string> caches;           // kmem_cache key -> name
+  std::vector<std::pair<kleak_churn_key, kleak_churn>> churn;  // allocs/frees per group
   Counters counters{};
   std::vector<ProgStat> progs;
   uint64_t now_ns = 0;          // CLOCK_MONOTONIC (bpf_ktime_get_ns) at the drain

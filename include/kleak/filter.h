@@ -35,6 +35,7 @@ struct FilterFields {
   std::string_view cache{};  // slab cache name, "" when none
   std::string_view comm{};
   std::string_view kind{};  // kind_name() of the record's kleak_kind
+  std::string_view cgroup{};  // the allocating task's cgroup v2 path ("/system.slice/x.scope")
 };
 
 // Conservative constraints the BPF side can check before any map or stack work: a record the

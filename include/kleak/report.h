@@ -29,7 +29,19 @@ struct StackGroup {
   std::vector<std::string> frames;                      // innermost first, as printed
   std::vector<int32_t> stack_ids;                       // BPF stack ids merged in this group
   size_t trimmed = 0;                                   // frames hidden from the top
+  // Churn in the window: allocations and frees seen (frees of objects allocated before the
+  // window count in their cache's group where the free names the cache).
+  uint64_t allocs = 0, frees = 0, alloc_bytes = 0, free_bytes = 0;
+  std::map<std::string, std::string> group;  // --by dimension -> value (cgroup, cache, comm, ...)
+  std::string context;                       // "irq"/"softirq" when allocated in an interrupt
 };
+
+// --by: how outstanding allocations are grouped.
+enum class GroupBy { stack, callsite, cache, comm, pid, cgroup };
+std::vector<GroupBy> parse_group_by(std::string_view list);  // "cgroup,cache"; usage_error
+std::string_view group_by_name(GroupBy g);
+
+class CgroupNames;
 
 // A line that stands for many records: user pages, backing pages.
 struct Summary {
@@ -73,9 +85,12 @@ struct Report {
   std::string reconciliation_note;  // why there is none, or what to keep in mind
   bool full_stacks = false;
   bool user_pages_shown = false;
+  std::vector<GroupBy> by{GroupBy::stack};
 };
 
 struct AggregateOptions {
+  std::vector<GroupBy> by{GroupBy::stack};
+  const CgroupNames* cgroups = nullptr;  // cgroup ids -> paths (nullptr: "cgroup:<id>")
   size_t top = 10;
   bool full_stacks = false;  // do not trim allocator/plumbing frames
   bool user_pages = false;   // show user-memory pages as stacks too

@@ -131,12 +131,47 @@ inline RunResult run(const std::vector<std::string>& argv, const std::vector<std
   return {st, c.out(), c.err()};
 }
 
-// The planter, planted and holding; `values` has the ready line's key=value pairs.
+// A fresh cgroup v2 directory for one test, removed at the end.
+class ScopedCgroup {
+ public:
+  ScopedCgroup() {
+    std::ifstream in("/proc/self/mountinfo");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string line, root;
+    while (std::getline(ss, line)) {
+      auto dash = line.find(" - cgroup2 ");
+      if (dash == std::string::npos) continue;
+      std::istringstream f(line);
+      std::string a, b, c, d;
+      f >> a >> b >> c >> d >> root;
+      break;
+    }
+    if (root.empty()) throw std::runtime_error("no cgroup2 mount");
+    path_ = root + "/kleak-test-" + std::to_string(getpid());
+    std::filesystem::create_directory(path_);
+  }
+  ~ScopedCgroup() {
+    for (int i = 0; i < 50 && rmdir(path_.c_str()) != 0; ++i) usleep(100000);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The planter, planted and holding; `values` has the ready line's key=value pairs. With
+// `cgroup`, it runs inside that cgroup v2 directory.
 class Planter {
  public:
-  explicit Planter(const std::vector<std::string>& args) {
+  explicit Planter(const std::vector<std::string>& args, const std::string& cgroup = "") {
     std::vector<std::string> argv{KLEAK_PLANTER};
     argv.insert(argv.end(), args.begin(), args.end());
+    if (!cgroup.empty()) {
+      std::string cmd = "echo $$ > '" + cgroup + "/cgroup.procs' && exec";
+      for (const auto& a : argv) cmd += " '" + a + "'";
+      argv = {"/bin/sh", "-c", cmd};
+    }
     child_ = std::make_unique<Child>(argv);
     std::string line = child_->read_line();
     if (line.rfind("ready ", 0) != 0) {
@@ -229,6 +264,37 @@ inline Found find_stacks(const nlohmann::json& report, const std::string& kind,
     ++f.groups;
   }
   return f;
+}
+
+// The function that fills an anonymous pipe's pages on this kernel: anon_pipe_write since 6.16
+// (where pipe_write became the named-pipe wrapper), pipe_write before.
+inline std::string pipe_write_function() {
+  static const std::string name = [] {
+    std::ifstream in("/proc/kallsyms");
+    std::string addr, type, sym;
+    while (in >> addr >> type >> sym) {
+      if (sym == "anon_pipe_write") return std::string("anon_pipe_write");
+      in.ignore(1 << 20, '\n');
+    }
+    return std::string("pipe_write");
+  }();
+  return name;
+}
+
+// Whether memcg kmem accounting is on: it is switched on when the first non-root memory cgroup
+// comes online (any systemd machine; not a bare initramfs). Until then alloc_pages_bulk() serves
+// __GFP_ACCOUNT allocations too, and its fast path fires no kmem:mm_page_alloc, so vmalloc's
+// order-0 pages (taken in bulk) are not traced at all.
+inline bool memcg_kmem_active() {
+  std::ifstream in("/proc/cgroups");  // subsys_name hierarchy num_cgroups enabled
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string name;
+    unsigned long hierarchy = 0, num = 0, enabled = 0;
+    if (f >> name >> hierarchy >> num >> enabled && name == "memory") return enabled && num > 1;
+  }
+  return false;
 }
 
 inline ::testing::AssertionResult within(double got, double want, double tol) {

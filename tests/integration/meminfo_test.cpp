@@ -21,7 +21,28 @@ const json* reconcile_row(const json& report, const std::string& line) {
   return nullptr;
 }
 
+// A previous test's tracer frees its BPF maps (tens of MiB of vmalloc) in a kernel worker after
+// it exits: wait until VmallocUsed has not moved for half a second (at most 10 s).
+void settle() {
+  auto vmalloc_used = [] {
+    std::ifstream in("/proc/meminfo");
+    std::string k;
+    long v = 0;
+    while (in >> k >> v)
+      if (k == "VmallocUsed:") return v;
+    return 0L;
+  };
+  long last = vmalloc_used();
+  for (int stable = 0, i = 0; stable < 5 && i < 100; ++i) {
+    usleep(100000);
+    long now = vmalloc_used();
+    stable = now == last ? stable + 1 : 0;
+    last = now;
+  }
+}
+
 TEST(Meminfo, DiffShowsHeldMemoryInTheRightLine) {
+  settle();
   std::string before = ::testing::TempDir() + "kleak-before.json";
   std::string after = ::testing::TempDir() + "kleak-after.json";
   ASSERT_EQ(run({KLEAK_BIN, "meminfo", "--save", before}).status, 0);
@@ -45,6 +66,7 @@ TEST(Meminfo, DiffShowsHeldMemoryInTheRightLine) {
 
 TEST(Meminfo, TraceReconcilesPipesAndBpfMapsWithMeminfo) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
+  settle();
   std::vector<std::string> args{"--duration", "2m", "--format", "json", "--top", "1000"};
   Tracing t(args);
   std::map<std::string, std::string> planted;

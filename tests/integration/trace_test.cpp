@@ -34,8 +34,7 @@ TEST(Trace, FilledPipesAreTheTopPageHolder) {
   std::map<std::string, std::string> planted;
   json r = trace_while_planted({}, {"--pipes", "300", "--fill", "60000"}, false, &planted);
   double want = std::stod(planted.at("pipe_page_bytes"));
-  Found f = find_stacks(r, "page", "anon_pipe_write");
-  if (f.groups == 0) f = find_stacks(r, "page", "pipe_write");
+  Found f = find_stacks(r, "page", pipe_write_function());
   EXPECT_TRUE(within(static_cast<double>(f.bytes), want, 0.10)) << r.dump(1).substr(0, 4000);
   // The pipe pages must be the biggest kernel page holder in the window.
   const json* top_page = nullptr;
@@ -46,7 +45,7 @@ TEST(Trace, FilledPipesAreTheTopPageHolder) {
     }
   ASSERT_NE(top_page, nullptr);
   std::string first = (*top_page)["frames"][0];
-  EXPECT_TRUE(first.rfind("anon_pipe_write+", 0) == 0 || first.rfind("pipe_write+", 0) == 0) << first;
+  EXPECT_EQ(first.rfind(pipe_write_function() + "+", 0), 0u) << first;
   EXPECT_EQ((*top_page)["category"], "pipe");
   EXPECT_EQ(r["sources"]["kmem:mm_page_alloc"], "attached");
   EXPECT_EQ(r["dropped"]["alloc_map_full"], 0);
@@ -58,7 +57,7 @@ TEST(Trace, ReleasedBeforeTheWindowEndsIsGone) {
   json r = trace_while_planted({}, {"--pipes", "300", "--fill", "60000", "--resized-pipes", "300"},
                                true, &planted);
   double planted_bytes = std::stod(planted.at("pipe_page_bytes"));
-  Found pages = find_stacks(r, "page", "anon_pipe_write");
+  Found pages = find_stacks(r, "page", pipe_write_function());
   EXPECT_LT(static_cast<double>(pages.bytes), 0.05 * planted_bytes) << r.dump(1).substr(0, 4000);
   Found resized = find_stacks(r, "kmalloc", "pipe_resize_ring");
   EXPECT_LT(resized.count, 15u);
@@ -137,6 +136,8 @@ TEST(Trace, VmallocPagesAreNotCountedTwice) {
   EXPECT_TRUE(within(static_cast<double>(vm.bytes), std::stod(planted.at("vmap_area_bytes")), 0.10));
   // The 4 x 1025 pages under the areas are set aside as backing, not listed as stacks.
   EXPECT_EQ(find_stacks(r, "page", "__bpf_map_area_alloc", 8).count, 0u) << r.dump(1).substr(0, 4000);
+  // Without memcg kmem accounting the kernel takes them in bulk, untraced: nothing to set aside.
+  if (!memcg_kmem_active()) return;
   ASSERT_TRUE(r["backing"].contains("vmalloc_backing")) << r["backing"].dump();
   EXPECT_GE(r["backing"]["vmalloc_backing"]["bytes"].get<double>(),
             0.9 * std::stod(planted.at("vmalloc_page_bytes")));
@@ -148,7 +149,7 @@ TEST(Trace, ClassicTracepointsGiveTheSameAnswer) {
   json r = trace_while_planted({"--attach", "tracepoint"}, {"--pipes", "200", "--fill", "60000"},
                                false, &planted);
   EXPECT_EQ(r["attach_mode"]["kmem:mm_page_alloc"], "tracepoint");
-  Found f = find_stacks(r, "page", "anon_pipe_write");
+  Found f = find_stacks(r, "page", pipe_write_function());
   EXPECT_TRUE(within(static_cast<double>(f.bytes), std::stod(planted.at("pipe_page_bytes")), 0.10))
       << r.dump(1).substr(0, 4000);
 }
@@ -178,7 +179,7 @@ TEST(Trace, SigtermStillReportsAndLeavesNoProgramBehind) {
     t.signal(SIGTERM);
     EXPECT_EQ(t.wait(), 0) << t.err();
     json r = t.json();
-    EXPECT_GT(find_stacks(r, "page", "anon_pipe_write").count, 0u);
+    EXPECT_GT(find_stacks(r, "page", pipe_write_function()).count, 0u);
   }
   // Programs and maps are freed by the kernel after an RCU grace period: give it a moment.
   for (int i = 0; i < 50 && kleak_objects_loaded() > 0; ++i) usleep(100000);
@@ -210,8 +211,8 @@ TEST(Trace, TwoInstancesDoNotInterfere) {
     EXPECT_EQ(b.stop(), 0) << b.err();
   }
   double want = std::stod(planted.at("pipe_page_bytes"));
-  EXPECT_TRUE(within(static_cast<double>(find_stacks(a.json(), "page", "anon_pipe_write").bytes), want, 0.10));
-  EXPECT_TRUE(within(static_cast<double>(find_stacks(b.json(), "page", "anon_pipe_write").bytes), want, 0.10));
+  EXPECT_TRUE(within(static_cast<double>(find_stacks(a.json(), "page", pipe_write_function()).bytes), want, 0.10));
+  EXPECT_TRUE(within(static_cast<double>(find_stacks(b.json(), "page", pipe_write_function()).bytes), want, 0.10));
 }
 
 }  // namespace
@@ -222,14 +223,17 @@ namespace {
 
 TEST(Trace, PageCacheIsCountedNotTrackedSoItCannotFillTheMap) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
-  // 20000 entries hold 78 MiB of pages; the page cache written below is 4x that.
-  Tracing t({"--duration", "1h", "--format", "json", "--max-allocs", "20000"});
+  // 20000 entries hold 78 MiB of pages; the page cache written below is 4x that. The writer
+  // runs in a cgroup of its own so that the rest of a busy box cannot fill the map instead.
+  ScopedCgroup cg;
+  Tracing t({"--duration", "1h", "--format", "json", "--max-allocs", "20000", "--cgroup", cg.path()});
   // tmpfs: page cache pages and nothing else (a disk filesystem adds buffer heads, which are
   // kernel slab objects and rightly tracked).
   std::string file = "/dev/shm/kleak-pagecache-test";
   auto write_mib = [&](int mib) {
-    return run({"/bin/dd", "if=/dev/zero", "of=" + file, "bs=1M", "count=" + std::to_string(mib),
-                "conv=notrunc", "status=none"});
+    return run({"/bin/sh", "-c",
+                "echo $$ > '" + cg.path() + "/cgroup.procs' && exec /bin/dd if=/dev/zero of=" + file +
+                    " bs=1M count=" + std::to_string(mib) + " conv=notrunc status=none"});
   };
   write_mib(16);  // the write path's stacks become known...
   usleep(6'500'000);  // ...and are recognized at the next maintenance pass

@@ -336,7 +336,7 @@ TEST(Filter, ErrorsNameTheColumnAndTheText) {
       // unknown field
       {"foo == 1", 1,
        "unknown field 'foo' (fields: bytes_req, bytes_alloc, order, gfp_flags, pid,"
-       " tid, call_site, migratetype, cache, comm, kind)"},
+       " tid, call_site, migratetype, cache, comm, kind, cgroup)"},
       {"pid == 1 && Pid == 2", 13, "unknown field 'Pid'"},
       // string operator on a numeric field, numeric operator on a string field
       {"bytes_req ~ \"a\"", 11, "'~' does not apply to numeric field 'bytes_req'"},

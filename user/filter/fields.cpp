@@ -34,6 +34,7 @@ constexpr FieldDef kFields[] = {
     field<&FilterFields::cache>("cache"),
     field<&FilterFields::comm>("comm"),
     field<&FilterFields::kind>("kind"),
+    field<&FilterFields::cgroup>("cgroup"),
 };
 static_assert(std::size(kFields) < 256, "NumCmp/StrCmp store the field index in a uint8_t");
 

@@ -1,16 +1,20 @@
-// Aggregate stage: records -> groups. Two passes: records are first bucketed by (kind, stack id)
-// without touching symbols (one hash lookup per record), then each distinct stack is symbolized
-// once, trimmed and classified, and buckets whose trimmed stacks print the same are merged.
+// Aggregate stage: records -> groups. Two passes: records (and churn entries) are first bucketed
+// by (kind, stack id) and the --by dimensions without touching symbols (one hash lookup per
+// record), then each distinct stack is symbolized once, trimmed and classified, and buckets whose
+// group keys print the same are merged.
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <span>
 #include <string_view>
+#include <map>
 #include <unordered_map>
 
 #include <sys/utsname.h>
 
+#include "kleak/cgroup.h"
 #include "kleak/classify.h"
+#include "kleak/error.h"
 #include "kleak/filter.h"
 #include "kleak/frames.h"
 #include "kleak/kind.h"
@@ -31,7 +35,11 @@ constexpr uint64_t kKmallocMaxCacheSize = 8192;
 struct Bucket {
   int kind = 0;
   int32_t stack_id = 0;
+  uint32_t tgid = 0;
+  uint64_t cgroup = 0;
+  std::string_view cache;
   uint64_t bytes = 0, bytes_req = 0, count = 0;
+  uint64_t allocs = 0, frees = 0, alloc_bytes = 0, free_bytes = 0;  // churn in the window
   uint64_t oldest_ts = UINT64_MAX;
   std::vector<std::pair<std::string_view, uint64_t>> comms;
   std::vector<std::pair<std::string_view, uint64_t>> caches;
@@ -63,6 +71,37 @@ std::string kernel_release() {
 }
 
 }  // namespace
+
+std::vector<GroupBy> parse_group_by(std::string_view list) {
+  std::vector<GroupBy> out;
+  while (true) {
+    size_t comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    static constexpr std::pair<std::string_view, GroupBy> kNames[] = {
+        {"stack", GroupBy::stack}, {"callsite", GroupBy::callsite}, {"cache", GroupBy::cache},
+        {"comm", GroupBy::comm},   {"pid", GroupBy::pid},           {"cgroup", GroupBy::cgroup}};
+    auto it = std::find_if(std::begin(kNames), std::end(kNames), [&](auto& p) { return p.first == item; });
+    if (it == std::end(kNames))
+      throw usage_error("bad --by '" + std::string(item) + "' (use stack, callsite, cache, comm, pid, cgroup, "
+                        "or several joined by commas)");
+    if (std::find(out.begin(), out.end(), it->second) == out.end()) out.push_back(it->second);
+    if (comma == std::string_view::npos) break;
+    list = list.substr(comma + 1);
+  }
+  return out;
+}
+
+std::string_view group_by_name(GroupBy g) {
+  switch (g) {
+    case GroupBy::stack: return "stack";
+    case GroupBy::callsite: return "callsite";
+    case GroupBy::cache: return "cache";
+    case GroupBy::comm: return "comm";
+    case GroupBy::pid: return "pid";
+    case GroupBy::cgroup: return "cgroup";
+  }
+  return "stack";
+}
 
 std::optional<std::string> cache_name(const Collected& snap, const kleak_alloc& a) {
   if (a.cache) {
@@ -103,49 +142,103 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
   r.filter = filter.is_match_all() ? "" : filter.to_string();
   r.full_stacks = opts.full_stacks;
   r.user_pages_shown = opts.user_pages;
+  r.by = opts.by;
+
+  auto has = [&](GroupBy g) { return std::find(opts.by.begin(), opts.by.end(), g) != opts.by.end(); };
+  const bool by_stack = has(GroupBy::stack), by_callsite = has(GroupBy::callsite),
+             by_cache = has(GroupBy::cache), by_comm = has(GroupBy::comm), by_pid = has(GroupBy::pid),
+             by_cgroup = has(GroupBy::cgroup);
 
   // Cache names as string_views that outlive the loop (kmalloc-N made once per size).
   std::unordered_map<uint64_t, std::string> kmalloc_names;
-  auto cache_view = [&](const kleak_alloc& a) -> std::string_view {
-    if (a.cache) {
-      auto it = snap.caches.find(a.cache);
+  auto cache_of = [&](uint64_t cache, int kind, uint64_t bytes_alloc) -> std::string_view {
+    if (cache) {
+      auto it = snap.caches.find(cache);
       return it == snap.caches.end() ? std::string_view() : std::string_view(it->second);
     }
-    if (a.kind != KLEAK_KIND_KMALLOC || a.bytes_alloc > kKmallocMaxCacheSize) return {};
-    auto [it, fresh] = kmalloc_names.try_emplace(a.bytes_alloc);
-    if (fresh) it->second = "kmalloc-" + std::to_string(a.bytes_alloc);
+    if (kind != KLEAK_KIND_KMALLOC || bytes_alloc > kKmallocMaxCacheSize || bytes_alloc == 0) return {};
+    auto [it, fresh] = kmalloc_names.try_emplace(bytes_alloc);
+    if (fresh) it->second = "kmalloc-" + std::to_string(bytes_alloc);
+    return it->second;
+  };
+  std::unordered_map<uint64_t, std::string> cgroup_names;
+  auto cgroup_of = [&](uint64_t id) -> std::string_view {
+    auto [it, fresh] = cgroup_names.try_emplace(id);
+    if (fresh) it->second = opts.cgroups ? opts.cgroups->name(id) : "cgroup:" + std::to_string(id);
     return it->second;
   };
 
-  // ---- pass 1: bucket by (kind, stack id), evaluating the full filter per record
-  std::unordered_map<uint64_t, Bucket> buckets;
+  // ---- pass 1: bucket records by (kind, stack id) and the other dimensions asked for,
+  // evaluating the full filter per record. No symbols yet: one hash lookup per record.
+  struct BucketKey {
+    int32_t kind, stack_id;
+    uint32_t tgid;
+    uint64_t cgroup;
+    const char* cache;  // interned name
+    char comm[KLEAK_COMM_LEN];
+    bool operator==(const BucketKey& o) const {
+      return kind == o.kind && stack_id == o.stack_id && tgid == o.tgid && cgroup == o.cgroup &&
+             cache == o.cache && std::memcmp(comm, o.comm, sizeof comm) == 0;
+    }
+  };
+  struct BucketHash {
+    size_t operator()(const BucketKey& k) const {
+      size_t h = std::hash<uint64_t>()((static_cast<uint64_t>(k.kind) << 32) ^ static_cast<uint32_t>(k.stack_id));
+      h ^= std::hash<uint64_t>()(k.cgroup ^ (static_cast<uint64_t>(k.tgid) << 40)) + 0x9e3779b97f4a7c15ull + (h << 6);
+      h ^= std::hash<const void*>()(k.cache) + (h << 6);
+      h ^= std::hash<std::string_view>()(std::string_view(k.comm, strnlen(k.comm, sizeof k.comm)));
+      return h;
+    }
+  };
+  std::unordered_map<BucketKey, Bucket, BucketHash> buckets;
   buckets.reserve(1024);
+  auto key_of = [&](int kind, int32_t stack_id, uint32_t tgid, uint64_t cgroup, std::string_view cache,
+                    const char* comm) {
+    BucketKey k{};
+    k.kind = kind;
+    k.stack_id = stack_id;
+    if (by_pid) k.tgid = tgid;
+    if (by_cgroup) k.cgroup = cgroup;
+    if (by_cache || by_stack) k.cache = cache.data();
+    if (by_comm) std::memcpy(k.comm, comm, sizeof k.comm);
+    return k;
+  };
+  auto fields_of = [&](int kind, std::string_view cache, std::string_view comm, uint32_t tgid,
+                       uint64_t cgroup) {
+    FilterFields f;
+    f.pid = tgid;
+    f.cache = cache;
+    f.comm = comm;
+    f.kind = kind_name(static_cast<kleak_kind>(kind));
+    f.cgroup = cgroup_of(cgroup);
+    return f;
+  };
   uint64_t filtered_out = 0;
   for (const auto& rec : snap.allocs) {
     const kleak_alloc& a = rec.a;
-    std::string_view cache = cache_view(a);
+    std::string_view cache = cache_of(a.cache, a.kind, a.bytes_alloc);
     if (!filter.is_match_all()) {
-      FilterFields f;
+      FilterFields f = fields_of(a.kind, cache, comm_of(a), a.tgid, a.cgroup_id);
       f.bytes_req = a.bytes_req;
       f.bytes_alloc = a.bytes_alloc;
       f.order = a.order;
       f.gfp_flags = a.gfp_flags;
-      f.pid = a.tgid;
       f.tid = a.pid;
       f.call_site = a.call_site;
       f.migratetype = a.migratetype;
-      f.cache = cache;
-      f.comm = comm_of(a);
-      f.kind = kind_name(static_cast<kleak_kind>(a.kind));
       if (!filter.matches(f)) {
         ++filtered_out;
         continue;
       }
     }
-    uint64_t bkey = (static_cast<uint64_t>(a.kind) << 32) | static_cast<uint32_t>(a.stack_id);
-    Bucket& b = buckets[bkey];
-    b.kind = a.kind;
-    b.stack_id = a.stack_id;
+    Bucket& b = buckets[key_of(a.kind, a.stack_id, a.tgid, a.cgroup_id, cache, a.comm)];
+    if (b.count == 0) {
+      b.kind = a.kind;
+      b.stack_id = a.stack_id;
+      b.tgid = a.tgid;
+      b.cgroup = a.cgroup_id;
+      b.cache = cache;
+    }
     b.bytes += a.bytes_alloc;
     b.bytes_req += a.bytes_req;
     ++b.count;
@@ -153,12 +246,44 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
     bump(b.comms, comm_of(a));
     if (!cache.empty()) bump(b.caches, cache);
   }
+  // Churn: allocations and frees seen in the window, bucketed the same way.
+  for (const auto& [ck, cv] : snap.churn) {
+    std::string_view cache = cache_of(ck.cache, ck.kind, cv.allocs ? cv.alloc_bytes / cv.allocs : 0);
+    std::string_view comm(ck.comm, strnlen(ck.comm, sizeof ck.comm));
+    if (!filter.is_match_all()) {
+      // Sizes are the group's average: a churn entry has no per-allocation size.
+      FilterFields f = fields_of(ck.kind, cache, comm, ck.tgid, ck.cgroup_id);
+      uint64_t avg = cv.allocs ? cv.alloc_bytes / cv.allocs : (cv.frees ? cv.free_bytes / cv.frees : 0);
+      f.bytes_req = f.bytes_alloc = avg;
+      if (ck.stack_id == KLEAK_STACK_PREWINDOW) {
+        // A free of an object from before the window: only its kind and cache are known.
+        f.comm = f.cgroup = {};
+        f.pid = 0;
+      }
+      if (!filter.matches(f)) continue;
+    }
+    Bucket& b = buckets[key_of(ck.kind, ck.stack_id, ck.tgid, ck.cgroup_id, cache, ck.comm)];
+    if (b.count == 0 && b.allocs == 0 && b.frees == 0) {
+      b.kind = ck.kind;
+      b.stack_id = ck.stack_id;
+      b.tgid = ck.tgid;
+      b.cgroup = ck.cgroup_id;
+      b.cache = cache;
+    }
+    b.allocs += cv.allocs;
+    b.frees += cv.frees;
+    b.alloc_bytes += cv.alloc_bytes;
+    b.free_bytes += cv.free_bytes;
+    if (!comm.empty() && b.comms.empty()) b.comms.emplace_back(comm, 0);
+    if (!cache.empty() && b.caches.empty()) b.caches.emplace_back(cache, 0);
+  }
 
-  // ---- pass 2: symbolize each stack once, trim, classify, merge equal printed stacks
+  // ---- pass 2: symbolize each stack once, trim, classify, merge buckets that print the same
   struct Sym {
     std::vector<std::string> frames;  // printed (trimmed unless full)
     size_t trimmed = 0;
     std::vector<Frame> all;
+    std::string_view context;  // "irq", "softirq" or ""
   };
   std::unordered_map<int32_t, Sym> symbolized;
   auto sym_of = [&](int32_t id) -> const Sym& {
@@ -166,6 +291,10 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
     if (!fresh) return it->second;
     Sym& s = it->second;
     auto st = snap.stacks.find(id);
+    if (id == KLEAK_STACK_PREWINDOW) {
+      s.frames.push_back("[allocated before the window]");
+      return s;
+    }
     if (id < 0 || st == snap.stacks.end()) {
       s.frames.push_back(id < 0 ? stack_error_frame(id) : "[stack evicted from the stack map]");
       return s;
@@ -174,6 +303,7 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
     for (uint64_t ip : st->second) s.all.push_back(syms.resolve(ip));
     s.trimmed = opts.full_stacks ? 0 : trim_count(std::span<const Frame>(s.all));
     for (size_t i = s.trimmed; i < s.all.size(); ++i) s.frames.push_back(s.all[i].text());
+    s.context = interrupt_context(std::span<const Frame>(s.all));
     return s;
   };
 
@@ -185,34 +315,98 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
     const Sym& s = sym_of(b.stack_id);
     Category cat = classify(static_cast<kleak_kind>(b.kind), std::span<const Frame>(s.all));
     std::string kind(kind_name(static_cast<kleak_kind>(b.kind)));
-    // Same kind, category and printed frames: one group (a slab page and a direct page can
-    // print the same once trimmed; they stay apart).
-    std::string gkey = kind;
-    gkey += '\n';
-    gkey += category_name(cat);
-    gkey += '\n';
-    for (const auto& f : s.frames) {
-      gkey += f;
-      gkey += '\n';
+    std::string_view cat_name = category_name(cat);
+    if (b.count) {
+      Summary& bc = r.by_category[std::string(cat_name)];
+      bc.bytes += b.bytes;
+      bc.count += b.count;
+      if (cat == Category::slab || cat == Category::kmalloc_large) {
+        Summary& sc = r.slab_by_cache[std::string(b.cache)];
+        sc.bytes += b.bytes;
+        sc.count += b.count;
+      }
     }
+    // Pages under objects counted elsewhere, and (unless asked for) user memory, are summary
+    // lines whatever the grouping.
+    if (is_backing(cat)) {
+      Summary& sm = r.backing[std::string(cat_name)];
+      sm.bytes += b.bytes;
+      sm.count += b.count;
+      continue;
+    }
+    if (is_user_memory(cat)) {
+      Summary& sm = r.user_memory[std::string(cat_name)];
+      sm.bytes += b.bytes;
+      sm.count += b.count;
+      if (!opts.user_pages) continue;
+    }
+    bool prewindow = b.stack_id == KLEAK_STACK_PREWINDOW;
+    // Interrupts are nobody's process: their allocations go to the interrupt context.
+    std::string who_comm = s.context.empty() ? std::string(b.comms.empty() ? "" : b.comms[0].first)
+                                             : "<" + std::string(s.context) + ">";
+    std::map<std::string, std::string> dims;
+    if (by_callsite) dims["callsite"] = s.frames.empty() ? "" : s.frames[0];
+    if (by_cache) dims["cache"] = b.cache.empty() ? "(none)" : std::string(b.cache);
+    if (by_comm) dims["comm"] = prewindow ? "(allocated before the window)" : who_comm;
+    if (by_pid) dims["pid"] = prewindow ? "(allocated before the window)"
+                              : !s.context.empty() ? "<" + std::string(s.context) + ">"
+                                                   : std::to_string(b.tgid);
+    if (by_cgroup) dims["cgroup"] = prewindow ? "(allocated before the window)"
+                                    : !s.context.empty() ? "<" + std::string(s.context) + ">"
+                                                         : std::string(cgroup_of(b.cgroup));
+    // Same kind, category and printed frames (when grouping by stack), and the same value of
+    // every other dimension asked for: one group. A slab page and a direct page can print the
+    // same once trimmed; they stay apart.
+    std::string gkey;
+    if (by_stack) {
+      gkey = kind;
+      gkey += '\n';
+      gkey += category_name(cat);
+      gkey += '\n';
+      for (const auto& f : s.frames) {
+        gkey += f;
+        gkey += '\n';
+      }
+    } else if (by_callsite) {
+      gkey = kind + "\n";
+    }
+    for (const auto& [d, v] : dims) gkey += d + "=" + v + "\n";
     StackGroup& g = merged[gkey];
-    if (g.count == 0) {
+    if (g.count == 0 && g.allocs == 0 && g.frees == 0 && g.stack_ids.empty()) {
       merged_cat.emplace(gkey, cat);
       g.kind = kind;
       g.category = std::string(category_name(cat));
-      g.frames = s.frames;
-      g.trimmed = s.trimmed;
+      if (by_stack) {
+        g.frames = s.frames;
+        g.trimmed = s.trimmed;
+      } else if (by_callsite) {
+        g.frames = {dims["callsite"]};
+      }
+      g.group = dims;
+      g.context = std::string(s.context);
+    } else if (g.kind != kind) {
+      g.kind = "mixed";
     }
+    if (g.category != cat_name) g.category = "mixed";
     g.bytes += b.bytes;
     g.bytes_req += b.bytes_req;
     g.count += b.count;
-    double age = snap.now_ns > b.oldest_ts ? static_cast<double>(snap.now_ns - b.oldest_ts) / 1e9 : 0;
-    g.oldest_age_s = std::max(g.oldest_age_s, age);
-    g.stack_ids.push_back(b.stack_id);
+    g.allocs += b.allocs;
+    g.frees += b.frees;
+    g.alloc_bytes += b.alloc_bytes;
+    g.free_bytes += b.free_bytes;
+    if (b.count) {
+      double age = snap.now_ns > b.oldest_ts ? static_cast<double>(snap.now_ns - b.oldest_ts) / 1e9 : 0;
+      g.oldest_age_s = std::max(g.oldest_age_s, age);
+    }
+    if (std::find(g.stack_ids.begin(), g.stack_ids.end(), b.stack_id) == g.stack_ids.end())
+      g.stack_ids.push_back(b.stack_id);
     auto& mc = merged_comms[gkey];
     for (auto [c, n] : b.comms) {
-      auto it = std::find_if(mc.begin(), mc.end(), [&](auto& p) { return p.first == c; });
-      if (it == mc.end()) mc.emplace_back(c, n);
+      if (n == 0) continue;
+      std::string_view shown = s.context.empty() ? c : std::string_view(s.context == "irq" ? "<irq>" : "<softirq>");
+      auto it = std::find_if(mc.begin(), mc.end(), [&](auto& p) { return p.first == shown; });
+      if (it == mc.end()) mc.emplace_back(shown, n);
       else it->second += n;
     }
     auto& mk = merged_caches[gkey];
@@ -236,26 +430,7 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
     std::sort(g.stack_ids.begin(), g.stack_ids.end());
 
     Category cat = merged_cat.at(gkey);
-    Summary& bc = r.by_category[g.category];
-    bc.bytes += g.bytes;
-    bc.count += g.count;
-    if (cat == Category::slab || cat == Category::kmalloc_large) {
-      Summary& sc = r.slab_by_cache[g.cache.value_or("")];
-      sc.bytes += g.bytes;
-      sc.count += g.count;
-    }
-    if (is_backing(cat)) {
-      Summary& s = r.backing[g.category];
-      s.bytes += g.bytes;
-      s.count += g.count;
-      continue;
-    }
-    if (is_user_memory(cat)) {
-      Summary& s = r.user_memory[g.category];
-      s.bytes += g.bytes;
-      s.count += g.count;
-      if (!opts.user_pages) continue;
-    } else {
+    if (g.category == "mixed" || !is_user_memory(cat)) {
       r.total_bytes += g.bytes;
       r.total_count += g.count;
     }
@@ -264,7 +439,9 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
   std::sort(groups.begin(), groups.end(), [](const StackGroup& x, const StackGroup& y) {
     if (x.bytes != y.bytes) return x.bytes > y.bytes;
     if (x.count != y.count) return x.count > y.count;
-    return x.frames < y.frames;
+    if (x.allocs != y.allocs) return x.allocs > y.allocs;
+    if (x.frames != y.frames) return x.frames < y.frames;
+    return x.group < y.group;
   });
   r.groups_total = groups.size();
   if (groups.size() > opts.top) groups.resize(opts.top);

@@ -320,4 +320,21 @@ std::optional<Category> category_from_name(std::string_view name) noexcept {
   return std::nullopt;
 }
 
+std::string_view interrupt_context(std::span<const Frame> frames) noexcept {
+  static constexpr std::string_view kSoft[] = {"handle_softirqs", "__do_softirq", "do_softirq",
+                                               "run_ksoftirqd", "net_rx_action", "rcu_core",
+                                               "rcu_do_batch"};
+  static constexpr std::string_view kHard[] = {"asm_common_interrupt", "common_interrupt",
+                                               "handle_irq_event", "asm_exc_nmi", "exc_nmi"};
+  for (const Frame& f : frames) {
+    std::string_view name = base_name(f.func);
+    for (auto s : kSoft)
+      if (name == s) return "softirq";
+    for (auto h : kHard)
+      if (name == h) return "irq";
+    if (name.starts_with("asm_sysvec_") || name.starts_with("__sysvec_")) return "irq";
+  }
+  return "";
+}
+
 }  // namespace kleak

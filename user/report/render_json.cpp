@@ -22,6 +22,9 @@ std::string render_json(const Report& r) {
   j["total_count"] = r.total_count;
   j["groups_total"] = r.groups_total;
   j["full_stacks"] = r.full_stacks;
+  json by = json::array();
+  for (GroupBy g : r.by) by.push_back(std::string(group_by_name(g)));
+  j["by"] = by;
   auto summaries = [](const std::map<std::string, Summary>& m) {
     json o = json::object();
     for (const auto& [k, s] : m) o[k] = {{"bytes", s.bytes}, {"count", s.count}};
@@ -47,6 +50,12 @@ std::string render_json(const Report& r) {
         {"frames", g.frames},
         {"trimmed_frames", g.trimmed},
         {"stack_ids", g.stack_ids},
+        {"allocs", g.allocs},
+        {"frees", g.frees},
+        {"alloc_bytes", g.alloc_bytes},
+        {"free_bytes", g.free_bytes},
+        {"group", g.group},
+        {"context", g.context.empty() ? json(nullptr) : json(g.context)},
     });
   }
   j["stacks"] = stacks;

@@ -92,6 +92,15 @@ std::string render_text(const Report& r) {
                      human_bytes(g.bytes), g.count, g.kind, g.category,
                      g.meminfo_line.empty() || g.meminfo_line == g.category ? "" : " -> " + g.meminfo_line,
                      g.cache ? " cache=" + *g.cache : "", g.oldest_age_s, fmt::join(comms, " "));
+    if (!g.group.empty()) {
+      std::vector<std::string> dims;
+      for (const auto& [d, v] : g.group)
+        if (d != "callsite") dims.push_back(fmt::format("{}={}", d, v));
+      if (!dims.empty()) o += fmt::format("    {}\n", fmt::join(dims, "  "));
+    }
+    if (g.allocs || g.frees)
+      o += fmt::format("    in the window: alloc {} ({}) free {} ({})\n", g.allocs, human_bytes(g.alloc_bytes),
+                       g.frees, human_bytes(g.free_bytes));
     if (g.bytes_req != g.bytes)
       o += fmt::format("    requested {} of the {} taken\n", human_bytes(g.bytes_req), human_bytes(g.bytes));
     for (const auto& f : g.frames) o += "    " + f + "\n";

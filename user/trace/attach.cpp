@@ -173,7 +173,7 @@ const std::map<std::string_view, Proto>& expected_protos() {
       {"kmalloc", {7, {}}},
       {"kfree", {3, {}}},
       {"kmem_cache_alloc", {6, {{3, "kmem_cache"}}}},
-      {"kmem_cache_free", {4, {}}},
+      {"kmem_cache_free", {4, {{3, "kmem_cache"}}}},
       {"mm_page_alloc", {5, {{1, "page"}}}},
       {"mm_page_free", {3, {{1, "page"}}}},
       {"mm_page_free_batched", {2, {{1, "page"}}}},
@@ -388,6 +388,9 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
   bpf_map__set_value_size(skel->maps.stacks, s.stack_depth * sizeof(uint64_t));
   bpf_map__set_max_entries(skel->maps.caches, s.max_caches);
   bpf_map__set_max_entries(skel->maps.skip_stacks, s.max_stacks);
+  bpf_map__set_max_entries(skel->maps.churn, s.max_churn);
+  ro->cfg_cgroup_id = s.cgroup_id;
+  ro->cfg_cgroup_level = s.cgroup_level;
 
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) bpf_program__set_autoload(prog, false);
@@ -472,13 +475,14 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
 
 namespace {
 
-// Every record of the allocation map, by batch lookups (never a get_next_key walk while the
-// map changes: that over-counts). Returns how many records could not be read.
-uint64_t read_allocs(int fd, std::vector<AllocRecord>& out) {
+// Every entry of a hash map, by batch lookups (never a get_next_key walk while the map
+// changes: that over-counts). Returns how many entries could not be read.
+template <typename K, typename V, typename Out>
+uint64_t read_batch(int fd, Out&& emit) {
   const uint32_t chunk = 4096;
-  std::vector<uint64_t> keys(chunk);
-  std::vector<kleak_alloc> vals(chunk);
-  uint64_t batch = 0;
+  std::vector<K> keys(chunk);
+  std::vector<V> vals(chunk);
+  K batch{};
   bool first = true;
   for (;;) {
     uint32_t n = chunk;
@@ -487,13 +491,17 @@ uint64_t read_allocs(int fd, std::vector<AllocRecord>& out) {
                                    &n, &bopts);
     int saved = errno;
     first = false;
-    for (uint32_t i = 0; i < n; ++i) out.push_back({keys[i], vals[i]});
+    for (uint32_t i = 0; i < n; ++i) emit(keys[i], vals[i]);
     if (err) {
       if (saved == ENOENT) return 0;
       if (saved == ENOSPC) return 1;  // a bucket larger than the chunk: cannot happen at 4096
-      throw Error(std::string("reading the allocation map failed: ") + std::strerror(saved));
+      throw Error(std::string("reading a BPF map failed: ") + std::strerror(saved));
     }
   }
+}
+
+uint64_t read_allocs(int fd, std::vector<AllocRecord>& out) {
+  return read_batch<uint64_t, kleak_alloc>(fd, [&](uint64_t k, const kleak_alloc& v) { out.push_back({k, v}); });
 }
 
 }  // namespace
@@ -523,6 +531,11 @@ size_t Tracer::gc_stacks() {
   std::set<uint32_t> referenced;
   for (const auto& r : recs)
     if (r.a.stack_id >= 0) referenced.insert(static_cast<uint32_t>(r.a.stack_id));
+  // Churn groups name their stacks too, freed or not.
+  read_batch<kleak_churn_key, kleak_churn>(bpf_map__fd(skel->maps.churn),
+                                           [&](const kleak_churn_key& k, const kleak_churn&) {
+                                             if (k.stack_id >= 0) referenced.insert(static_cast<uint32_t>(k.stack_id));
+                                           });
   int sfd = bpf_map__fd(skel->maps.stacks);
   std::vector<uint32_t> ids;
   uint32_t key = 0, next = 0;
@@ -553,14 +566,19 @@ Collected Tracer::drain() const {
 
   // Outstanding allocations.
   snap.dropped_in_drain = read_allocs(bpf_map__fd(skel->maps.allocs), snap.allocs);
+  snap.dropped_in_drain += read_batch<kleak_churn_key, kleak_churn>(
+      bpf_map__fd(skel->maps.churn),
+      [&](const kleak_churn_key& k, const kleak_churn& v) { snap.churn.emplace_back(k, v); });
   snap.now_ns = monotonic_ns();
 
   // Stacks referenced by the records.
   int sfd = bpf_map__fd(skel->maps.stacks);
   size_t depth = bpf_map__value_size(skel->maps.stacks) / sizeof(uint64_t);
   std::vector<uint64_t> ips(depth);
-  for (const auto& r : snap.allocs) {
-    int32_t id = r.a.stack_id;
+  std::vector<int32_t> wanted;
+  for (const auto& r : snap.allocs) wanted.push_back(r.a.stack_id);
+  for (const auto& [k, v] : snap.churn) wanted.push_back(k.stack_id);
+  for (int32_t id : wanted) {
     if (id < 0 || snap.stacks.count(id)) continue;
     std::fill(ips.begin(), ips.end(), 0);
     if (bpf_map_lookup_elem(sfd, &id, ips.data()) != 0) continue;

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "kleak/attach.h"
+#include "kleak/cgroup.h"
 #include "kleak/commands.h"
 #include "kleak/duration.h"
 #include "kleak/error.h"
@@ -51,6 +52,9 @@ struct TraceOptions {
   std::string btf = "/sys/kernel/btf/vmlinux";
   std::string tracefs;
   std::string kallsyms = "/proc/kallsyms";
+  std::string by = "stack";
+  std::string cgroup;
+  uint32_t max_churn = KLEAK_DEFAULT_MAX_CHURN;
 };
 
 // "4096", "4k", "1M", "2G" (binary multiples).
@@ -144,7 +148,11 @@ std::optional<MeminfoAt> meminfo_now() {
 Report make_report(const Tracer& tracer, const Collected& snap, const Kallsyms& syms,
                    const Filter& filter, const AggregateOptions& aopts,
                    const std::optional<MeminfoAt>& start) {
-  Report r = aggregate(snap, syms, filter, aopts);
+  // Cgroup paths are read at report time: a cgroup removed meanwhile shows its id.
+  CgroupNames cgroups = CgroupNames::scan();
+  AggregateOptions with_names = aopts;
+  with_names.cgroups = &cgroups;
+  Report r = aggregate(snap, syms, filter, with_names);
   std::optional<MeminfoAt> end = start ? meminfo_now() : std::nullopt;
   if (start && end)
     reconcile(r, start->accounting, end->accounting, end->snapshot,
@@ -172,6 +180,9 @@ int run_trace(const TraceOptions& o) {
   if (o.max_allocs < 1 || o.max_stacks < 1 || o.max_caches < 1)
     throw usage_error("map sizes (--max-allocs, --max-stacks, --max-caches) must be at least 1");
   auto forced = parse_attach(o.attach);
+  std::vector<GroupBy> by = parse_group_by(o.by);
+  std::optional<CgroupTarget> cgroup;
+  if (!o.cgroup.empty()) cgroup = resolve_cgroup(o.cgroup);
   Filter filter = build_filter(o);
   BpfPrefilter pre = filter.prefilter();
   if (pre.matches_nothing) throw usage_error("the filter '" + filter.to_string() + "' can match no allocation");
@@ -198,6 +209,11 @@ int run_trace(const TraceOptions& o) {
   s.tgid = pre.pid.value_or(0);
   s.self_tgid = static_cast<uint32_t>(getpid());
   s.cache = pre.cache;
+  s.max_churn = o.max_churn;
+  if (cgroup) {
+    s.cgroup_id = cgroup->id;
+    s.cgroup_level = cgroup->level;
+  }
 
   SignalBlock signals;  // before attach: a Ctrl-C during load still ends cleanly
   KernelProbe probe;
@@ -219,6 +235,7 @@ int run_trace(const TraceOptions& o) {
   aopts.top = o.top;
   aopts.full_stacks = o.full_stacks;
   aopts.user_pages = o.user_pages;
+  aopts.by = by;
   auto render = [&](const Report& r) { return o.format == "json" ? render_json(r) : render_text(r); };
 
   const bool tty = isatty(STDERR_FILENO);
@@ -299,6 +316,12 @@ void register_trace_command(CLI::App& app, int& exit_code) {
   cmd->add_option("-p,--pid", opts->pid, "Only allocations made by this process (tgid)");
   cmd->add_option("--cache", opts->cache, "Only objects of this slab cache (e.g. dentry, kmalloc-512)");
   cmd->add_option("--kinds", opts->kinds, "Only these kinds: kmalloc,slab,page,vmalloc,percpu");
+  cmd->add_option("--by", opts->by,
+                  "Group by stack (default), callsite, cache, comm, pid or cgroup; combine with commas: cgroup,cache");
+  cmd->add_option("--cgroup", opts->cgroup,
+                  "Only tasks in this cgroup v2 or below: a directory (/sys/fs/cgroup/system.slice/x.scope, "
+                  "or relative to the cgroup2 root) or a cgroup id; checked in BPF");
+  cmd->add_option("--max-churn", opts->max_churn, "Groups counted for alloc/free churn at most (default 65536)");
   cmd->add_option("--format", opts->format, "text or json (default text)");
   cmd->add_option("-o,--output", opts->output, "Write the report to FILE instead of stdout");
   cmd->add_flag("--full-stacks", opts->full_stacks, "Do not hide allocator and tracer frames");
