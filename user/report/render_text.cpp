@@ -81,6 +81,8 @@ std::string render_text(const Report& r) {
       o += fmt::format("  {:<34}{:>+12}{:>+12}{:>+13}  {}{}\n", row.label, row.moved_kb, row.explained_kb,
                        row.moved_kb - row.explained_kb, fmt::join(row.categories, ", "),
                        row.partial ? " (partial: user pages are counted, not tracked)" : "");
+    if (r.reconciliation_note.rfind("the trace is filtered", 0) == 0)
+      o += "  note: " + r.reconciliation_note.substr(0, r.reconciliation_note.find(". ") + 1) + "\n";
   } else if (!r.reconciliation_note.empty()) {
     o += "note: " + r.reconciliation_note + "\n";
   }
@@ -89,7 +91,8 @@ std::string render_text(const Report& r) {
     std::vector<std::string> comms;
     for (const auto& [c, n] : g.comms) comms.push_back(fmt::format("{}({})", c, n));
     o += fmt::format("\n#{} {} in {} allocations  [{} {}{}{}]  oldest {:.1f}s ago  comm {}\n", ++i,
-                     human_bytes(g.bytes), g.count, g.kind, g.category,
+                     human_bytes(g.bytes), g.count, g.kind == "mixed" ? "several kinds" : g.kind,
+                     g.category == "mixed" ? "several categories" : g.category,
                      g.meminfo_line.empty() || g.meminfo_line == g.category ? "" : " -> " + g.meminfo_line,
                      g.cache ? " cache=" + *g.cache : "", g.oldest_age_s, fmt::join(comms, " "));
     if (!g.group.empty()) {

@@ -147,16 +147,21 @@ std::optional<MeminfoAt> meminfo_now() {
 
 Report make_report(const Tracer& tracer, const Collected& snap, const Kallsyms& syms,
                    const Filter& filter, const AggregateOptions& aopts,
-                   const std::optional<MeminfoAt>& start) {
+                   const std::optional<MeminfoAt>& start, bool filtered_in_kernel) {
   // Cgroup paths are read at report time: a cgroup removed meanwhile shows its id.
   CgroupNames cgroups = CgroupNames::scan();
   AggregateOptions with_names = aopts;
   with_names.cgroups = &cgroups;
   Report r = aggregate(snap, syms, filter, with_names);
   std::optional<MeminfoAt> end = start ? meminfo_now() : std::nullopt;
-  if (start && end)
+  if (start && end) {
     reconcile(r, start->accounting, end->accounting, end->snapshot,
               static_cast<uint64_t>(sysconf(_SC_PAGESIZE)));
+    if (!filter.is_match_all() || filtered_in_kernel)
+      r.reconciliation_note = "the trace is filtered (--filter, --cgroup, --kinds, ...) but /proc "
+                              "moves for the whole box: only the filtered part is explained. " +
+                              r.reconciliation_note;
+  }
   else
     r.reconciliation_note = "/proc could not be read: no meminfo reconciliation";
   for (const auto& s : tracer.sources()) {
@@ -251,7 +256,7 @@ int run_trace(const TraceOptions& o) {
     uint64_t now = monotonic_ns();
     if (now >= end) break;
     if (now >= next_report) {
-      Report r = make_report(*tracer, tracer->drain(), syms, filter, aopts, meminfo_start);
+      Report r = make_report(*tracer, tracer->drain(), syms, filter, aopts, meminfo_start, cgroup.has_value());
       std::string text = render(r);
       if (out_file.is_open()) out_file << text << std::flush;
       else fmt::print("{}\n", text), fflush(stdout);
@@ -278,7 +283,7 @@ int run_trace(const TraceOptions& o) {
 
   tracer->stop();
   Collected snap = tracer->drain();
-  Report r = make_report(*tracer, snap, syms, filter, aopts, meminfo_start);
+  Report r = make_report(*tracer, snap, syms, filter, aopts, meminfo_start, cgroup.has_value());
   std::string text = render(r);
   if (out_file.is_open()) {
     out_file << text;
