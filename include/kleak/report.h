@@ -34,6 +34,11 @@ struct StackGroup {
   uint64_t allocs = 0, frees = 0, alloc_bytes = 0, free_bytes = 0;
   std::map<std::string, std::string> group;  // --by dimension -> value (cgroup, cache, comm, ...)
   std::string context;                       // "irq"/"softirq" when allocated in an interrupt
+  // Leak verdict from the samples taken during the window (verdict.h); "" without samples.
+  std::string verdict;                       // growing, steady, released
+  double growth_bytes_per_s = 0;             // least-squares slope of outstanding bytes
+  double grew_fraction = 0;                  // share of sample intervals in which it grew
+  std::vector<uint64_t> series;              // outstanding bytes at each sample
 };
 
 // --by: how outstanding allocations are grouped.
@@ -86,6 +91,8 @@ struct Report {
   bool full_stacks = false;
   bool user_pages_shown = false;
   std::vector<GroupBy> by{GroupBy::stack};
+  std::vector<double> sample_times_s;  // when the verdict samples were taken
+  std::string sort = "bytes";
 };
 
 struct AggregateOptions {

@@ -25,6 +25,8 @@ std::string render_json(const Report& r) {
   json by = json::array();
   for (GroupBy g : r.by) by.push_back(std::string(group_by_name(g)));
   j["by"] = by;
+  j["sort"] = r.sort;
+  j["sample_times_s"] = r.sample_times_s;
   auto summaries = [](const std::map<std::string, Summary>& m) {
     json o = json::object();
     for (const auto& [k, s] : m) o[k] = {{"bytes", s.bytes}, {"count", s.count}};
@@ -56,6 +58,10 @@ std::string render_json(const Report& r) {
         {"free_bytes", g.free_bytes},
         {"group", g.group},
         {"context", g.context.empty() ? json(nullptr) : json(g.context)},
+        {"verdict", g.verdict.empty() ? json(nullptr) : json(g.verdict)},
+        {"growth_bytes_per_min", g.growth_bytes_per_s * 60},
+        {"grew_fraction", g.grew_fraction},
+        {"series", g.series},
     });
   }
   j["stacks"] = stacks;

@@ -1,6 +1,7 @@
 // Text renderer: a header that says what was traced and what was lost, then the top stacks.
 #include <fmt/format.h>
 
+#include <cmath>
 #include <set>
 
 #include "kleak/report.h"
@@ -95,6 +96,11 @@ std::string render_text(const Report& r) {
                      g.category == "mixed" ? "several categories" : g.category,
                      g.meminfo_line.empty() || g.meminfo_line == g.category ? "" : " -> " + g.meminfo_line,
                      g.cache ? " cache=" + *g.cache : "", g.oldest_age_s, fmt::join(comms, " "));
+    if (!g.verdict.empty())
+      o += fmt::format("    {}{}{}, grew in {:.0f}% of {} samples\n", g.verdict,
+                       g.growth_bytes_per_s >= 0 ? " +" : " -",
+                       human_bytes(static_cast<uint64_t>(std::abs(g.growth_bytes_per_s) * 60)) + "/min",
+                       g.grew_fraction * 100, g.series.size());
     if (!g.group.empty()) {
       std::vector<std::string> dims;
       for (const auto& [d, v] : g.group)

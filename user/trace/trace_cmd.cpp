@@ -26,6 +26,7 @@
 #include "kleak/reconcile.h"
 #include "kleak/report.h"
 #include "kleak/symbolize.h"
+#include "kleak/verdict.h"
 
 namespace kleak {
 
@@ -53,6 +54,7 @@ struct TraceOptions {
   std::string tracefs;
   std::string kallsyms = "/proc/kallsyms";
   std::string by = "stack";
+  std::string sort = "growth";
   std::string cgroup;
   uint32_t max_churn = KLEAK_DEFAULT_MAX_CHURN;
 };
@@ -145,14 +147,26 @@ std::optional<MeminfoAt> meminfo_now() {
   }
 }
 
+// Every group of a drain, cgroups named as of now (a cgroup removed meanwhile shows its id).
+Report aggregate_all(const Collected& snap, const Kallsyms& syms, const Filter& filter,
+                     const AggregateOptions& aopts) {
+  CgroupNames cgroups = CgroupNames::scan();
+  AggregateOptions all = aopts;
+  all.cgroups = &cgroups;
+  all.top = SIZE_MAX;
+  return aggregate(snap, syms, filter, all);
+}
+
 Report make_report(const Tracer& tracer, const Collected& snap, const Kallsyms& syms,
                    const Filter& filter, const AggregateOptions& aopts,
-                   const std::optional<MeminfoAt>& start, bool filtered_in_kernel) {
-  // Cgroup paths are read at report time: a cgroup removed meanwhile shows its id.
-  CgroupNames cgroups = CgroupNames::scan();
-  AggregateOptions with_names = aopts;
-  with_names.cgroups = &cgroups;
-  Report r = aggregate(snap, syms, filter, with_names);
+                   const std::optional<MeminfoAt>& start, bool filtered_in_kernel,
+                   const GrowthTracker& growth, SortBy sort) {
+  Report r = aggregate_all(snap, syms, filter, aopts);
+  // The verdicts need every group; --top applies after sorting by them.
+  GrowthTracker with_now = growth;
+  with_now.add(static_cast<double>(snap.now_ns - snap.window_start_ns) / 1e9, r);
+  with_now.annotate(r, sort);
+  if (r.stacks.size() > aopts.top) r.stacks.resize(aopts.top);
   std::optional<MeminfoAt> end = start ? meminfo_now() : std::nullopt;
   if (start && end) {
     reconcile(r, start->accounting, end->accounting, end->snapshot,
@@ -186,6 +200,7 @@ int run_trace(const TraceOptions& o) {
     throw usage_error("map sizes (--max-allocs, --max-stacks, --max-caches) must be at least 1");
   auto forced = parse_attach(o.attach);
   std::vector<GroupBy> by = parse_group_by(o.by);
+  SortBy sort = parse_sort(o.sort);
   std::optional<CgroupTarget> cgroup;
   if (!o.cgroup.empty()) cgroup = resolve_cgroup(o.cgroup);
   Filter filter = build_filter(o);
@@ -251,16 +266,29 @@ int run_trace(const TraceOptions& o) {
   // memory (unless --user-pages), and free stack map entries no allocation refers to.
   constexpr uint64_t kGcPeriod = 5'000'000'000ull;
   uint64_t next_gc = start + 1'000'000'000ull;
+  // Verdict samples: at least 10 per window, at most 30 s apart, at every --interval too.
+  GrowthTracker growth;
+  uint64_t sample_period = std::clamp<uint64_t>(static_cast<uint64_t>(duration.count()) / 10,
+                                                200'000'000ull, 30'000'000'000ull);
+  if (interval) sample_period = std::min<uint64_t>(sample_period, static_cast<uint64_t>(interval->count()));
+  uint64_t next_sample = start + sample_period;
   int sig = 0;
   for (;;) {
     uint64_t now = monotonic_ns();
     if (now >= end) break;
     if (now >= next_report) {
-      Report r = make_report(*tracer, tracer->drain(), syms, filter, aopts, meminfo_start, cgroup.has_value());
+      Report r = make_report(*tracer, tracer->drain(), syms, filter, aopts, meminfo_start, cgroup.has_value(),
+                             growth, sort);
       std::string text = render(r);
       if (out_file.is_open()) out_file << text << std::flush;
       else fmt::print("{}\n", text), fflush(stdout);
       next_report += static_cast<uint64_t>(interval->count());
+      continue;
+    }
+    if (now >= next_sample) {
+      Collected c = tracer->drain();
+      growth.add(static_cast<double>(c.now_ns - start) / 1e9, aggregate_all(c, syms, filter, aopts));
+      next_sample += sample_period;
       continue;
     }
     if (now >= next_gc) {
@@ -275,7 +303,7 @@ int run_trace(const TraceOptions& o) {
     if (tty)
       fmt::print(stderr, "\rkleak: tracing, {} left (Ctrl-C stops and reports)   ",
                  format_duration(std::chrono::seconds((end - now + 999999999) / 1000000000)));
-    uint64_t wake = std::min<uint64_t>({end, next_report, next_gc, now + 1000000000ull});
+    uint64_t wake = std::min<uint64_t>({end, next_report, next_gc, next_sample, now + 1000000000ull});
     if ((sig = signals.wait(wake - now)) != 0) break;
   }
   if (tty) fmt::print(stderr, "\r\033[K");
@@ -283,7 +311,8 @@ int run_trace(const TraceOptions& o) {
 
   tracer->stop();
   Collected snap = tracer->drain();
-  Report r = make_report(*tracer, snap, syms, filter, aopts, meminfo_start, cgroup.has_value());
+  Report r = make_report(*tracer, snap, syms, filter, aopts, meminfo_start, cgroup.has_value(), growth,
+                         sort);
   std::string text = render(r);
   if (out_file.is_open()) {
     out_file << text;
@@ -323,6 +352,8 @@ void register_trace_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--kinds", opts->kinds, "Only these kinds: kmalloc,slab,page,vmalloc,percpu");
   cmd->add_option("--by", opts->by,
                   "Group by stack (default), callsite, cache, comm, pid or cgroup; combine with commas: cgroup,cache");
+  cmd->add_option("--sort", opts->sort,
+                  "growth (default: growing groups first, by rate), bytes, count or age");
   cmd->add_option("--cgroup", opts->cgroup,
                   "Only tasks in this cgroup v2 or below: a directory (/sys/fs/cgroup/system.slice/x.scope, "
                   "or relative to the cgroup2 root) or a cgroup id; checked in BPF");
