@@ -30,6 +30,16 @@ class GrowthTracker {
   // One sample: every group of `r` (aggregate with top = all) at `t_s` seconds into the window.
   void add(double t_s, const Report& r);
   size_t samples() const { return times_.size(); }
+  // State, for recordings.
+  const std::vector<double>& times() const { return times_; }
+  const std::map<std::string, std::map<size_t, uint64_t>>& series() const { return series_; }
+  static GrowthTracker restore(std::vector<double> times,
+                               std::map<std::string, std::map<size_t, uint64_t>> series) {
+    GrowthTracker t;
+    t.times_ = std::move(times);
+    t.series_ = std::move(series);
+    return t;
+  }
   // Sets verdict, growth rate and grew fraction on every group of `r`, and sorts r.stacks.
   void annotate(Report& r, SortBy sort) const;
 

@@ -82,6 +82,7 @@ void reconcile(Report& r, const Accounting& start, const Accounting& end,
     explain(line, "slab", static_cast<int64_t>(sum.bytes));
   }
   for (auto& g : r.stacks) {
+    if (g.category == "mixed") continue;  // a --by group of several categories: no one line
     auto cat = category_from_name(g.category).value_or(Category::unknown);
     std::string line(meminfo_line_for(cat, g.cache && slab_reclaimable(end_snapshot, *g.cache)));
     g.meminfo_line = line.empty() || rows.count(line) ? line : "unaccounted";

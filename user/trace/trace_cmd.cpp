@@ -26,6 +26,8 @@
 #include "kleak/reconcile.h"
 #include "kleak/report.h"
 #include "kleak/symbolize.h"
+#include "kleak/build_report.h"
+#include "kleak/recording.h"
 #include "kleak/verdict.h"
 
 namespace kleak {
@@ -55,6 +57,7 @@ struct TraceOptions {
   std::string kallsyms = "/proc/kallsyms";
   std::string by = "stack";
   std::string sort = "growth";
+  std::string record;
   std::string cgroup;
   uint32_t max_churn = KLEAK_DEFAULT_MAX_CHURN;
 };
@@ -130,61 +133,45 @@ class SignalBlock {
   sigset_t set_{}, old_{};
 };
 
-// /proc/meminfo and friends, accounted, at one instant of the live box.
-struct MeminfoAt {
-  Snapshot snapshot;
-  Accounting accounting;
-};
-
-std::optional<MeminfoAt> meminfo_now() {
+// /proc/meminfo and friends at one instant of the live box.
+std::optional<Snapshot> meminfo_now() {
   try {
-    MeminfoAt m;
-    m.snapshot = collect_snapshot(DirProcSource::live(), static_cast<int64_t>(time(nullptr)));
-    m.accounting = account(m.snapshot);
-    return m;
+    return collect_snapshot(DirProcSource::live(), static_cast<int64_t>(time(nullptr)));
   } catch (const std::exception&) {
     return std::nullopt;  // the report says reconciliation is unavailable
   }
 }
 
-// Every group of a drain, cgroups named as of now (a cgroup removed meanwhile shows its id).
-Report aggregate_all(const Collected& snap, const Kallsyms& syms, const Filter& filter,
-                     const AggregateOptions& aopts) {
-  CgroupNames cgroups = CgroupNames::scan();
-  AggregateOptions all = aopts;
-  all.cgroups = &cgroups;
-  all.top = SIZE_MAX;
-  return aggregate(snap, syms, filter, all);
-}
+struct LiveReport {
+  const Tracer& tracer;
+  const Kallsyms& syms;
+  const Filter& filter;
+  const AggregateOptions& aopts;
+  const std::optional<Snapshot>& meminfo_start;
+  bool filtered_in_kernel;
+  SortBy sort;
 
-Report make_report(const Tracer& tracer, const Collected& snap, const Kallsyms& syms,
-                   const Filter& filter, const AggregateOptions& aopts,
-                   const std::optional<MeminfoAt>& start, bool filtered_in_kernel,
-                   const GrowthTracker& growth, SortBy sort) {
-  Report r = aggregate_all(snap, syms, filter, aopts);
-  // The verdicts need every group; --top applies after sorting by them.
-  GrowthTracker with_now = growth;
-  with_now.add(static_cast<double>(snap.now_ns - snap.window_start_ns) / 1e9, r);
-  with_now.annotate(r, sort);
-  if (r.stacks.size() > aopts.top) r.stacks.resize(aopts.top);
-  std::optional<MeminfoAt> end = start ? meminfo_now() : std::nullopt;
-  if (start && end) {
-    reconcile(r, start->accounting, end->accounting, end->snapshot,
-              static_cast<uint64_t>(sysconf(_SC_PAGESIZE)));
-    if (!filter.is_match_all() || filtered_in_kernel)
-      r.reconciliation_note = "the trace is filtered (--filter, --cgroup, --kinds, ...) but /proc "
-                              "moves for the whole box: only the filtered part is explained. " +
-                              r.reconciliation_note;
+  ReportInputs inputs(const Collected& c, const GrowthTracker& growth, const std::optional<Snapshot>& end) const {
+    ReportInputs in;
+    in.collected = &c;
+    in.syms = &syms;
+    in.filter = &filter;
+    in.aopts = aopts;
+    in.growth = &growth;
+    in.sort = sort;
+    if (meminfo_start && end) {
+      in.meminfo_start = &*meminfo_start;
+      in.meminfo_end = &*end;
+    }
+    in.filtered_in_kernel = filtered_in_kernel;
+    for (const auto& s : tracer.sources()) {
+      in.sources[s.event] = s.status;
+      if (s.mode != AttachMode::None) in.attach_mode[s.event] = std::string(attach_mode_name(s.mode));
+    }
+    in.warnings = tracer.warnings();
+    return in;
   }
-  else
-    r.reconciliation_note = "/proc could not be read: no meminfo reconciliation";
-  for (const auto& s : tracer.sources()) {
-    r.sources[s.event] = s.status;
-    if (s.mode != AttachMode::None) r.attach_mode[s.event] = std::string(attach_mode_name(s.mode));
-  }
-  r.warnings.insert(r.warnings.end(), tracer.warnings().begin(), tracer.warnings().end());
-  return r;
-}
+};
 
 int run_trace(const TraceOptions& o) {
   // Everything the user typed is checked before anything touches the kernel.
@@ -214,6 +201,10 @@ int run_trace(const TraceOptions& o) {
     if (!out_file) throw Error("cannot write " + o.output + ": " + std::strerror(errno));
   }
 
+  if (!o.record.empty()) {
+    std::ofstream probe_record(o.record, std::ios::out | std::ios::app);
+    if (!probe_record) throw Error("cannot write " + o.record + ": " + std::strerror(errno));
+  }
   check_privileges();
 
   BpfSettings s;
@@ -240,7 +231,7 @@ int run_trace(const TraceOptions& o) {
   probe.btf_path = o.btf;
   probe.tracefs = o.tracefs;
   auto tracer = Tracer::start(s, probe, forced);
-  std::optional<MeminfoAt> meminfo_start = meminfo_now();
+  std::optional<Snapshot> meminfo_start = meminfo_now();
   // Loaded after attach so kleak's own programs are in it (as bpf_prog_* [bpf]) and get
   // trimmed like the rest of the tracer's frames. Once per run: every report reuses it.
   Kallsyms syms = Kallsyms::load(o.kallsyms);
@@ -268,6 +259,7 @@ int run_trace(const TraceOptions& o) {
   uint64_t next_gc = start + 1'000'000'000ull;
   // Verdict samples: at least 10 per window, at most 30 s apart, at every --interval too.
   GrowthTracker growth;
+  LiveReport live{*tracer, syms, filter, aopts, meminfo_start, cgroup.has_value(), sort};
   uint64_t sample_period = std::clamp<uint64_t>(static_cast<uint64_t>(duration.count()) / 10,
                                                 200'000'000ull, 30'000'000'000ull);
   if (interval) sample_period = std::min<uint64_t>(sample_period, static_cast<uint64_t>(interval->count()));
@@ -277,8 +269,8 @@ int run_trace(const TraceOptions& o) {
     uint64_t now = monotonic_ns();
     if (now >= end) break;
     if (now >= next_report) {
-      Report r = make_report(*tracer, tracer->drain(), syms, filter, aopts, meminfo_start, cgroup.has_value(),
-                             growth, sort);
+      Collected c = tracer->drain();
+      Report r = build_report(live.inputs(c, growth, meminfo_now()));
       std::string text = render(r);
       if (out_file.is_open()) out_file << text << std::flush;
       else fmt::print("{}\n", text), fflush(stdout);
@@ -311,8 +303,24 @@ int run_trace(const TraceOptions& o) {
 
   tracer->stop();
   Collected snap = tracer->drain();
-  Report r = make_report(*tracer, snap, syms, filter, aopts, meminfo_start, cgroup.has_value(), growth,
-                         sort);
+  std::optional<Snapshot> meminfo_end = meminfo_now();
+  Report r = build_report(live.inputs(snap, growth, meminfo_end));
+  if (!o.record.empty()) {
+    Recording rec;
+    rec.collected = snap;
+    rec.kallsyms = kallsyms_subset(syms, snap);
+    rec.kernel = r.kernel;
+    rec.sources = r.sources;
+    rec.attach_mode = r.attach_mode;
+    rec.warnings = tracer->warnings();
+    rec.meminfo_start = meminfo_start;
+    rec.meminfo_end = meminfo_end;
+    rec.filtered_in_kernel = cgroup.has_value();
+    rec.sample_times = growth.times();
+    rec.series = growth.series();
+    save_recording(o.record, rec);
+    fmt::print(stderr, "kleak: recorded {} outstanding allocations to {}\n", snap.allocs.size(), o.record);
+  }
   std::string text = render(r);
   if (out_file.is_open()) {
     out_file << text;
@@ -352,6 +360,8 @@ void register_trace_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--kinds", opts->kinds, "Only these kinds: kmalloc,slab,page,vmalloc,percpu");
   cmd->add_option("--by", opts->by,
                   "Group by stack (default), callsite, cache, comm, pid or cgroup; combine with commas: cgroup,cache");
+  cmd->add_option("--record", opts->record,
+                  "Also keep the run in FILE (compressed) for `kleak report FILE` and `kleak diff A B`");
   cmd->add_option("--sort", opts->sort,
                   "growth (default: growing groups first, by rate), bytes, count or age");
   cmd->add_option("--cgroup", opts->cgroup,

@@ -1,0 +1,39 @@
+// The last step before rendering, shared by `kleak trace` (live) and `kleak report` (replay):
+// aggregate every group, add the verdicts, sort, cut to --top, reconcile with /proc/meminfo.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "kleak/meminfo.h"
+#include "kleak/report.h"
+#include "kleak/verdict.h"
+
+namespace kleak {
+
+struct ReportInputs {
+  const Collected* collected = nullptr;
+  const Kallsyms* syms = nullptr;
+  const Filter* filter = nullptr;
+  AggregateOptions aopts;
+  const GrowthTracker* growth = nullptr;  // nullptr: no samples
+  SortBy sort = SortBy::growth;
+  const Snapshot* meminfo_start = nullptr;  // both or neither: the reconciliation
+  const Snapshot* meminfo_end = nullptr;
+  bool filtered_in_kernel = false;
+  std::map<std::string, std::string> sources, attach_mode;
+  std::vector<std::string> warnings;
+  std::string kernel;  // "" = this box's
+};
+
+// Every group of `c`, cgroups named as of now.
+Report aggregate_all(const Collected& c, const Kallsyms& syms, const Filter& filter,
+                     const AggregateOptions& aopts);
+
+Report build_report(const ReportInputs& in);
+
+// Lines for Kallsyms::parse that resolve every address in `c`'s stacks exactly as `syms` does:
+// what a recording keeps so that it symbolizes the same on another box.
+std::string kallsyms_subset(const Kallsyms& syms, const Collected& c);
+
+}  // namespace kleak

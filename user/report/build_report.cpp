@@ -1,0 +1,64 @@
+#include "kleak/build_report.h"
+
+#include <fmt/format.h>
+
+#include <unistd.h>
+
+#include <set>
+
+#include "kleak/cgroup.h"
+#include "kleak/filter.h"
+#include "kleak/reconcile.h"
+#include "kleak/symbolize.h"
+
+namespace kleak {
+
+Report aggregate_all(const Collected& c, const Kallsyms& syms, const Filter& filter,
+                     const AggregateOptions& aopts) {
+  CgroupNames cgroups = CgroupNames::scan();
+  AggregateOptions all = aopts;
+  if (!all.cgroups) all.cgroups = &cgroups;
+  all.top = SIZE_MAX;
+  return aggregate(c, syms, filter, all);
+}
+
+Report build_report(const ReportInputs& in) {
+  const Collected& c = *in.collected;
+  Report r = aggregate_all(c, *in.syms, *in.filter, in.aopts);
+  // The verdicts need every group; --top applies after sorting by them.
+  GrowthTracker with_last = in.growth ? *in.growth : GrowthTracker();
+  if (in.growth) with_last.add(static_cast<double>(c.now_ns - c.window_start_ns) / 1e9, r);
+  with_last.annotate(r, in.sort);
+  if (r.stacks.size() > in.aopts.top) r.stacks.resize(in.aopts.top);
+  if (in.meminfo_start && in.meminfo_end) {
+    reconcile(r, account(*in.meminfo_start), account(*in.meminfo_end), *in.meminfo_end,
+              static_cast<uint64_t>(sysconf(_SC_PAGESIZE)));
+    if (!in.filter->is_match_all() || in.filtered_in_kernel)
+      r.reconciliation_note = "the trace is filtered (--filter, --cgroup, --kinds, ...) but /proc "
+                              "moves for the whole box: only the filtered part is explained. " +
+                              r.reconciliation_note;
+  } else {
+    r.reconciliation_note = "/proc could not be read: no meminfo reconciliation";
+  }
+  r.sources = in.sources;
+  r.attach_mode = in.attach_mode;
+  r.warnings.insert(r.warnings.end(), in.warnings.begin(), in.warnings.end());
+  if (!in.kernel.empty()) r.kernel = in.kernel;
+  return r;
+}
+
+std::string kallsyms_subset(const Kallsyms& syms, const Collected& c) {
+  std::set<std::tuple<uint64_t, std::string, std::string>> lines;
+  for (const auto& [id, ips] : c.stacks)
+    for (uint64_t ip : ips) {
+      Frame f = syms.resolve(ip);
+      if (f.known()) lines.emplace(f.addr - f.offset, f.func, f.module);
+    }
+  std::string out;
+  for (const auto& [addr, func, module] : lines)
+    out += module.empty() ? fmt::format("{:016x} t {}\n", addr, func)
+                          : fmt::format("{:016x} t {}\t[{}]\n", addr, func, module);
+  return out;
+}
+
+}  // namespace kleak
