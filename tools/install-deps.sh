@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake pkg-config
   clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev
-  libcli11-dev nlohmann-json3-dev libfmt-dev
+  libcli11-dev nlohmann-json3-dev libfmt-dev libcpp-httplib-dev python3-prometheus-client
   libgtest-dev libgmock-dev googletest libbenchmark-dev
 )
 missing=()

@@ -27,6 +27,8 @@ std::string group_identity(const StackGroup& g);
 
 class GrowthTracker {
  public:
+  static constexpr size_t kMaxSamples = 120;  // the most recent ones, on long traces
+
   // One sample: every group of `r` (aggregate with top = all) at `t_s` seconds into the window.
   void add(double t_s, const Report& r);
   size_t samples() const { return times_.size(); }

@@ -232,6 +232,11 @@ class Tracing {
   }
   int wait() { return child_->wait(); }
   void signal(int sig) { child_->signal(sig); }
+  std::string next_err_line() {
+    std::string l = child_->read_err_line();
+    child_->append_err(l + "\n");
+    return l;
+  }
   const std::string& out() const { return child_->out(); }
   const std::string& err() const { return child_->err(); }
   nlohmann::json json() const { return nlohmann::json::parse(child_->out()); }

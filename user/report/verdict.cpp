@@ -24,6 +24,21 @@ std::string group_identity(const StackGroup& g) {
 }
 
 void GrowthTracker::add(double t_s, const Report& r) {
+  if (times_.size() >= kMaxSamples) {
+    // A long trace keeps the most recent samples only: memory stays bounded.
+    times_.erase(times_.begin());
+    for (auto it = series_.begin(); it != series_.end();) {
+      std::map<size_t, uint64_t> shifted;
+      for (auto [i, b] : it->second)
+        if (i > 0) shifted.emplace(i - 1, b);
+      if (shifted.empty()) {
+        it = series_.erase(it);
+      } else {
+        it->second = std::move(shifted);
+        ++it;
+      }
+    }
+  }
   size_t i = times_.size();
   times_.push_back(t_s);
   for (const auto& g : r.stacks) series_[group_identity(g)][i] += g.bytes;

@@ -28,6 +28,7 @@
 #include "kleak/symbolize.h"
 #include "kleak/build_report.h"
 #include "kleak/recording.h"
+#include "kleak/serve.h"
 #include "kleak/verdict.h"
 
 namespace kleak {
@@ -58,6 +59,8 @@ struct TraceOptions {
   std::string by = "stack";
   std::string sort = "growth";
   std::string record;
+  std::string serve;
+  size_t serve_top = 20;
   std::string cgroup;
   uint32_t max_churn = KLEAK_DEFAULT_MAX_CHURN;
 };
@@ -142,6 +145,9 @@ std::optional<Snapshot> meminfo_now() {
   }
 }
 
+// The pprof profile served at /profile: none until the pprof renderer is wired in.
+std::string render_profile(const Report&) { return ""; }
+
 struct LiveReport {
   const Tracer& tracer;
   const Kallsyms& syms;
@@ -205,6 +211,8 @@ int run_trace(const TraceOptions& o) {
     std::ofstream probe_record(o.record, std::ios::out | std::ios::app);
     if (!probe_record) throw Error("cannot write " + o.record + ": " + std::strerror(errno));
   }
+  std::unique_ptr<HttpServer> server;
+  if (!o.serve.empty()) server = std::make_unique<HttpServer>(o.serve);
   check_privileges();
 
   BpfSettings s;
@@ -264,6 +272,14 @@ int run_trace(const TraceOptions& o) {
                                                 200'000'000ull, 30'000'000'000ull);
   if (interval) sample_period = std::min<uint64_t>(sample_period, static_cast<uint64_t>(interval->count()));
   uint64_t next_sample = start + sample_period;
+  uint64_t last_served_ns = start, last_served_events = 0;
+  if (server) {
+    // Scrapes come every few seconds: sample at least every 5 s while serving.
+    sample_period = std::min<uint64_t>(sample_period, 5'000'000'000ull);
+    next_sample = start + std::min<uint64_t>(sample_period, 1'000'000'000ull);
+    fmt::print(stderr, "kleak: serving http://{}:{}/metrics and /profile\n",
+               o.serve.substr(0, o.serve.rfind(':')), server->port());
+  }
   int sig = 0;
   for (;;) {
     uint64_t now = monotonic_ns();
@@ -280,6 +296,18 @@ int run_trace(const TraceOptions& o) {
     if (now >= next_sample) {
       Collected c = tracer->drain();
       growth.add(static_cast<double>(c.now_ns - start) / 1e9, aggregate_all(c, syms, filter, aopts));
+      if (server) {
+        // The current state, as a report of the window so far, for every scrape until the next.
+        Report r = build_report(live.inputs(c, growth, std::nullopt));
+        uint64_t events = r.events["allocs_seen"] + r.events["frees_seen"];
+        double dt = static_cast<double>(c.now_ns - last_served_ns) / 1e9;
+        double rate = dt > 0 ? static_cast<double>(events - last_served_events) / dt : 0;
+        last_served_ns = c.now_ns;
+        last_served_events = events;
+        MetricsOptions mo;
+        mo.top = o.serve_top;
+        server->publish({render_metrics(r, mo, rate), render_profile(r)});
+      }
       next_sample += sample_period;
       continue;
     }
@@ -360,6 +388,10 @@ void register_trace_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--kinds", opts->kinds, "Only these kinds: kmalloc,slab,page,vmalloc,percpu");
   cmd->add_option("--by", opts->by,
                   "Group by stack (default), callsite, cache, comm, pid or cgroup; combine with commas: cgroup,cache");
+  cmd->add_option("--serve", opts->serve,
+                  "While tracing, serve /metrics (Prometheus) and /profile (pprof) on HOST:PORT "
+                  "(e.g. 127.0.0.1:9464); with a long --duration, a daemon");
+  cmd->add_option("--serve-top", opts->serve_top, "Groups exported as labelled series (default 20)");
   cmd->add_option("--record", opts->record,
                   "Also keep the run in FILE (compressed) for `kleak report FILE` and `kleak diff A B`");
   cmd->add_option("--sort", opts->sort,
