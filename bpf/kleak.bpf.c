@@ -178,7 +178,7 @@ int tp_kmem_cache_alloc(struct trace_event_raw_kmem_cache_alloc *ctx)
 
 static __always_inline int on_cache_free(__u64 ptr, __u64 cache)
 {
-	return record_free_in(KLEAK_KIND_SLAB, KLEAK_SPACE_SLAB, ptr, cache);
+	return record_free_in(KLEAK_KIND_SLAB, KLEAK_SPACE_SLAB, ptr, cache, false);
 }
 
 /* The cache comes along on 6.x (struct kmem_cache *); the loader checks the prototype. */
@@ -243,12 +243,7 @@ static __always_inline int on_page_free(__u64 page)
  */
 static __always_inline int on_page_free_batched(__u64 page)
 {
-	__u64 key = kleak_key(KLEAK_SPACE_PAGE, page);
-
-	count(KLEAK_KIND_PAGE, KLEAK_FREE_SEEN);
-	if (page && bpf_map_delete_elem(&allocs, &key) == 0)
-		count(KLEAK_KIND_PAGE, KLEAK_FREE_MATCHED);
-	return 0;
+	return record_free_in(KLEAK_KIND_PAGE, KLEAK_SPACE_PAGE, page, 0, true);
 }
 
 SEC("tp_btf/mm_page_alloc")

@@ -35,6 +35,7 @@ const volatile bool cfg_filter_cache = false;
 const volatile char cfg_cache[KLEAK_CACHE_NAME_LEN] = {};
 const volatile __u64 cfg_page_size = 4096;
 const volatile bool cfg_capture_stacks = true;
+const volatile __u32 cfg_sample_every = 1; /* --sample N: track 1 in N addresses */
 const volatile __u64 cfg_cgroup_id = 0;  /* only tasks in this cgroup v2 or below, 0 = all */
 const volatile __u32 cfg_cgroup_level = 0; /* its level (root = 0) */
 
@@ -236,6 +237,11 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 	count(ev->kind, KLEAK_ALLOC_SEEN);
 	if (!ev->addr)
 		return 0;
+	key = kleak_key(ev->space, ev->addr);
+	if (!kleak_sampled(key, cfg_sample_every)) {
+		count(ev->kind, KLEAK_SAMPLED_OUT);
+		return 0;
+	}
 
 	pid_tgid = bpf_get_current_pid_tgid();
 	tgid = pid_tgid >> 32;
@@ -281,7 +287,6 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 		}
 	}
 
-	key = kleak_key(ev->space, ev->addr);
 	err = bpf_map_update_elem(&allocs, &key, &rec, BPF_NOEXIST);
 	if (err == -EEXIST) {
 		/* The address is live again while we still hold it: its free never reached us. */
@@ -308,7 +313,7 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
  * counts for its cache; 0 where the event does not say.
  */
 static __always_inline int record_free_in(__u32 kind, enum kleak_space space, __u64 addr,
-					  __u64 cache)
+					  __u64 cache, bool maybe_duplicate)
 {
 	struct kleak_churn_key ck = {};
 	struct kleak_alloc *rec;
@@ -318,6 +323,10 @@ static __always_inline int record_free_in(__u32 kind, enum kleak_space space, __
 	if (!addr)
 		return 0;
 	key = kleak_key(space, addr);
+	if (!kleak_sampled(key, cfg_sample_every)) {
+		count(kind, KLEAK_SAMPLED_OUT);
+		return 0;
+	}
 	rec = bpf_map_lookup_elem(&allocs, &key);
 	if (rec) {
 		__u64 bytes = rec->bytes_alloc;
@@ -329,6 +338,9 @@ static __always_inline int record_free_in(__u32 kind, enum kleak_space space, __
 			return 0;
 		}
 	}
+	/* A second report of a free already seen (mm_page_free_batched) is no loss. */
+	if (maybe_duplicate)
+		return 0;
 	count(kind, KLEAK_FREE_UNTRACKED);
 	if (cache && cgroup_wanted(0)) {
 		cache_seen(cache, NULL);
@@ -342,7 +354,7 @@ static __always_inline int record_free_in(__u32 kind, enum kleak_space space, __
 
 static __always_inline int record_free(__u32 kind, enum kleak_space space, __u64 addr)
 {
-	return record_free_in(kind, space, addr, 0);
+	return record_free_in(kind, space, addr, 0, false);
 }
 
 /* kfree(NULL) and kfree(ZERO_SIZE_PTR) fire the tracepoint too. */

@@ -48,6 +48,15 @@ static inline __u64 kleak_key(enum kleak_space space, __u64 addr)
 	return ((__u64)space << KLEAK_SPACE_SHIFT) | (addr & KLEAK_ADDR_MASK);
 }
 
+/*
+ * --sample N keeps the allocations whose key hashes to 0 mod N: the same decision at the free,
+ * so a free of an address that was never sampled costs no map lookup at all.
+ */
+static inline int kleak_sampled(__u64 key, __u32 every)
+{
+	return every <= 1 || ((key * 0x9E3779B97F4A7C15ULL) >> 32) % every == 0;
+}
+
 static inline enum kleak_space kleak_key_space(__u64 key)
 {
 	return (enum kleak_space)(key >> KLEAK_SPACE_SHIFT);
@@ -106,7 +115,8 @@ enum kleak_cause {
 	KLEAK_USER_SKIPPED = 13,     /* not tracked: its stack was recognized as user memory */
 	KLEAK_USER_SKIPPED_BYTES = 14,
 	KLEAK_CHURN_MAP_FULL = 15,   /* `churn` full: an alloc or free not counted in its group */
-	KLEAK_CAUSE_MAX = 16,
+	KLEAK_SAMPLED_OUT = 16,      /* --sample N: not one of the 1 in N addresses (by design) */
+	KLEAK_CAUSE_MAX = 17,
 };
 
 #define KLEAK_NR_COUNTERS ((int)KLEAK_KIND_MAX * (int)KLEAK_CAUSE_MAX)

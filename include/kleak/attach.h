@@ -70,6 +70,7 @@ struct BpfSettings {
   std::optional<std::string> cache;
   bool capture_stacks = true;
   uint32_t max_churn = KLEAK_DEFAULT_MAX_CHURN;
+  uint32_t sample_every = 1;  // --sample N
   uint64_t cgroup_id = 0;  // only this cgroup v2 and below (0 = all)
   uint32_t cgroup_level = 0;
 };
@@ -123,6 +124,7 @@ class Tracer {
   std::vector<SourceStatus> sources_;
   std::vector<std::string> warnings_;
   uint64_t window_start_ns_ = 0;
+  uint32_t sample_every_ = 1;
 };
 
 uint64_t monotonic_ns();

@@ -41,6 +41,7 @@ struct Collected {
   uint64_t now_ns = 0;          // CLOCK_MONOTONIC (bpf_ktime_get_ns) at the drain
   uint64_t window_start_ns = 0; // when the programs were attached
   uint64_t dropped_in_drain = 0; // records that could not be read (should stay 0)
+  uint32_t sample_every = 1;     // --sample N: 1 in N addresses tracked; scale by N
 };
 
 }  // namespace kleak

@@ -92,6 +92,7 @@ struct Report {
   bool user_pages_shown = false;
   std::vector<GroupBy> by{GroupBy::stack};
   std::vector<double> sample_times_s;  // when the verdict samples were taken
+  uint32_t sample_every = 1;           // --sample N: counts and bytes are scaled by N
   std::string sort = "bytes";
 };
 

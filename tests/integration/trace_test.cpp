@@ -248,3 +248,21 @@ TEST(Trace, PageCacheIsCountedNotTrackedSoItCannotFillTheMap) {
 
 }  // namespace
 }  // namespace kleak::test
+
+namespace kleak::test {
+namespace {
+
+TEST(Trace, SamplingByAddressScalesBackToThePlantedBytes) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  std::map<std::string, std::string> planted;
+  json r = trace_while_planted({"--sample", "10"}, {"--pipes", "500", "--fill", "60000"}, false, &planted);
+  EXPECT_EQ(r["sample_every"], 10);
+  // 7500 pages, about 750 tracked: the scaled total is within a few percent (1/sqrt(750) = 3.7%).
+  Found f = find_stacks(r, "page", "anon_pipe_write");
+  EXPECT_TRUE(within(static_cast<double>(f.bytes), std::stod(planted.at("pipe_page_bytes")), 0.15))
+      << r.dump(1).substr(0, 3000);
+  EXPECT_GT(r["events_by_kind"]["page"]["sampled_out"].get<uint64_t>(), 0u);
+}
+
+}  // namespace
+}  // namespace kleak::test

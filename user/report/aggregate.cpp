@@ -143,6 +143,9 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
   r.full_stacks = opts.full_stacks;
   r.user_pages_shown = opts.user_pages;
   r.by = opts.by;
+  // --sample N: each tracked allocation stands for N (the 1 in N addresses kept).
+  const uint64_t scale = snap.sample_every ? snap.sample_every : 1;
+  r.sample_every = static_cast<uint32_t>(scale);
 
   auto has = [&](GroupBy g) { return std::find(opts.by.begin(), opts.by.end(), g) != opts.by.end(); };
   const bool by_stack = has(GroupBy::stack), by_callsite = has(GroupBy::callsite),
@@ -239,9 +242,9 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
       b.cgroup = a.cgroup_id;
       b.cache = cache;
     }
-    b.bytes += a.bytes_alloc;
-    b.bytes_req += a.bytes_req;
-    ++b.count;
+    b.bytes += a.bytes_alloc * scale;
+    b.bytes_req += a.bytes_req * scale;
+    b.count += scale;
     b.oldest_ts = std::min<uint64_t>(b.oldest_ts, a.ts_ns);
     bump(b.comms, comm_of(a));
     if (!cache.empty()) bump(b.caches, cache);
@@ -270,10 +273,10 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
       b.cgroup = ck.cgroup_id;
       b.cache = cache;
     }
-    b.allocs += cv.allocs;
-    b.frees += cv.frees;
-    b.alloc_bytes += cv.alloc_bytes;
-    b.free_bytes += cv.free_bytes;
+    b.allocs += cv.allocs * scale;
+    b.frees += cv.frees * scale;
+    b.alloc_bytes += cv.alloc_bytes * scale;
+    b.free_bytes += cv.free_bytes * scale;
     if (!comm.empty() && b.comms.empty()) b.comms.emplace_back(comm, 0);
     if (!cache.empty() && b.caches.empty()) b.caches.emplace_back(cache, 0);
   }
@@ -467,7 +470,7 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
       "allocs_seen", "allocs_filtered_in_kernel", "allocs_tracked", "alloc_map_full",
       "missed_free_address_reused", "stack_collision", "stack_lost", "frees_seen",
       "frees_matched", "frees_of_untracked", "cache_map_full", "alloc_bytes", "free_bytes",
-      "user_memory_untracked", "user_memory_untracked_bytes"};
+      "user_memory_untracked", "user_memory_untracked_bytes", "churn_map_full", "sampled_out"};
   for (int k = KLEAK_KIND_KMALLOC; k < KLEAK_KIND_MAX; ++k) {
     auto& m = r.events_by_kind[std::string(kind_name(static_cast<kleak_kind>(k)))];
     for (int cause = 0; cause < KLEAK_CAUSE_MAX; ++cause)

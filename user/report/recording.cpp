@@ -65,6 +65,7 @@ void save_recording(const std::string& path, const Recording& r) {
   h["now_ns"] = c.now_ns;
   h["window_start_ns"] = c.window_start_ns;
   h["dropped_in_drain"] = c.dropped_in_drain;
+  h["sample_every"] = c.sample_every;
   h["counters"] = counters_json(c.counters);
   json stacks = json::object();
   for (const auto& [id, frames] : c.stacks) stacks[std::to_string(id)] = frames;
@@ -135,6 +136,8 @@ Recording load_recording(const std::string& path) {
     c.now_ns = h.at("now_ns").get<uint64_t>();
     c.window_start_ns = h.at("window_start_ns").get<uint64_t>();
     c.dropped_in_drain = h.at("dropped_in_drain").get<uint64_t>();
+    c.sample_every = h.value("sample_every", 1u);
+    if (c.sample_every == 0) throw usage_error(path + ": sample_every is 0");
     auto counters = h.at("counters").get<std::vector<uint64_t>>();
     if (counters.size() != c.counters.size()) throw usage_error(path + ": counters of another kleak version");
     std::copy(counters.begin(), counters.end(), c.counters.begin());

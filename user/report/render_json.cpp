@@ -26,6 +26,7 @@ std::string render_json(const Report& r) {
   for (GroupBy g : r.by) by.push_back(std::string(group_by_name(g)));
   j["by"] = by;
   j["sort"] = r.sort;
+  j["sample_every"] = r.sample_every;
   j["sample_times_s"] = r.sample_times_s;
   auto summaries = [](const std::map<std::string, Summary>& m) {
     json o = json::object();

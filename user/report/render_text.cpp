@@ -56,6 +56,10 @@ std::string render_text(const Report& r) {
                      "below may be false leaks\n", r.missed_frees);
   for (const auto& w : r.warnings) o += "warning: " + w + "\n";
 
+  if (r.sample_every > 1)
+    o += fmt::format("sampled: 1 in {} allocations (by address); counts and bytes below are scaled by {} "
+                     "(a group of n tracked allocations is known to about 1/sqrt(n), e.g. +-10% at n=100)\n",
+                     r.sample_every, r.sample_every);
   o += fmt::format("outstanding kernel memory: {} in {} allocations, {} stacks{}\n",
                    human_bytes(r.total_bytes), r.total_count, r.groups_total,
                    r.groups_total > r.stacks.size() ? fmt::format(" (top {} shown)", r.stacks.size()) : "");

@@ -391,6 +391,8 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
   bpf_map__set_max_entries(skel->maps.churn, s.max_churn);
   ro->cfg_cgroup_id = s.cgroup_id;
   ro->cfg_cgroup_level = s.cgroup_level;
+  ro->cfg_sample_every = s.sample_every ? s.sample_every : 1;
+  t->sample_every_ = ro->cfg_sample_every;
 
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) bpf_program__set_autoload(prog, false);
@@ -563,6 +565,7 @@ Collected Tracer::drain() const {
   kleak_bpf* skel = impl_->skel.get();
   Collected snap;
   snap.window_start_ns = window_start_ns_;
+  snap.sample_every = sample_every_;
 
   // Outstanding allocations.
   snap.dropped_in_drain = read_allocs(bpf_map__fd(skel->maps.allocs), snap.allocs);

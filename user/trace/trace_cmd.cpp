@@ -59,6 +59,7 @@ struct TraceOptions {
   std::string by = "stack";
   std::string sort = "growth";
   std::string record;
+  uint32_t sample = 1;
   std::string serve;
   size_t serve_top = 20;
   std::string cgroup;
@@ -189,6 +190,7 @@ int run_trace(const TraceOptions& o) {
   if (o.stack_depth < 1 || o.stack_depth > KLEAK_MAX_STACK_DEPTH)
     throw usage_error("--stack-depth must be between 1 and " + std::to_string(KLEAK_MAX_STACK_DEPTH));
   if (o.top < 1) throw usage_error("--top must be at least 1");
+  if (o.sample < 1) throw usage_error("--sample must be at least 1");
   if (o.max_allocs < 1 || o.max_stacks < 1 || o.max_caches < 1)
     throw usage_error("map sizes (--max-allocs, --max-stacks, --max-caches) must be at least 1");
   auto forced = parse_attach(o.attach);
@@ -229,6 +231,7 @@ int run_trace(const TraceOptions& o) {
   s.self_tgid = static_cast<uint32_t>(getpid());
   s.cache = pre.cache;
   s.max_churn = o.max_churn;
+  s.sample_every = o.sample;
   if (cgroup) {
     s.cgroup_id = cgroup->id;
     s.cgroup_level = cgroup->level;
@@ -392,6 +395,9 @@ void register_trace_command(CLI::App& app, int& exit_code) {
                   "While tracing, serve /metrics (Prometheus) and /profile (pprof) on HOST:PORT "
                   "(e.g. 127.0.0.1:9464); with a long --duration, a daemon");
   cmd->add_option("--serve-top", opts->serve_top, "Groups exported as labelled series (default 20)");
+  cmd->add_option("--sample", opts->sample,
+                  "Track 1 in N allocations (chosen by address, so frees match) and scale the counts: "
+                  "for the busiest boxes");
   cmd->add_option("--record", opts->record,
                   "Also keep the run in FILE (compressed) for `kleak report FILE` and `kleak diff A B`");
   cmd->add_option("--sort", opts->sort,
