@@ -7,6 +7,8 @@ pkgs=(
   clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev libcpp-httplib-dev python3-prometheus-client
   libgtest-dev libgmock-dev googletest libbenchmark-dev
+  libprotobuf-dev protobuf-compiler golang-github-google-pprof-dev
+  golang-go chromium
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -8,4 +8,4 @@ sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
 "${sudo_cmd[@]}" "$here/tools/install-deps.sh"
 "$here/tools/build.sh"
 cd "$here/build"
-"${sudo_cmd[@]}" env ${KLEAK_REQUIRE_BPF:+KLEAK_REQUIRE_BPF=1} ctest --output-on-failure --timeout 600 "$@"
+"${sudo_cmd[@]}" env ${KLEAK_REQUIRE_BPF:+KLEAK_REQUIRE_BPF=1} ${KLEAK_REQUIRE_TOOLS:+KLEAK_REQUIRE_TOOLS=1} ctest --output-on-failure --timeout 600 "$@"

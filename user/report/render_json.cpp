@@ -80,7 +80,8 @@ std::string render_json(const Report& r) {
   json cats = json::object();
   for (const auto& [k, v] : r.by_category) cats[k] = {{"bytes", v.bytes}, {"count", v.count}};
   j["by_category"] = cats;
-  return j.dump(2) + "\n";
+  // comm and cache names are raw kernel bytes: a 15-byte comm can cut a UTF-8 character.
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace kleak

@@ -12,6 +12,7 @@
 #include "kleak/error.h"
 #include "kleak/filter.h"
 #include "kleak/recording.h"
+#include "kleak/render_formats.h"
 #include "kleak/symbolize.h"
 
 namespace kleak {
@@ -22,6 +23,7 @@ struct ReplayOptions {
   std::string file, file_b;
   std::string filter;
   size_t top = 10;
+  bool top_given = false;
   std::string format = "text";
   std::string output;
   std::string by = "stack";
@@ -32,8 +34,9 @@ struct ReplayOptions {
 
 void add_view_options(CLI::App* cmd, ReplayOptions& o) {
   cmd->add_option("-f,--filter", o.filter, "ftrace-style filter, as for kleak trace");
-  cmd->add_option("-n,--top", o.top, "How many groups to show (default 10)");
-  cmd->add_option("--format", o.format, "text or json (default text)");
+  cmd->add_option("-n,--top", o.top, "How many groups to show (default 10; folded/pprof/svg: all)")
+      ->each([&o](const std::string&) { o.top_given = true; });
+  cmd->add_option("--format", o.format, "text (default), json, folded, pprof or svg (diff: text or json)");
   cmd->add_option("-o,--output", o.output, "Write to FILE instead of stdout");
   cmd->add_option("--by", o.by, "stack, callsite, cache, comm, pid, cgroup (commas combine)");
   cmd->add_option("--sort", o.sort, "growth, bytes, count or age");
@@ -82,29 +85,26 @@ void emit(const ReplayOptions& o, const std::string& text) {
     fwrite(text.data(), 1, text.size(), stdout);
     return;
   }
-  std::ofstream out(o.output, std::ios::out | std::ios::trunc);
+  std::ofstream out(o.output, std::ios::out | std::ios::trunc | std::ios::binary);
   if (!out) throw Error("cannot write " + o.output + ": " + std::strerror(errno));
   out << text;
   if (!out.flush()) throw Error("writing " + o.output + " failed");
 }
 
-void check_format(const ReplayOptions& o) {
-  if (o.format != "text" && o.format != "json")
-    throw usage_error("bad --format '" + o.format + "' (use text or json)");
-}
+void check_format(const ReplayOptions& o) { check_report_format(o.format); }
 
 int run_report(const ReplayOptions& o) {
   check_format(o);
   Filter filter = Filter::parse(o.filter);
   Replay rp = load(o.file);
-  Report r = replay_report(rp, filter, o, o.top);
-  emit(o, o.format == "json" ? render_json(r) : render_text(r));
+  Report r = replay_report(rp, filter, o, format_wants_all_groups(o.format) && !o.top_given ? SIZE_MAX : o.top);
+  emit(o, render_report(r, o.format));
   return kExitOk;
 }
 
 // Groups of both runs by identity; B minus A, biggest change first.
 int run_diff(const ReplayOptions& o) {
-  check_format(o);
+  if (o.format != "text" && o.format != "json") throw usage_error("bad --format '" + o.format + "' for diff (use text or json)");
   Filter filter = Filter::parse(o.filter);
   Replay a = load(o.file), b = load(o.file_b);
   Report ra = replay_report(a, filter, o, SIZE_MAX), rb = replay_report(b, filter, o, SIZE_MAX);

@@ -28,6 +28,7 @@
 #include "kleak/symbolize.h"
 #include "kleak/build_report.h"
 #include "kleak/recording.h"
+#include "kleak/render_formats.h"
 #include "kleak/serve.h"
 #include "kleak/verdict.h"
 
@@ -39,6 +40,7 @@ struct TraceOptions {
   std::string duration = "30s";
   std::string interval;
   size_t top = 10;
+  bool top_given = false;
   uint32_t stack_depth = KLEAK_DEFAULT_STACK_DEPTH;
   std::string filter;
   std::string min_size, max_size;
@@ -146,8 +148,8 @@ std::optional<Snapshot> meminfo_now() {
   }
 }
 
-// The pprof profile served at /profile: none until the pprof renderer is wired in.
-std::string render_profile(const Report&) { return ""; }
+// The pprof profile served at /profile.
+std::string render_profile(const Report& r) { return render_pprof(r); }
 
 struct LiveReport {
   const Tracer& tracer;
@@ -185,8 +187,7 @@ int run_trace(const TraceOptions& o) {
   auto duration = parse_duration(o.duration);
   std::optional<std::chrono::nanoseconds> interval;
   if (!o.interval.empty()) interval = parse_duration(o.interval);
-  if (o.format != "text" && o.format != "json")
-    throw usage_error("bad --format '" + o.format + "' (use text or json)");
+  check_report_format(o.format);
   if (o.stack_depth < 1 || o.stack_depth > KLEAK_MAX_STACK_DEPTH)
     throw usage_error("--stack-depth must be between 1 and " + std::to_string(KLEAK_MAX_STACK_DEPTH));
   if (o.top < 1) throw usage_error("--top must be at least 1");
@@ -205,7 +206,7 @@ int run_trace(const TraceOptions& o) {
   // The output file is opened now, so an unwritable path fails before the window, not after.
   std::ofstream out_file;
   if (!o.output.empty()) {
-    out_file.open(o.output, std::ios::out | std::ios::trunc);
+    out_file.open(o.output, std::ios::out | std::ios::trunc | std::ios::binary);
     if (!out_file) throw Error("cannot write " + o.output + ": " + std::strerror(errno));
   }
 
@@ -254,11 +255,12 @@ int run_trace(const TraceOptions& o) {
              format_duration(duration));
 
   AggregateOptions aopts;
-  aopts.top = o.top;
+  // Flame graphs and profiles show every group unless --top was given.
+  aopts.top = format_wants_all_groups(o.format) && !o.top_given ? SIZE_MAX : o.top;
   aopts.full_stacks = o.full_stacks;
   aopts.user_pages = o.user_pages;
   aopts.by = by;
-  auto render = [&](const Report& r) { return o.format == "json" ? render_json(r) : render_text(r); };
+  auto render = [&](const Report& r) { return render_report(r, o.format); };
 
   const bool tty = isatty(STDERR_FILENO);
   const uint64_t start = tracer->window_start_ns();
@@ -379,7 +381,8 @@ void register_trace_command(CLI::App& app, int& exit_code) {
       "trace", "Trace kernel allocations for a window and report the call stacks still holding memory");
   cmd->add_option("-d,--duration", opts->duration, "How long to trace: 90s, 10m, 1h (default 30s)");
   cmd->add_option("-i,--interval", opts->interval, "Also print a report every D while tracing");
-  cmd->add_option("-n,--top", opts->top, "How many stacks to show (default 10)");
+  cmd->add_option("-n,--top", opts->top, "How many stacks to show (default 10; folded/pprof/svg: all)")
+      ->each([opts](const std::string&) { opts->top_given = true; });
   cmd->add_option("--stack-depth", opts->stack_depth, "Kernel frames captured per stack (default 32, max 127)");
   cmd->add_option("-f,--filter", opts->filter,
                   "ftrace-style filter over bytes_req, bytes_alloc, order, gfp_flags, cache, comm, "
@@ -406,7 +409,9 @@ void register_trace_command(CLI::App& app, int& exit_code) {
                   "Only tasks in this cgroup v2 or below: a directory (/sys/fs/cgroup/system.slice/x.scope, "
                   "or relative to the cgroup2 root) or a cgroup id; checked in BPF");
   cmd->add_option("--max-churn", opts->max_churn, "Groups counted for alloc/free churn at most (default 65536)");
-  cmd->add_option("--format", opts->format, "text or json (default text)");
+  cmd->add_option("--format", opts->format,
+                  "text (default), json, folded (flamegraph.pl/speedscope), pprof (gzipped profile.proto: "
+                  "use -o), svg (a flame graph)");
   cmd->add_option("-o,--output", opts->output, "Write the report to FILE instead of stdout");
   cmd->add_flag("--full-stacks", opts->full_stacks, "Do not hide allocator and tracer frames");
   cmd->add_flag("--user-pages", opts->user_pages, "Show stacks of pages backing user memory (anon, page cache)");

@@ -1,0 +1,78 @@
+// The formats of the profiling world, rendered from a Report (report.h): folded stacks
+// (FlameGraph, inferno, speedscope), a gzipped pprof Profile (go tool pprof, pprof web UIs) and a
+// self-contained SVG flame graph. Each covers the groups in Report::stacks (so at most --top of
+// them) and weighs them by outstanding bytes (pprof also carries counts and the window's churn).
+//
+// One frame path per group, outermost first, shared by the folded and SVG renderers:
+//   [kind]                      root frame, so kinds separate ("[page]", "[slab]", "[mixed]")
+//   dim=value ...               the --by dimensions other than stack and callsite, in --by order
+//                               ("cgroup=/demo.scope", "cache=dentry"): the frames of a group
+//                               when it is not grouped by stack
+//   frames, outermost first     the group's frames with the "+0x.." offset stripped, so the
+//                               same function merges; a module stays part of the name:
+//                               "leak_init+0x10 [leaky]" -> "leak_init [leaky]"; unknown
+//                               addresses ("0xffffffffc0a01234") and kleak's own markers
+//                               ("[allocated before the window]") are kept as they are
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kleak/report.h"
+
+namespace kleak {
+
+// Folded stacks: one line per distinct frame path, "f1;f2;...;fn <bytes>\n", frames outermost
+// first, lines sorted, identical paths summed, groups with no outstanding bytes left out. Within
+// a frame whitespace becomes '_' and ';' becomes ':', so "leak_init [leaky]" is written
+// "leak_init_[leaky]". Empty when no group has outstanding bytes.
+std::string render_folded(const Report& r);
+
+// A pprof Profile (github.com/google/pprof proto/profile.proto), gzipped, shaped like a Go heap
+// profile: sample types alloc_objects/count, alloc_space/bytes, inuse_objects/count,
+// inuse_space/bytes (default inuse_space). inuse = outstanding count and bytes; alloc = the
+// group's allocations in the window (allocs, alloc_bytes), or the inuse values where allocs is 0.
+// One Location per distinct frame text (synthetic address, stable for the same text), one
+// Function per function ("anon_pipe_write", "leak_init [leaky]"), one Mapping for
+// "[kernel.kallsyms]" and one per module ("[leaky]"). Labels: kind, category, meminfo_line,
+// cache, comm (the top one), context, verdict and the --by dimensions.
+std::string render_pprof(const Report& r);
+
+// A self-contained SVG flame graph of outstanding bytes (no external resources): outermost frame
+// at the bottom, widths proportional to bytes, <title> tooltips (frame, bytes, share), click to
+// zoom, "Search" to highlight a regex, colors by kind. FlameGraph's URL parameters work too:
+// file.svg?x=<rect x>&y=<rect y> opens zoomed on that frame, ?s=<regex> searched.
+std::string render_svg(const Report& r);
+
+// ---- the pieces, for tests and the other renderers
+
+// A frame as the report prints it, taken apart.
+struct FrameText {
+  std::string func;    // "anon_pipe_write"; the whole text when not a symbol (see below)
+  std::string module;  // "leaky" for "leak_init+0x10 [leaky]", "" for vmlinux
+  uint64_t offset = 0;
+  bool symbol = false;  // "func+0x1c" or "func+0x1c [mod]"; false for "0xffff...", "[...]"
+};
+FrameText parse_frame_text(std::string_view text);
+
+// A frame's name in the frame path: "func" or "func [module]"; non-symbols unchanged.
+std::string frame_function(std::string_view text);
+
+// The frame path of a group, outermost first (see the top of this file).
+std::vector<std::string> flame_path(const Report& r, const StackGroup& g);
+
+// One frame written for the folded format: whitespace -> '_', ';' -> ':'; control bytes and
+// invalid UTF-8 -> '?'.
+std::string folded_frame(std::string_view name);
+
+// `s` with every invalid UTF-8 sequence and every control byte but tab replaced by '?': comms
+// and cgroup paths are arbitrary bytes, XML and protobuf strings must be UTF-8.
+std::string sanitize_utf8(std::string_view s);
+
+// Every format by name: text, json, folded, pprof (gzipped protobuf: write it binary), svg.
+void check_report_format(const std::string& format);      // usage_error on an unknown one
+bool format_wants_all_groups(const std::string& format);   // flame graphs and profiles: no --top cut
+std::string render_report(const Report& r, const std::string& format);
+
+}  // namespace kleak

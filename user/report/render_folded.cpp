@@ -1,0 +1,119 @@
+// Folded stacks ("a;b;c 1234"), the input of FlameGraph's flamegraph.pl, inferno and speedscope,
+// and the frame path every flame-shaped output shares (render_formats.h).
+#include <fmt/format.h>
+
+#include <map>
+
+#include "kleak/render_formats.h"
+
+namespace kleak {
+
+std::string sanitize_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      out += (c < 0x20 && c != '\t') || c == 0x7f ? '?' : static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    // Length and the smallest code point of a well-formed sequence (no overlongs, no
+    // surrogates, nothing past U+10FFFF).
+    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    bool ok = n != 0 && i + n <= s.size();
+    uint32_t cp = n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
+    for (size_t k = 1; ok && k < n; ++k) {
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) ok = false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    if (ok && n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ok = false;
+    if (ok && n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ok = false;
+    if (!ok) {
+      out += '?';
+      ++i;
+      continue;
+    }
+    out.append(s.substr(i, n));
+    i += n;
+  }
+  return out;
+}
+
+FrameText parse_frame_text(std::string_view text) {
+  FrameText f;
+  f.func = std::string(text);
+  std::string_view s = text;
+  std::string_view module;
+  if (s.size() > 3 && s.back() == ']') {
+    size_t sp = s.rfind(" [");
+    if (sp == std::string_view::npos || sp == 0) return f;
+    module = s.substr(sp + 2, s.size() - sp - 3);
+    s = s.substr(0, sp);
+  }
+  size_t plus = s.rfind("+0x");
+  if (plus == std::string_view::npos || plus == 0 || plus + 3 == s.size()) return f;
+  uint64_t off = 0;
+  for (char c : s.substr(plus + 3)) {
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0 || off >> 60) return f;
+    off = off << 4 | static_cast<uint64_t>(d);
+  }
+  std::string_view func = s.substr(0, plus);
+  if (func.find(' ') != std::string_view::npos) return f;  // a marker, not a symbol
+  f.func = std::string(func);
+  f.module = std::string(module);
+  f.offset = off;
+  f.symbol = true;
+  return f;
+}
+
+std::string frame_function(std::string_view text) {
+  FrameText f = parse_frame_text(text);
+  if (!f.symbol) return sanitize_utf8(text);
+  return sanitize_utf8(f.module.empty() ? f.func : f.func + " [" + f.module + "]");
+}
+
+std::vector<std::string> flame_path(const Report& r, const StackGroup& g) {
+  std::vector<std::string> path;
+  path.reserve(1 + g.group.size() + g.frames.size());
+  path.push_back("[" + sanitize_utf8(g.kind.empty() ? "unknown" : g.kind) + "]");
+  for (GroupBy by : r.by) {
+    if (by == GroupBy::stack || by == GroupBy::callsite) continue;
+    std::string name(group_by_name(by));
+    auto it = g.group.find(name);
+    if (it != g.group.end()) path.push_back(name + "=" + sanitize_utf8(it->second));
+  }
+  for (auto it = g.frames.rbegin(); it != g.frames.rend(); ++it)
+    if (!it->empty()) path.push_back(frame_function(*it));
+  return path;
+}
+
+std::string folded_frame(std::string_view name) {
+  std::string out = sanitize_utf8(name);
+  for (char& c : out) {
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') c = '_';
+    else if (c == ';') c = ':';
+  }
+  return out;
+}
+
+std::string render_folded(const Report& r) {
+  std::map<std::string, uint64_t> lines;
+  for (const auto& g : r.stacks) {
+    if (g.bytes == 0) continue;
+    std::string line;
+    for (const auto& f : flame_path(r, g)) {
+      if (!line.empty()) line += ';';
+      line += folded_frame(f);
+    }
+    lines[line] += g.bytes;
+  }
+  std::string out;
+  for (const auto& [line, bytes] : lines) out += fmt::format("{} {}\n", line, bytes);
+  return out;
+}
+
+}  // namespace kleak
