@@ -29,6 +29,7 @@ TARGETS=(
   "duration|include/kleak/duration.h|user/util/duration.cpp"
   "filter|include/kleak/filter.h|user/filter/*.cpp user/util/kind.cpp"
   "kallsyms|include/kleak/symbolize.h|user/report/symbolize.cpp user/report/trim.cpp"
+  "recording|include/kleak/recording.h|user/report/recording.cpp user/procfs/*.cpp user/meminfo/snapshot.cpp"
 )
 
 cxx=${CXX_FUZZ:-}
@@ -85,7 +86,7 @@ for t in "${TARGETS[@]}"; do
     if ! obj=$(compile "$root/$src"); then failed+=("$name (build)"); continue 2; fi
     objs+=("$obj")
   done
-  if ! "$cxx" "${flags[@]}" "${objs[@]}" -lfmt -o "$out/fuzz_$name"; then
+  if ! "$cxx" "${flags[@]}" "${objs[@]}" -lfmt -lz -o "$out/fuzz_$name"; then
     failed+=("$name (link)")
     continue
   fi
