@@ -232,6 +232,7 @@ class Tracing {
   }
   int wait() { return child_->wait(); }
   void signal(int sig) { child_->signal(sig); }
+  pid_t pid() const { return child_->pid(); }
   std::string next_err_line() {
     std::string l = child_->read_err_line();
     child_->append_err(l + "\n");
