@@ -107,6 +107,9 @@ class Tracer {
   // stacks over a long window and new stacks collide or are lost. Returns how many were freed.
   size_t gc_stacks();
 
+  // About how many records the allocation map holds (from the counters, no map walk).
+  uint64_t outstanding_estimate() const;
+
   // From now on, allocations with these stack ids are counted (KLEAK_USER_SKIPPED), not
   // tracked; records already tracked under them are removed (`outstanding` is a recent drain).
   // Their stack map entries are kept, so an id never comes to mean another stack.

@@ -48,7 +48,7 @@ TEST(Meminfo, DiffShowsHeldMemoryInTheRightLine) {
   ASSERT_EQ(run({KLEAK_BIN, "meminfo", "--save", before}).status, 0);
   std::map<std::string, std::string> planted;
   {
-    Planter p({"--pipes", "500", "--vmalloc-map", "4194304", "--vmalloc-maps", "4"});
+    Planter p({"--pipes", "1000", "--vmalloc-map", "4194304", "--vmalloc-maps", "4"});  // 61 MiB of pipes: well above the box's noise
     planted = p.values;
     ASSERT_EQ(run({KLEAK_BIN, "meminfo", "--save", after}).status, 0);
   }
@@ -72,7 +72,7 @@ TEST(Meminfo, TraceReconcilesPipesAndBpfMapsWithMeminfo) {
   std::map<std::string, std::string> planted;
   int status = 0;
   {
-    Planter p({"--pipes", "500", "--vmalloc-map", "4194304", "--vmalloc-maps", "4"});
+    Planter p({"--pipes", "1000", "--vmalloc-map", "4194304", "--vmalloc-maps", "4"});  // 61 MiB of pipes: well above the box's noise
     planted = p.values;
     status = t.stop();
   }

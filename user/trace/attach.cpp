@@ -314,7 +314,27 @@ struct Tracer::Impl {
   std::vector<Attached> attached;
   std::set<uint32_t> stale_stacks;  // unreferenced at the previous gc_stacks() pass
   std::set<uint32_t> skipped;       // ids in the skip_stacks map: never freed by gc_stacks()
+  uint64_t removed_by_skip = 0;     // records skip_stacks() deleted from the map
 };
+
+uint64_t Tracer::outstanding_estimate() const {
+  // Tracked minus freed, from the per-CPU counters: cheap enough to ask every second.
+  int nfd = bpf_map__fd(impl_->skel->maps.counters);
+  int ncpu = libbpf_num_possible_cpus();
+  std::vector<uint64_t> percpu(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
+  auto sum = [&](int cause) {
+    uint64_t s = 0;
+    for (uint32_t k = 0; k < KLEAK_KIND_MAX; ++k) {
+      uint32_t idx = k * KLEAK_CAUSE_MAX + static_cast<uint32_t>(cause);
+      if (bpf_map_lookup_elem(nfd, &idx, percpu.data()) != 0) continue;
+      for (uint64_t v : percpu) s += v;
+    }
+    return s;
+  };
+  uint64_t in = sum(KLEAK_ALLOC_TRACKED), out = sum(KLEAK_FREE_MATCHED) + sum(KLEAK_ALLOC_REPLACED) +
+                                                impl_->removed_by_skip;
+  return in > out ? in - out : 0;
+}
 
 Tracer::Tracer() : impl_(std::make_unique<Impl>()) {}
 Tracer::~Tracer() { stop(); }
@@ -523,7 +543,7 @@ void Tracer::skip_stacks(const std::vector<int32_t>& ids,
   }
   int afd = bpf_map__fd(skel->maps.allocs);
   for (const auto& r : outstanding)
-    if (added.count(r.a.stack_id)) bpf_map_delete_elem(afd, &r.key);
+    if (added.count(r.a.stack_id) && bpf_map_delete_elem(afd, &r.key) == 0) ++impl_->removed_by_skip;
 }
 
 size_t Tracer::gc_stacks() {
