@@ -63,7 +63,8 @@ TEST(Recording, DiffPutsTheNewHolderFirst) {
   json d = json::parse(r.out);
   ASSERT_FALSE(d["groups"].empty());
   const json& top = d["groups"][0];
-  EXPECT_EQ(top["frames"][0].get<std::string>().rfind("anon_pipe_write+", 0), 0u) << d.dump(1).substr(0, 2000);
+  EXPECT_EQ(top["frames"][0].get<std::string>().rfind(pipe_write_function() + "+", 0), 0u)
+      << d.dump(1).substr(0, 2000);
   EXPECT_TRUE(within(top["delta_bytes"].get<double>(), std::stod(planted.at("pipe_page_bytes")), 0.10));
   unlink(a.c_str());
   unlink(b.c_str());

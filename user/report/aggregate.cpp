@@ -444,7 +444,11 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
     if (x.count != y.count) return x.count > y.count;
     if (x.allocs != y.allocs) return x.allocs > y.allocs;
     if (x.frames != y.frames) return x.frames < y.frames;
-    return x.group < y.group;
+    if (x.group != y.group) return x.group < y.group;
+    // A total order: the same input always prints the same (live and replayed reports agree).
+    if (x.kind != y.kind) return x.kind < y.kind;
+    if (x.category != y.category) return x.category < y.category;
+    return x.stack_ids < y.stack_ids;
   });
   r.groups_total = groups.size();
   if (groups.size() > opts.top) groups.resize(opts.top);

@@ -1,0 +1,183 @@
+#!/bin/sh
+# The second-kernel lane, inside the guest (run by /init, see tests/qemu/init). It only runs
+# things and collects what they said into /results; tools/qemu/run-lane.sh checks it all on the
+# host. Lines starting with "LANE:" go to the console, which the host shows as progress;
+# "LANE-BALLOON-REQUEST" asks the host to inflate the balloon through QMP.
+#
+# /lane/config (written by run-lane.sh) sets: KLEAK_BIN, KLEAK_PLANTER, KLEAK_TESTS,
+# BALLOON_BYTES, TEST_TIMEOUT, SCENARIO_TIMEOUT, GTEST_FILTER, SCENARIOS, LEAK_* (the leaky
+# driver's requests).
+set -u
+. /lane/config
+export KLEAK_REQUIRE_BPF=1
+if grep -q " /scratch " /proc/mounts; then export TEST_TMPDIR=/scratch/ TMPDIR=/scratch; fi
+R=/results
+mkdir -p "$R/gtest" "$R/leaky" "$R/balloon"
+echo "$SCENARIOS" >"$R/scenarios.txt"
+echo "$GTEST_FILTER" >"$R/gtest-filter.txt"
+
+say() { echo "LANE: $*" >/dev/console; echo "LANE: $*"; }
+now() { cut -d. -f1 /proc/uptime; }
+
+# ---- what this kernel offers (for the report) ---------------------------------------------
+{
+  echo "release=$(uname -r)"
+  echo "version=$(cat /proc/version)"
+  echo "cmdline=$(cat /proc/cmdline)"
+  echo "possible_cpus=$(cat /sys/devices/system/cpu/possible)"
+  for s in alloc_vmap_area free_vmap_area_noflush pipe_write anon_pipe_write balloon_page_alloc \
+           fill_balloon __vmalloc_node_range kmalloc_large_node_notrace; do
+    if grep -q " $s\$\| $s	" /proc/kallsyms; then echo "kallsyms.$s=yes"; else echo "kallsyms.$s=no"; fi
+  done
+  for e in kmem/kmalloc kmem/kmem_cache_alloc vmalloc/alloc_vmap_area percpu/percpu_alloc_percpu; do
+    if [ -d "/sys/kernel/tracing/events/$e" ]; then echo "tracepoint.$e=yes"; else echo "tracepoint.$e=no"; fi
+  done
+  echo "kmem_cache_alloc.format:"
+  cat /sys/kernel/tracing/events/kmem/kmem_cache_alloc/format 2>&1 | sed -n 's/^\s*field:/  field:/p'
+  echo "percpu_alloc_percpu.format:"
+  cat /sys/kernel/tracing/events/percpu/percpu_alloc_percpu/format 2>&1 | sed -n 's/^\s*field:/  field:/p'
+  echo "kprobe_pmu=$([ -e /sys/bus/event_source/devices/kprobe/type ] && echo yes || echo no)"
+  echo "modules:"
+  cat /proc/modules
+} >"$R/env.txt" 2>&1
+
+# ---- which variant kleak attaches per family, for every --attach mode ----------------------
+mkdir -p "$R/attach"
+for mode in auto tp_btf tracepoint kprobe; do
+  timeout -s KILL 120 "$KLEAK_BIN" trace --attach "$mode" --duration 1s --top 1 \
+    >"$R/attach/$mode.txt" 2>"$R/attach/$mode.err"
+  echo $? >"$R/attach/$mode.rc"
+done
+say "attach modes surveyed"
+
+# ---- an investigation script passed with KLEAK_LANE_EXTRA_SCRIPT (none by default) ---------
+if [ -x /lane/extra.sh ]; then
+  say "running the extra script"
+  timeout -s KILL "$SCENARIO_TIMEOUT" /lane/extra.sh >"$R/extra.log" 2>&1
+  say "extra script exited $?"
+fi
+
+# ---- kleak's integration tests, one process per test so that a hang costs one test --------
+t0=$(now)
+tests=$("$KLEAK_TESTS" --gtest_list_tests --gtest_filter="${GTEST_FILTER:-*}" |
+  awk '/^[^ ]/ { suite = $1 } /^  [^ ]/ { print suite $1 }')
+ntests=$(echo "$tests" | grep -c .)
+say "integration tests: $ntests to run (timeout ${TEST_TIMEOUT}s each)"
+: >"$R/gtest.tsv"
+i=0
+for t in $tests; do
+  i=$((i + 1))
+  s=$(now)
+  timeout -s KILL "$TEST_TIMEOUT" "$KLEAK_TESTS" --gtest_filter="$t" --gtest_color=no \
+    >"$R/gtest/$t.log" 2>&1
+  rc=$?
+  d=$(($(now) - s))
+  if [ $rc -eq 137 ]; then
+    st=TIMEOUT
+    killall -9 kleak kleak-planter 2>/dev/null
+  elif [ $rc -eq 0 ] && grep -q '^\[  SKIPPED \]' "$R/gtest/$t.log"; then
+    st=SKIP
+  elif [ $rc -eq 0 ] && grep -q '^\[  PASSED  \] 1 test' "$R/gtest/$t.log"; then
+    st=PASS
+  else
+    st=FAIL
+  fi
+  printf '%s\t%s\t%s\n' "$t" "$st" "$d" >>"$R/gtest.tsv"
+  say "[$i/$ntests] $st $t (${d}s)"
+done
+say "integration tests done in $(($(now) - t0))s"
+
+# ---- helpers for the scenarios -------------------------------------------------------------
+# start_trace DIR [ARGS]: `kleak trace` in the background, JSON report to DIR/trace.json; waits
+# until it says it is tracing. Sets TRACE_PID.
+start_trace() {
+  sd=$1
+  shift
+  "$KLEAK_BIN" trace --duration 1h --format json --top 1000 -o "$sd/trace.json" "$@" 2>"$sd/trace.err" &
+  TRACE_PID=$!
+  w=0
+  while ! grep -q 'kleak: tracing' "$sd/trace.err" 2>/dev/null; do
+    if ! kill -0 "$TRACE_PID" 2>/dev/null; then say "kleak trace exited before tracing"; return 1; fi
+    w=$((w + 1))
+    if [ $w -gt $((SCENARIO_TIMEOUT * 2)) ]; then say "kleak trace did not start"; return 1; fi
+    sleep 0.5
+  done
+}
+stop_trace() {
+  kill -INT "$TRACE_PID"
+  wait "$TRACE_PID"
+  echo "$?" >"$1/trace.rc"
+}
+vmstat_get() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
+
+# ---- scenario 1: a leaky out-of-tree driver ------------------------------------------------
+# leak_under_trace DIR [kleak trace args]: the driver leaks while kleak traces; DIR gets the
+# report (trace.json), what the driver says it holds (stats.txt), and the driver frees it all.
+leak_under_trace() {
+  d=$1
+  shift
+  mkdir -p "$d"
+  if start_trace "$d" "$@"; then
+    {
+      echo "kmalloc ${LEAK_KMALLOC}" >/sys/kernel/debug/leaky/leak &&
+        echo "cache ${LEAK_CACHE} 0" >/sys/kernel/debug/leaky/leak &&
+        echo "vmalloc ${LEAK_VMALLOC}" >/sys/kernel/debug/leaky/leak &&
+        echo "pages ${LEAK_PAGES0}" >/sys/kernel/debug/leaky/leak &&
+        echo "pages ${LEAK_PAGES2}" >/sys/kernel/debug/leaky/leak
+    } 2>"$d/leak.err" || say "writing to /sys/kernel/debug/leaky/leak failed"
+    {
+      tr -d '\n' </sys/kernel/debug/leaky/stats
+      echo " cache_slab_size=$(cat /sys/kernel/slab/leaky_cache/slab_size 2>/dev/null || echo 0)"
+    } >"$d/stats.txt"
+    sleep 1
+    stop_trace "$d"
+  fi
+  echo 1 >/sys/kernel/debug/leaky/free
+}
+case " $SCENARIOS " in *" leaky "*) ;; *) say "leaky scenario not selected"; skip_leaky=1 ;; esac
+if [ -z "${skip_leaky:-}" ]; then
+  s=$(now)
+  say "leaky module scenario"
+  if insmod /lane/leaky.ko 2>"$R/leaky/insmod.err"; then
+    grep ' \[leaky\]' /proc/kallsyms >"$R/leaky/kallsyms.txt"
+    leak_under_trace "$R/leaky"                                  # the best attach mode
+    leak_under_trace "$R/leaky-tracepoint" --attach tracepoint   # classic tracepoints (CO-RE)
+    rmmod leaky || say "rmmod leaky failed"
+  else
+    say "insmod leaky.ko failed: $(cat "$R/leaky/insmod.err")"
+  fi
+  say "leaky module scenario done in $(($(now) - s))s"
+fi
+
+# ---- scenario 2: the host inflates the virtio balloon while kleak traces ---------------------
+case " $SCENARIOS " in *" balloon "*) ;; *) say "balloon scenario not selected"; exit 0 ;; esac
+s=$(now)
+say "balloon scenario: $BALLOON_BYTES bytes"
+if ! ls -d /sys/bus/virtio/drivers/virtio_balloon/virtio* >/dev/null 2>&1; then
+  say "virtio_balloon is not bound to a device"
+  echo "no device" >"$R/balloon/error.txt"
+elif start_trace "$R/balloon"; then
+  pages=$((BALLOON_BYTES / $(getconf PAGESIZE 2>/dev/null || echo 4096)))
+  inflate0=$(vmstat_get balloon_inflate)
+  "$KLEAK_BIN" meminfo --format json >"$R/balloon/meminfo-before.json" 2>"$R/balloon/meminfo-before.err"
+  "$KLEAK_BIN" meminfo >"$R/balloon/meminfo-before.txt" 2>&1
+  cp /proc/meminfo "$R/balloon/proc-meminfo-before.txt"
+  echo "LANE-BALLOON-REQUEST $BALLOON_BYTES" >/dev/console
+  w=0
+  while :; do
+    done_pages=$(($(vmstat_get balloon_inflate) - inflate0))
+    [ "$done_pages" -ge "$pages" ] && break
+    w=$((w + 1))
+    if [ $w -gt "$SCENARIO_TIMEOUT" ]; then say "balloon: only $done_pages of $pages pages after ${w}s"; break; fi
+    sleep 1
+  done
+  sleep 2  # let the last batch settle
+  echo "inflate_pages=$(($(vmstat_get balloon_inflate) - inflate0)) wanted_pages=$pages waited_s=$w" \
+    >"$R/balloon/inflate.txt"
+  "$KLEAK_BIN" meminfo --format json >"$R/balloon/meminfo-after.json" 2>"$R/balloon/meminfo-after.err"
+  "$KLEAK_BIN" meminfo >"$R/balloon/meminfo-after.txt" 2>&1
+  cp /proc/meminfo "$R/balloon/proc-meminfo-after.txt"
+  stop_trace "$R/balloon"
+  say "balloon: $(cat "$R/balloon/inflate.txt")"
+fi
+say "balloon scenario done in $(($(now) - s))s"

@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Checks what the second-kernel lane's guest brought back (tools/qemu/run-lane.sh calls it; it
+# can be re-run by hand on a kept results directory):
+#
+#   tools/qemu/check-results.sh build/qemu/results BALLOON_BYTES
+#
+# Prints one PASS/FAIL line per check and a summary; exit status 0 only when all passed.
+set -uo pipefail
+R=${1:?results directory}
+balloon_bytes=${2:?balloon bytes}
+fails=0
+checks=0
+pass() { checks=$((checks + 1)); printf '  PASS  %s\n' "$*"; }
+fail() { checks=$((checks + 1)); fails=$((fails + 1)); printf '  FAIL  %s\n' "$*"; }
+info() { printf '        %s\n' "$*"; }
+# within GOT WANT PERCENT: |got - want| <= want * percent / 100 (integers)
+within() { local d=$(($1 - $2)); [ $d -lt 0 ] && d=$((-d)); [ "$2" -gt 0 ] && [ $((d * 100)) -le $(($2 * $3)) ]; }
+pct() { awk -v g="$1" -v w="$2" 'BEGIN { if (w == 0) print "n/a"; else printf "%+.1f%%", (g - w) * 100 / w }'; }
+kv() { tr ' ' '\n' <"$1" | sed -n "s/^$2=//p"; }
+
+echo "== kernel"
+if [ -f "$R/env.txt" ]; then
+  sed -n 's/^release=/  release /p; s/^kprobe_pmu=/  kprobes: /p' "$R/env.txt"
+  grep -E '^(kallsyms|tracepoint)\.' "$R/env.txt" | sed 's/^/  /' | paste -sd' ' | fold -s -w 100 | sed 's/^/  /'
+fi
+
+echo "== the guest's lane script"
+ge=$(sed -n 's/^guest-lane exit //p' "$R/guest-lane.log" 2>/dev/null | tail -n1)
+case "$ge" in
+  0) pass "tests/qemu/guest-lane.sh ran to its end" ;;
+  137) fail "tests/qemu/guest-lane.sh was killed at the guest's time limit (LANE_GUEST_TIMEOUT): what follows is partial" ;;
+  *) fail "tests/qemu/guest-lane.sh exited ${ge:-?} (results/guest-lane.log)" ;;
+esac
+
+scenarios=$(cat "$R/scenarios.txt" 2>/dev/null || echo "leaky balloon")
+selected() { case " $scenarios " in *" $1 "*) return 0 ;; esac; return 1; }
+filter=$(cat "$R/gtest-filter.txt" 2>/dev/null || echo '*')
+
+echo "== integration tests (kleak_integration_tests in the guest, KLEAK_REQUIRE_BPF=1${filter:+, filter $filter})"
+if [ -s "$R/gtest.tsv" ]; then
+  n=$(grep -c . "$R/gtest.tsv")
+  np=$(awk -F'\t' '$2 == "PASS"' "$R/gtest.tsv" | grep -c .)
+  ns=$(awk -F'\t' '$2 == "SKIP"' "$R/gtest.tsv" | grep -c .)
+  awk -F'\t' '$2 == "SKIP" { print $1 }' "$R/gtest.tsv" | while read -r t; do
+    info "skipped $t: $(grep -h -A1 '^\[  SKIPPED \]' "$R/gtest/$t.log" | head -n1; grep -h 'Skipped' -A1 "$R/gtest/$t.log" | tail -n1)"
+  done
+  bad=$(awk -F'\t' '$2 != "PASS" && $2 != "SKIP" { print $1 " (" $2 ")" }' "$R/gtest.tsv")
+  if [ -z "$bad" ]; then
+    pass "$np of $n tests passed, $ns skipped by the test itself"
+  else
+    fail "$np of $n tests passed, $ns skipped; not passed: $(echo "$bad" | paste -sd' ')"
+    for t in $(awk -F'\t' '$2 != "PASS" && $2 != "SKIP" { print $1 }' "$R/gtest.tsv"); do
+      info "--- $t (build/qemu/results/gtest/$t.log):"
+      grep -a -E 'Failure|error|Expected|Which is|actual|not within|kleak:' "$R/gtest/$t.log" | head -n 12 | cut -c1-300 | sed 's/^/          /'
+    done
+  fi
+else
+  fail "no integration test results (gtest.tsv missing or empty)"
+fi
+
+echo "== attach modes kleak chose on this kernel"
+for j in "$R/leaky/trace.json" "$R/balloon/trace.json"; do
+  [ -s "$j" ] || continue
+  jq -r '.attach_mode | to_entries | group_by(.value) | .[] | "  \(.[0].value): \(map(.key) | join(" "))"' "$j"
+  jq -r '.sources | to_entries | map(select(.value != "attached")) | .[] | "  not attached: \(.key): \(.value)"' "$j"
+  jq -r '.warnings[]? | "  warning: \(.)"' "$j"
+  break
+done
+
+echo "== every --attach mode, as kleak printed its sources (kleak trace --attach MODE --duration 1s)"
+for mode in auto tp_btf tracepoint kprobe; do
+  [ -f "$R/attach/$mode.rc" ] || continue
+  rc=$(cat "$R/attach/$mode.rc")
+  echo "  --attach $mode: exit $rc"
+  sed -n '/^sources:/,/^events:/p' "$R/attach/$mode.txt" | grep -v '^sources:\|^events:' | cut -c1-220 | sed 's/^/      /'
+  grep -v 'kleak: tracing\|reporting what was collected' "$R/attach/$mode.err" | cut -c1-220 | sed 's/^/      /'
+done
+
+# ---- the leaky driver ------------------------------------------------------------------------
+# leak_check JSON KIND FUNCTION WANT_BYTES WANT_BYTES_REQ CATEGORY [CACHE]: the stacks of KIND
+# whose first shown frame is FUNCTION (in module leaky) hold WANT_BYTES (10%), WANT_BYTES_REQ
+# (10%, "" = not checked), all of category CATEGORY and, when CACHE is given, slab cache CACHE
+# ("null": no name known).
+leak_check() {
+  local J=$1 kind=$2 fn=$3 want=$4 want_req=$5 cat=$6 cache=${7:-}
+  local sel=".stacks[] | select(.kind == \"$kind\" and (.frames[0] // \"\" | startswith(\"$fn+\")))"
+  local bytes req count groups mod cats caches
+  bytes=$(jq "[$sel | .bytes] | add // 0" "$J")
+  req=$(jq "[$sel | .bytes_req] | add // 0" "$J")
+  count=$(jq "[$sel | .count] | add // 0" "$J")
+  groups=$(jq "[$sel] | length" "$J")
+  mod=$(jq -r "[$sel | .frames[0]] | map(select(endswith(\" [leaky]\"))) | length" "$J")
+  cats=$(jq -r "[$sel | .category] | unique | join(\",\")" "$J")
+  caches=$(jq -r "[$sel | .cache | tostring] | unique | join(\",\")" "$J")
+  if [ "$groups" -eq 0 ]; then
+    fail "$kind: no $kind stack starts with $fn"
+    info "$kind stacks naming [leaky] anywhere:"
+    jq -r ".stacks[] | select(.kind == \"$kind\" and any(.frames[]; test(\"\\\\[leaky\\\\]\"))) | \"  \(.bytes) B \(.count)x: \(.frames[0:6] | join(\" <- \"))\"" "$J" | head -n 5 | sed 's/^/        /'
+    return
+  fi
+  local ok=1 why=""
+  within "$bytes" "$want" 10 || { ok=0; why="$why bytes $bytes vs $want;"; }
+  if [ -n "$want_req" ]; then within "$req" "$want_req" 10 || { ok=0; why="$why bytes_req $req vs $want_req;"; }; fi
+  [ "$mod" -eq "$groups" ] || { ok=0; why="$why frames not marked [leaky];"; }
+  [ "$cats" = "$cat" ] || { ok=0; why="$why category $cats, want $cat;"; }
+  if [ -n "$cache" ] && [ "$caches" != "$cache" ]; then ok=0; why="$why cache $caches, want $cache;"; fi
+  local msg="$kind: $bytes bytes ($(pct "$bytes" "$want") of $want)${want_req:+, bytes_req $req ($(pct "$req" "$want_req"))}, $count allocations in $groups stack(s), category $cats${cache:+, cache $caches}"
+  if [ $ok = 1 ]; then pass "$msg"; else fail "$msg:$why"; fi
+  info "stack: $(jq -r "[$sel][0].frames[0:5] | join(\" <- \")" "$J")"
+}
+
+# leaky_run DIR MODE: the driver's four leaks against one kleak report.
+leaky_run() {
+  local L=$1 mode=$2
+  echo "== leaky driver (tests/kmod/leaky.ko) under kleak trace${mode:+ --attach $mode}"
+  if [ ! -s "$L/trace.json" ] || [ ! -s "$L/stats.txt" ]; then
+    fail "no trace report or no stats ($(cat "$R/leaky/insmod.err" "$L/leak.err" "$L/trace.err" 2>/dev/null | tail -n 3 | paste -sd' '))"
+    return
+  fi
+  info "the driver holds: $(cat "$L/stats.txt")"
+  local rc J="$L/trace.json" st="$L/stats.txt"
+  rc=$(cat "$L/trace.rc" 2>/dev/null || echo '?')
+  [ "$rc" = 0 ] && pass "kleak trace exited 0" || fail "kleak trace exited $rc: $(tail -n 2 "$L/trace.err")"
+  if [ -n "$mode" ]; then
+    local modes
+    modes=$(jq -r '[.attach_mode | to_entries[] | select(.key | startswith("kmem:")) | .value] | unique | join(",")' "$J")
+    [ "$modes" = "$mode" ] && pass "kmem events attached as $modes" || fail "kmem events attached as $modes, not $mode"
+  fi
+  leak_check "$J" kmalloc leaky_kmalloc_one "$(kv "$st" kmalloc_bytes_alloc)" "$(kv "$st" kmalloc_bytes_req)" slab
+  # The slab cache's name: read from struct kmem_cache (tp_btf), from the event's `name` field
+  # (classic tracepoint, kernels whose event has one), else unknown (classic tracepoint on 6.1).
+  local want_cache=leaky_cache
+  if [ "$mode" = tracepoint ] && ! sed -n '/^kmem_cache_alloc.format:/,/^[a-z]/p' "$R/env.txt" | grep -q 'char name\|__data_loc.*name'; then
+    want_cache=null
+  fi
+  leak_check "$J" slab leaky_cache_one "$(($(kv "$st" cache_count) * $(kv "$st" cache_slab_size)))" "$(kv "$st" cache_bytes_req)" slab "$want_cache"
+  if jq -e '.sources["vmalloc:alloc_vmap_area"] == "attached"' "$J" >/dev/null; then
+    leak_check "$J" vmalloc leaky_vmalloc_one "$(kv "$st" vmalloc_area_bytes)" "" vmalloc
+  elif [ "$mode" = tracepoint ] && grep -q '^tracepoint.vmalloc/alloc_vmap_area=no' "$R/env.txt"; then
+    pass "vmalloc: not traced, as this kernel has no vmalloc tracepoints ($(jq -r '.sources["vmalloc:alloc_vmap_area"]' "$J"))"
+  else
+    fail "vmalloc: not attached: $(jq -r '.sources["vmalloc:alloc_vmap_area"]' "$J")"
+  fi
+  leak_check "$J" page leaky_pages_one "$(kv "$st" page_bytes)" "" page_direct
+}
+if selected leaky; then
+  leaky_run "$R/leaky" ""
+  leaky_run "$R/leaky-tracepoint" tracepoint
+else
+  echo "== leaky driver: not selected (KLEAK_LANE_SCENARIOS)"
+fi
+
+# ---- the balloon -----------------------------------------------------------------------------
+echo "== virtio balloon inflated by $((balloon_bytes / 1048576)) MiB through QMP while kleak traced"
+B="$R/balloon"
+if ! selected balloon; then
+  echo "        not selected (KLEAK_LANE_SCENARIOS)"
+elif [ ! -s "$B/trace.json" ]; then
+  fail "balloon: no trace report ($(cat "$B/error.txt" "$B/trace.err" 2>/dev/null | tail -n 3 | paste -sd' '))"
+else
+  info "guest: $(cat "$B/inflate.txt" 2>/dev/null)"
+  rc=$(cat "$B/trace.rc" 2>/dev/null || echo '?')
+  [ "$rc" = 0 ] && pass "balloon: kleak trace exited 0" || fail "balloon: kleak trace exited $rc: $(tail -n 2 "$B/trace.err")"
+  sel='.stacks[] | select(.kind == "page" and .category == "balloon")'
+  bytes=$(jq "[$sel | .bytes] | add // 0" "$B/trace.json")
+  groups=$(jq "[$sel] | length" "$B/trace.json")
+  # The driver's own frames: virtio_balloon's functions (fill_balloon is inlined into
+  # update_balloon_size_func in Debian's 6.1 build) or the balloon core's.
+  named=$(jq "[$sel | select(any(.frames[]; test(\" \\\\[virtio_balloon\\\\]$|^(balloon_page_alloc|balloon_page_enqueue|fill_balloon|virtballoon_)\")))] | length" "$B/trace.json")
+  msg="balloon trace: $bytes bytes in $groups stack(s) classified balloon ($(pct "$bytes" "$balloon_bytes") of $balloon_bytes)"
+  if within "$bytes" "$balloon_bytes" 5 && [ "$named" -eq "$groups" ]; then pass "$msg"; else fail "$msg${groups:+, $named name the balloon driver}"; fi
+  jq -r "[$sel][0:2][] | \"stack: \(.frames[0:7] | join(\" <- \"))\"" "$B/trace.json" | sed 's/^/        /'
+  # Where else the inflated pages may have landed (another category would be a classification bug).
+  jq -r '.stacks[] | select(.kind == "page" and .category != "balloon" and .bytes > 1048576) | "other page stack > 1 MiB: \(.bytes) B [\(.category)] \(.frames[0:4] | join(" <- "))"' "$B/trace.json" | head -n 3 | sed 's/^/        /'
+  if [ -s "$B/meminfo-before.json" ] && [ -s "$B/meminfo-after.json" ]; then
+    u0=$(jq '.unaccounted_kb' "$B/meminfo-before.json")
+    u1=$(jq '.unaccounted_kb' "$B/meminfo-after.json")
+    t0=$(jq '.mem_total_kb' "$B/meminfo-before.json")
+    t1=$(jq '.mem_total_kb' "$B/meminfo-after.json")
+    want_kb=$((balloon_bytes / 1024))
+    d=$((u1 - u0))
+    msg="balloon meminfo: unaccounted grew by $d kB ($(pct "$d" "$want_kb") of $want_kb kB inflated): $u0 -> $u1 kB, MemTotal $t0 -> $t1 kB"
+    # The growth is the balloon (5%); the whole remainder holds it too (the guest is started with
+    # deflate-on-oom=on, so virtio_balloon leaves the pages in MemTotal).
+    if within "$d" "$want_kb" 5 && [ "$u1" -ge $((want_kb * 95 / 100)) ]; then pass "$msg"; else fail "$msg"; fi
+    info "balloon evidence: $(jq -c '.balloon' "$B/meminfo-after.json")"
+  else
+    fail "balloon meminfo: no kleak meminfo JSON ($(cat "$B/meminfo-before.err" "$B/meminfo-after.err" 2>/dev/null | head -n 2 | paste -sd' '))"
+  fi
+fi
+
+echo "== $((checks - fails)) of $checks checks passed"
+[ $fails -eq 0 ]

@@ -1,0 +1,295 @@
+#!/usr/bin/env bash
+# The second-kernel lane: kleak on Debian's 6.1 cloud kernel, booted under qemu (TCG, no KVM).
+#
+#   tools/qemu/run-lane.sh            as root, from any clean clone on a Debian 12 host
+#
+# 1. installs what is missing (tools/qemu/install.sh: qemu, busybox, the 6.1 image unpacked
+#    under build/qemu/kernel/, its headers) and builds kleak (tools/build.sh);
+# 2. builds tests/kmod/leaky.ko against the 6.1 headers (in build/qemu/kmod/);
+# 3. builds an initramfs: busybox, /init (tests/qemu/init), the lane script
+#    (tests/qemu/guest-lane.sh), kleak, kleak-planter and kleak_integration_tests at the absolute
+#    paths compiled into the tests, every shared library they need (ldd), bpftool, dd, setpriv,
+#    python3 with prometheus_client (when the host has them), the virtio modules (balloon, blk,
+#    pci) and leaky.ko;
+# 4. boots it (qemu-system-x86_64 -accel tcg, -device virtio-balloon-pci, a raw results disk
+#    (vda), a scratch disk for the tests' temporary files (vdb), QMP on a unix socket), shows the
+#    guest's progress, inflates the balloon through QMP when the guest asks, and kills qemu if the
+#    guest is not done within KLEAK_LANE_TIMEOUT seconds;
+# 5. reads the results off the raw disk (a tar stream) into build/qemu/results/ and checks them
+#    (tools/qemu/check-results.sh): every integration test passed, the leaky driver's kmalloc,
+#    vmalloc and page leaks were found under its own functions with the right bytes (10%), the
+#    balloon's pages were found under the balloon driver by `kleak trace` and as unaccounted
+#    memory by `kleak meminfo` (5%).
+# Exit status 0 when every check passed, 1 otherwise (a summary says which).
+#
+# Knobs (environment): KLEAK_LANE_TIMEOUT (qemu is killed after it, default 780 s),
+# KLEAK_LANE_MEM_MIB (2048), KLEAK_LANE_SMP (2), KLEAK_LANE_BALLOON_MIB (128),
+# KLEAK_LANE_TEST_TIMEOUT (per test, 240 s), KLEAK_LANE_GTEST_FILTER (default all),
+# KLEAK_LANE_BUILD_DIR (default build/, built with tools/build.sh; another directory is configured
+# and built there), KLEAK_LANE_SKIP_BUILD=1 (use the build directory as it is),
+# KLEAK_LANE_SCENARIOS (default "leaky balloon"; "" runs none), KLEAK_LANE_EXTRA_SCRIPT (a shell
+# script run in the guest before the tests, its output in results/extra.log: for investigating
+# something on the 6.1 kernel), KLEAK_LANE_GUEST_TIMEOUT (the guest's own limit for its lane,
+# default KLEAK_LANE_TIMEOUT minus 10%, 10..60 s), KLEAK_QEMU_DIR (default build/qemu).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/../.." && pwd)
+out="${KLEAK_QEMU_DIR:-$here/build/qemu}"
+timeout_s="${KLEAK_LANE_TIMEOUT:-780}"
+mem_mib="${KLEAK_LANE_MEM_MIB:-2048}"
+smp="${KLEAK_LANE_SMP:-2}"
+balloon_mib="${KLEAK_LANE_BALLOON_MIB:-128}"
+test_timeout="${KLEAK_LANE_TEST_TIMEOUT:-240}"
+gtest_filter="${KLEAK_LANE_GTEST_FILTER:-*}"
+t_start=$(date +%s)
+
+say() { echo "lane: $*" >&2; }
+die() { echo "lane: FAILED: $*" >&2; exit 1; }
+elapsed() { echo $(($(date +%s) - t_start)); }
+
+[ "$(id -u)" -eq 0 ] || die "run as root (apt-get, mknod, BPF in the guest is root anyway)"
+
+# ---- 1. install and build --------------------------------------------------------------------
+say "installing what is missing (tools/qemu/install.sh)"
+"$here/tools/qemu/install.sh"
+abi=$(cat "$out/kernel-abi")
+kdir="$out/kernel/$abi"
+vmlinuz="$kdir/boot/vmlinuz-$abi"
+moddir="$kdir/lib/modules/$abi"
+bdir="${KLEAK_LANE_BUILD_DIR:-$here/build}"
+if [ "${KLEAK_LANE_SKIP_BUILD:-0}" != 1 ]; then
+  if [ "$bdir" = "$here/build" ]; then
+    say "building kleak (tools/build.sh)"
+    "$here/tools/build.sh" >"$out/build.log" 2>&1 || { tail -n 40 "$out/build.log" >&2; die "kleak build failed (log: $out/build.log)"; }
+  else
+    say "building kleak in $bdir"
+    { cmake -S "$here" -B "$bdir" -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build "$bdir" -j"$(nproc)" \
+        --target kleak kleak-planter kleak_integration_tests; } >"$out/build.log" 2>&1 ||
+      { tail -n 40 "$out/build.log" >&2; die "kleak build failed (log: $out/build.log)"; }
+  fi
+fi
+bins=("$bdir/kleak" "$bdir/kleak-planter" "$bdir/kleak_integration_tests")
+for b in "${bins[@]}"; do [ -x "$b" ] || die "$b is missing: build kleak first"; done
+# The integration tests run kleak and the planter through these absolute paths.
+for b in "$bdir/kleak" "$bdir/kleak-planter"; do
+  grep -qaF "$b" "$bdir/kleak_integration_tests" ||
+    die "kleak_integration_tests does not refer to $b (built in another directory?)"
+done
+
+# ---- 2. the leaky module ---------------------------------------------------------------------
+say "building tests/kmod/leaky.ko against linux-headers-$abi"
+rm -rf "$out/kmod"
+mkdir -p "$out/kmod"
+cp "$here/tests/kmod/leaky.c" "$here/tests/kmod/Kbuild" "$here/tests/kmod/Makefile" "$out/kmod/"
+make -C "$out/kmod" KDIR="/usr/src/linux-headers-$abi" >"$out/kmod/build.log" 2>&1 ||
+  { tail -n 30 "$out/kmod/build.log" >&2; die "leaky.ko did not build"; }
+[ "$(modinfo -F vermagic "$out/kmod/leaky.ko" | cut -d' ' -f1)" = "$abi" ] ||
+  die "leaky.ko vermagic is not $abi"
+
+# ---- 3. the initramfs ------------------------------------------------------------------------
+say "building the initramfs"
+root="$out/initramfs"
+rm -rf "$root"
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,root,results,lane,etc}
+mknod -m 600 "$root/dev/console" c 5 1
+mknod -m 666 "$root/dev/null" c 1 3
+
+# copy_bin SRC [DEST]: the file (debug info stripped) and every library ldd names, at the same
+# paths as on the host.
+copy_libs() {
+  ldd "$1" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' |
+    while read -r lib; do
+      [ -e "$root$lib" ] && continue
+      mkdir -p "$root$(dirname "$lib")"
+      cp -L "$lib" "$root$lib"
+    done
+}
+copy_bin() {
+  local src=$1 dst=${2:-$1}
+  mkdir -p "$root$(dirname "$dst")"
+  strip --strip-debug -o "$root$dst" "$src" 2>/dev/null || cp -L "$src" "$root$dst"
+  chmod 755 "$root$dst"
+  copy_libs "$src"
+}
+for b in "${bins[@]}"; do copy_bin "$b"; done
+copy_bin "$(command -v bpftool)" /usr/sbin/bpftool   # the tests count kleak's objects with it
+copy_bin /usr/bin/setpriv /usr/bin/setpriv           # Errors.NotRoot drops privileges with it
+copy_bin "$(readlink -f /bin/dd)" /bin/dd            # coreutils dd: status=none
+# Python 3 and the reference parsers some tests check kleak's output with (Debian's
+# python3-prometheus-client), when the host has them: the standard library without its tests,
+# GUI, static library and 2to3 (about 26 MB).
+if [ -x /usr/bin/python3 ]; then
+  py=$(readlink -f /usr/bin/python3)
+  pyver=$(basename "$py")
+  copy_bin "$py"
+  ln -sf "$pyver" "$root/usr/bin/python3"
+  mkdir -p "$root/usr/lib/$pyver" "$root/usr/lib/python3/dist-packages"
+  tar -C "/usr/lib/$pyver" --exclude=./test --exclude=./idlelib --exclude=./tkinter \
+    --exclude=./turtledemo --exclude=./lib2to3 --exclude=./ensurepip --exclude=./pydoc_data \
+    --exclude='./config-*' --exclude=./site-packages --exclude=./dist-packages -cf - . |
+    tar -C "$root/usr/lib/$pyver" -xf -
+  for so in "/usr/lib/$pyver"/lib-dynload/*.so; do copy_libs "$so"; done
+  # The packages, and whatever they import from dist-packages (prometheus_client: decorator).
+  dist=/usr/lib/python3/dist-packages
+  for top in $(/usr/bin/python3 -S -c "
+import importlib, sys
+sys.path.append('$dist')
+for name in ('prometheus_client.parser',):
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        pass
+for m in list(sys.modules.values()):
+    f = getattr(m, '__file__', None) or ''
+    if f.startswith('$dist/'):
+        print(f[len('$dist/'):].split('/')[0])" | sort -u); do
+    cp -r "$dist/$top" "$root$dist/"
+  done
+fi
+cp /bin/busybox "$root/bin/busybox"
+/bin/busybox --list-full | while read -r a; do
+  [ -e "$root/$a" ] || [ -L "$root/$a" ] || ln -s /bin/busybox "$root/$a"
+done
+chmod -R a+rX "$root/$(echo "$bdir" | cut -d/ -f2)"
+# Fixtures some tests read (small).
+mkdir -p "$root$here/tests"
+cp -r "$here/tests/fixtures" "$root$here/tests/"
+chmod -R a+rX "$root$here/tests"
+
+# Kernel modules: virtio transport, the results disk, the balloon; in dependency order.
+mods=()
+add_mod() {  # $1 = path relative to $moddir, as in modules.dep
+  local m=$1 d
+  for x in "${mods[@]}"; do [ "$x" = "$m" ] && return; done
+  for d in $(awk -v m="$m:" '$1 == m { for (i = 2; i <= NF; i++) print $i }' "$moddir/modules.dep"); do
+    add_mod "$d"
+  done
+  mods+=("$m")
+}
+for name in virtio_pci virtio_blk virtio_balloon; do
+  m=$(awk -F: -v n="/$name.ko" 'index($1, n) && substr($1, length($1) - length(n) + 1) == n { print $1 }' "$moddir/modules.dep" | head -n1)
+  [ -n "$m" ] || die "$name.ko is not in $moddir"
+  add_mod "$m"
+done
+: >"$root/lane/modules"
+for m in "${mods[@]}"; do
+  mkdir -p "$root/lib/modules/$abi/$(dirname "$m")"
+  cp "$moddir/$m" "$root/lib/modules/$abi/$m"
+  echo "$m" >>"$root/lane/modules"
+done
+cp "$out/kmod/leaky.ko" "$root/lane/leaky.ko"
+install -m 755 "$here/tests/qemu/init" "$root/init"
+install -m 755 "$here/tests/qemu/guest-lane.sh" "$root/lane/guest-lane.sh"
+if [ -n "${KLEAK_LANE_EXTRA_SCRIPT:-}" ]; then
+  install -m 755 "$KLEAK_LANE_EXTRA_SCRIPT" "$root/lane/extra.sh"
+fi
+balloon_bytes=$((balloon_mib * 1024 * 1024))
+cat >"$root/lane/config" <<EOF
+KLEAK_BIN=$bdir/kleak
+KLEAK_PLANTER=$bdir/kleak-planter
+KLEAK_TESTS=$bdir/kleak_integration_tests
+BALLOON_BYTES=$balloon_bytes
+TEST_TIMEOUT=$test_timeout
+SCENARIO_TIMEOUT=300
+GTEST_FILTER='$gtest_filter'
+SCENARIOS='${KLEAK_LANE_SCENARIOS-leaky balloon}'
+LEAK_KMALLOC='2000 3000'
+LEAK_CACHE=3000
+LEAK_VMALLOC='8 1048576'
+LEAK_PAGES0='1024 0'
+LEAK_PAGES2='64 2'
+EOF
+echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
+echo 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >>"$root/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+(cd "$root" && find . -print0 | cpio --null -o -H newc --owner=0:0 --quiet) >"$out/initramfs.cpio"
+say "initramfs: $(du -m "$out/initramfs.cpio" | cut -f1) MiB, modules: ${mods[*]##*/}"
+
+# ---- 4. boot ---------------------------------------------------------------------------------
+res_img="$out/results.img"
+qmp="$out/qmp.sock"
+console="$out/console.log"
+scratch_img="$out/scratch.img"
+rm -f "$res_img" "$scratch_img" "$qmp" "$console"
+truncate -s 256M "$res_img"
+truncate -s 1G "$scratch_img"  # sparse; the guest makes an ext2/4 filesystem on it
+# The guest stops its own lane a little before qemu is killed, so that its results still come out.
+margin=$((timeout_s / 10)); [ $margin -lt 10 ] && margin=10; [ $margin -gt 60 ] && margin=60
+guest_timeout="${KLEAK_LANE_GUEST_TIMEOUT:-$((timeout_s - margin))}"
+[ "$guest_timeout" -gt 0 ] || die "KLEAK_LANE_TIMEOUT=$timeout_s is too short"
+qemu_cmd=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp "$smp" -m "$mem_mib"
+  -nodefaults -no-user-config -display none -no-reboot
+  -kernel "$vmlinuz" -initrd "$out/initramfs.cpio"
+  -append "console=ttyS0 panic=-1 quiet loglevel=4 LANE_GUEST_TIMEOUT=$guest_timeout"
+  -serial "file:$console"
+  -drive "file=$res_img,format=raw,if=virtio,cache=unsafe"
+  -drive "file=$scratch_img,format=raw,if=virtio,cache=unsafe"
+  -device virtio-balloon-pci,id=balloon0,deflate-on-oom=on
+  -qmp "unix:$qmp,server=on,wait=off")
+echo "${qemu_cmd[*]}" >"$out/qemu.cmd"
+say "booting Linux $abi under TCG (${smp} CPUs, ${mem_mib} MiB, timeout ${timeout_s}s)"
+t_boot=$(date +%s)
+timeout -k 10 "$timeout_s" "${qemu_cmd[@]}" >"$out/qemu.log" 2>&1 &
+qpid=$!
+
+qmp_balloon() {  # $1 = target guest size in bytes
+  { echo '{"execute":"qmp_capabilities"}'; sleep 0.5
+    echo "{\"execute\":\"balloon\",\"arguments\":{\"value\":$1}}"; sleep 1
+    echo '{"execute":"query-balloon"}'; sleep 0.5; } |
+    socat -t 3 - "UNIX-CONNECT:$qmp" 2>&1
+}
+
+seen=0
+balloon_sent=0
+: >"$out/qmp.log"
+while kill -0 "$qpid" 2>/dev/null; do
+  sleep 1
+  [ -e "$console" ] || continue
+  n=$(wc -l <"$console")
+  if [ "$n" -gt "$seen" ]; then
+    sed -n "$((seen + 1)),${n}p" "$console" | tr -d '\r' | grep -a '^LANE' | sed "s/^/  [$(($(date +%s) - t_boot))s] guest: /" >&2 || true
+    seen=$n
+  fi
+  if [ $balloon_sent = 0 ] && grep -aq '^LANE-BALLOON-REQUEST' "$console"; then
+    target=$((mem_mib * 1024 * 1024 - balloon_bytes))
+    say "QMP: balloon to $target bytes (inflate by $balloon_bytes)"
+    qmp_balloon "$target" >"$out/qmp.log" || true
+    balloon_sent=1
+  fi
+done
+set +e
+wait "$qpid"
+qrc=$?
+set -e
+boot_s=$(($(date +%s) - t_boot))
+# Any lines the loop did not show yet.
+sed -n "$((seen + 1)),\$p" "$console" 2>/dev/null | tr -d '\r' | grep -a '^LANE' | sed 's/^/  guest: /' >&2 || true
+if [ $qrc -eq 124 ] || [ $qrc -eq 137 ]; then
+  say "qemu was killed after ${timeout_s}s: the guest hung or was too slow (console: $console)"
+  tail -n 30 "$console" | tr -d '\r' >&2 || true
+elif [ $qrc -ne 0 ]; then
+  say "qemu exited with status $qrc (log: $out/qemu.log)"
+  tail -n 10 "$out/qemu.log" >&2 || true
+fi
+
+# ---- 5. results ------------------------------------------------------------------------------
+rm -rf "$out/results"
+mkdir -p "$out/results"
+if ! tar -xf "$res_img" -C "$out/results" 2>/dev/null || [ ! -s "$out/results/guest-lane.log" ]; then
+  say "no results came back from the guest (console: $console)"
+  tail -n 40 "$console" | tr -d '\r' >&2 || true
+  echo >&2
+  echo "lane: FAILED after $(elapsed)s: no results (qemu status $qrc)" >&2
+  exit 1
+fi
+cp "$console" "$out/results/console.log"
+set +e
+"$here/tools/qemu/check-results.sh" "$out/results" "$balloon_bytes"
+crc=$?
+set -e
+echo >&2
+if [ $crc -eq 0 ] && [ $qrc -eq 0 ]; then
+  echo "lane: PASSED in $(elapsed)s (guest ${boot_s}s); results in $out/results" >&2
+  exit 0
+fi
+echo "lane: FAILED in $(elapsed)s (guest ${boot_s}s, qemu status $qrc); results in $out/results" >&2
+exit 1
