@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test suite (unit, BPF, integration) with ctest.
 # BPF and integration tests need root; with KLEAK_REQUIRE_BPF=1 (CI) they fail instead of skipping
-# when they cannot run.
+# when they cannot run. A test that fails is run once more (--repeat until-pass:2): both attempts
+# stay in the log, so a flaky test shows as one.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
 "${sudo_cmd[@]}" "$here/tools/install-deps.sh"
 "$here/tools/build.sh"
 cd "$here/build"
-"${sudo_cmd[@]}" env ${KLEAK_REQUIRE_BPF:+KLEAK_REQUIRE_BPF=1} ${KLEAK_REQUIRE_TOOLS:+KLEAK_REQUIRE_TOOLS=1} ctest --output-on-failure --timeout 600 "$@"
+"${sudo_cmd[@]}" env ${KLEAK_REQUIRE_BPF:+KLEAK_REQUIRE_BPF=1} ${KLEAK_REQUIRE_TOOLS:+KLEAK_REQUIRE_TOOLS=1} ctest --output-on-failure --timeout 600 --repeat until-pass:2 "$@"

@@ -82,6 +82,16 @@ for t in $tests; do
   else
     st=FAIL
   fi
+  if [ "$st" = FAIL ]; then
+    # Once more: under TCG a test that races the emulated clock can fail where the host never
+    # does. A pass on the retry is reported by name (check-results.sh), never silently.
+    killall -9 kleak kleak-planter 2>/dev/null
+    if timeout -s KILL "$TEST_TIMEOUT" "$KLEAK_TESTS" --gtest_filter="$t" --gtest_color=no \
+         >"$R/gtest/$t.retry.log" 2>&1 && grep -q '^\[  PASSED  \] 1 test' "$R/gtest/$t.retry.log"; then
+      st=PASS
+      echo "$t" >>"$R/gtest-flaky.txt"
+    fi
+  fi
   printf '%s\t%s\t%s\n' "$t" "$st" "$d" >>"$R/gtest.tsv"
   say "[$i/$ntests] $st $t (${d}s)"
 done

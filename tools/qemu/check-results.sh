@@ -44,6 +44,9 @@ if [ -s "$R/gtest.tsv" ]; then
   awk -F'\t' '$2 == "SKIP" { print $1 }' "$R/gtest.tsv" | while read -r t; do
     info "skipped $t: $(grep -h -A1 '^\[  SKIPPED \]' "$R/gtest/$t.log" | head -n1; grep -h 'Skipped' -A1 "$R/gtest/$t.log" | tail -n1)"
   done
+  if [ -s "$R/gtest-flaky.txt" ]; then
+    printf '  NOTE  failed once and passed on retry (see gtest/<name>.log): %s\n' "$(paste -sd' ' "$R/gtest-flaky.txt")"
+  fi
   bad=$(awk -F'\t' '$2 != "PASS" && $2 != "SKIP" { print $1 " (" $2 ")" }' "$R/gtest.tsv")
   if [ -z "$bad" ]; then
     pass "$np of $n tests passed, $ns skipped by the test itself"
