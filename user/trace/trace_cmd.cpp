@@ -392,7 +392,7 @@ void register_trace_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--stack-depth", opts->stack_depth, "Kernel frames captured per stack (default 32, max 127)");
   cmd->add_option("-f,--filter", opts->filter,
                   "ftrace-style filter over bytes_req, bytes_alloc, order, gfp_flags, cache, comm, "
-                  "pid, tid, kind, call_site, migratetype, e.g. 'bytes_req >= 256 && bytes_req <= 512'");
+                  "pid, tid, kind, call_site, migratetype, cgroup, e.g. 'bytes_req >= 256 && bytes_req <= 512'");
   cmd->add_option("--min-size", opts->min_size, "Only allocations requesting at least this many bytes (4096, 4k, 1M)");
   cmd->add_option("--max-size", opts->max_size, "Only allocations requesting at most this many bytes");
   cmd->add_option("-p,--pid", opts->pid, "Only allocations made by this process (tgid)");
