@@ -149,7 +149,7 @@ struct kleak_churn {
 
 /* Default map sizes; the loader overrides them before load. */
 #define KLEAK_DEFAULT_MAX_ALLOCS (256 * 1024)
-#define KLEAK_DEFAULT_MAX_STACKS (16 * 1024)
+#define KLEAK_DEFAULT_MAX_STACKS (64 * 1024)
 #define KLEAK_DEFAULT_MAX_CACHES 4096
 #define KLEAK_DEFAULT_MAX_CHURN (64 * 1024)
 #define KLEAK_DEFAULT_STACK_DEPTH 32

@@ -28,6 +28,16 @@ TEST(Recording, ReplaysIdenticallyWithoutRoot) {
   ASSERT_EQ(r.status, 0) << r.err;
   json replay = json::parse(r.out);
   EXPECT_EQ(replay["stacks"], live["stacks"]);
+  if (replay["stacks"] != live["stacks"]) {  // name the first difference
+    for (size_t i = 0; i < std::min(replay["stacks"].size(), live["stacks"].size()); ++i)
+      if (replay["stacks"][i] != live["stacks"][i]) {
+        for (auto& [k, v] : live["stacks"][i].items())
+          if (replay["stacks"][i][k] != v)
+            ADD_FAILURE() << "stack " << i << " field " << k << ": live " << v.dump() << " replay "
+                          << replay["stacks"][i][k].dump();
+        break;
+      }
+  }
   EXPECT_EQ(replay["sources"], live["sources"]);
   EXPECT_EQ(replay["dropped"], live["dropped"]);
   EXPECT_EQ(replay["reconciliation"], live["reconciliation"]);

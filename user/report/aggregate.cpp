@@ -423,11 +423,16 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
   std::vector<StackGroup> groups;
   for (auto& [gkey, g] : merged) {
     auto& mc = merged_comms[gkey];
-    std::sort(mc.begin(), mc.end(), [](auto& x, auto& y) { return x.second > y.second; });
+    // Most allocations first, names breaking ties: the same input always prints the same.
+    std::sort(mc.begin(), mc.end(), [](auto& x, auto& y) {
+      return x.second != y.second ? x.second > y.second : x.first < y.first;
+    });
     for (size_t i = 0; i < mc.size() && i < 3; ++i) g.comms.emplace_back(std::string(mc[i].first), mc[i].second);
     auto& mk = merged_caches[gkey];
     if (!mk.empty()) {
-      auto best = std::max_element(mk.begin(), mk.end(), [](auto& x, auto& y) { return x.second < y.second; });
+      auto best = std::max_element(mk.begin(), mk.end(), [](auto& x, auto& y) {
+        return x.second != y.second ? x.second < y.second : x.first > y.first;
+      });
       g.cache = std::string(best->first);
     }
     std::sort(g.stack_ids.begin(), g.stack_ids.end());

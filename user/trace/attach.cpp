@@ -601,10 +601,14 @@ Collected Tracer::drain() const {
   std::vector<int32_t> wanted;
   for (const auto& r : snap.allocs) wanted.push_back(r.a.stack_id);
   for (const auto& [k, v] : snap.churn) wanted.push_back(k.stack_id);
+  std::set<int32_t> missing;  // ids whose lookup failed: asked once, not once per record
   for (int32_t id : wanted) {
-    if (id < 0 || snap.stacks.count(id)) continue;
+    if (id < 0 || snap.stacks.count(id) || missing.count(id)) continue;
     std::fill(ips.begin(), ips.end(), 0);
-    if (bpf_map_lookup_elem(sfd, &id, ips.data()) != 0) continue;
+    if (bpf_map_lookup_elem(sfd, &id, ips.data()) != 0) {
+      missing.insert(id);
+      continue;
+    }
     std::vector<uint64_t> frames;
     for (uint64_t ip : ips) {
       if (!ip) break;

@@ -422,7 +422,7 @@ void register_trace_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("--full-stacks", opts->full_stacks, "Do not hide allocator and tracer frames");
   cmd->add_flag("--user-pages", opts->user_pages, "Show stacks of pages backing user memory (anon, page cache)");
   cmd->add_option("--max-allocs", opts->max_allocs, "Outstanding allocations tracked at most (default 262144)");
-  cmd->add_option("--max-stacks", opts->max_stacks, "Distinct stacks kept at most (default 16384)");
+  cmd->add_option("--max-stacks", opts->max_stacks, "Distinct stacks kept at most (default 65536)");
   cmd->add_option("--max-caches", opts->max_caches, "Slab caches named at most (default 4096)");
   cmd->add_option("--attach", opts->attach, "auto, tp_btf, tracepoint or kprobe (default auto)");
   cmd->add_option("--btf", opts->btf, "Kernel BTF file (default /sys/kernel/btf/vmlinux)");
