@@ -52,6 +52,8 @@ int verdict_rank(const std::string& v) { return v == "growing" ? 0 : v == "stead
 
 void sort_groups(std::vector<StackGroup>& groups, SortBy sort) {
   std::stable_sort(groups.begin(), groups.end(), [&](const StackGroup& a, const StackGroup& b) {
+    // Groups that hold nothing (churn only) come after every group that holds memory.
+    if ((a.bytes == 0) != (b.bytes == 0)) return a.bytes != 0;
     switch (sort) {
       case SortBy::growth:
         if (verdict_rank(a.verdict) != verdict_rank(b.verdict)) return verdict_rank(a.verdict) < verdict_rank(b.verdict);
