@@ -2,7 +2,8 @@
 # Installs every build, test and run dependency of kleak on a fresh Debian 12 machine.
 # Idempotent: packages already present are not fetched again.
 set -euo pipefail
-pkgs=(
+# Extra package names on the command line are installed the same way (tools/bench.sh uses it).
+pkgs=("$@"
   build-essential cmake pkg-config
   clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev libcpp-httplib-dev python3-prometheus-client
