@@ -2,12 +2,17 @@
 /*
  * kleak's BPF programs: one section per event family, each event in up to four variants that
  * share one __always_inline handler:
- *   tp_btf/<event>      preferred: BTF-typed raw tracepoint, cheapest (85-141 ns measured here)
- *   tracepoint/<c>/<e>  classic tracepoint, for kernels without BTF tracing or whose prototype
- *                       differs from the one below (fields read through CO-RE)
- *   raw_tp/<event>      same arguments as tp_btf; never attached by `kleak trace`, loaded by the
- *                       tests to drive the handlers with BPF_PROG_TEST_RUN
+ *   raw_tp/<event>      preferred: raw tracepoint, the cheapest way in. Its arguments are plain
+ *                       u64 slots, read directly (no bpf_probe_read_kernel); the loader checks
+ *                       the kernel's btf_trace_<event> prototype against the one written here
+ *                       before it picks this variant. The tests drive these very programs with
+ *                       BPF_PROG_TEST_RUN.
+ *   tracepoint/<c>/<e>  classic tracepoint, for kernels whose prototype differs from the one
+ *                       below (fields read through CO-RE)
  *   kprobe/kretprobe    vmalloc on kernels before 6.2, which have no vmalloc tracepoints
+ * (tp_btf programs were the first choice once: the same dispatch, but `const void *` arguments
+ * must go through bpf_probe_read_kernel there, ~50 ns per read on this box, and the 6.1
+ * verifier refuses direct reads of them.)
  * The loader (user/trace/loader.cpp) turns on exactly one variant per family.
  */
 #include "vmlinux.h"
@@ -17,23 +22,6 @@
 #include "record.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-/*
- * tp_btf arguments that are struct pointers arrive as trusted pointers, on which the verifier
- * allows no arithmetic (the key encoding masks and shifts). Reading the argument slot as plain
- * bytes gives the same value as a scalar. `const void *` arguments (the ptr of kmalloc, kfree,
- * kmem_cache_alloc and kmem_cache_free) are read this way too: the 6.1 verifier refuses any
- * direct read of them ("invalid bpf_context access off=8": its btf_ctx_access() takes only a
- * plain `void *` for a scalar and wants a struct behind any other pointer), which kept the
- * tp_btf kmalloc and slab programs from loading there.
- */
-static __always_inline __u64 ctx_arg_scalar(unsigned long long *ctx, int i)
-{
-	__u64 v = 0;
-
-	bpf_probe_read_kernel(&v, sizeof(v), &ctx[i]);
-	return v;
-}
 
 /* ===== kmalloc / kfree ================================================================== */
 
@@ -58,13 +46,6 @@ static __always_inline int on_kfree(__u64 ptr)
 	return record_free(KLEAK_KIND_KMALLOC, KLEAK_SPACE_SLAB, zero_or_null(ptr) ? 0 : ptr);
 }
 
-SEC("tp_btf/kmalloc")
-int BPF_PROG(btf_kmalloc, unsigned long call_site, const void *ptr, size_t bytes_req,
-	     size_t bytes_alloc, gfp_t gfp_flags, int node)
-{
-	return on_kmalloc(ctx, call_site, ctx_arg_scalar(ctx, 1), bytes_req, bytes_alloc, gfp_flags);
-}
-
 SEC("raw_tp/kmalloc")
 int BPF_PROG(raw_kmalloc, unsigned long call_site, const void *ptr, size_t bytes_req,
 	     size_t bytes_alloc, gfp_t gfp_flags, int node)
@@ -77,12 +58,6 @@ int tp_kmalloc(struct trace_event_raw_kmalloc *ctx)
 {
 	return on_kmalloc(ctx, ctx->call_site, (__u64)ctx->ptr, ctx->bytes_req, ctx->bytes_alloc,
 			  ctx->gfp_flags);
-}
-
-SEC("tp_btf/kfree")
-int BPF_PROG(btf_kfree, unsigned long call_site, const void *ptr)
-{
-	return on_kfree(ctx_arg_scalar(ctx, 1));
 }
 
 SEC("raw_tp/kfree")
@@ -100,8 +75,8 @@ int tp_kfree(struct trace_event_raw_kfree *ctx)
 /* ===== kmem_cache_alloc / kmem_cache_free ================================================ */
 
 static __always_inline int on_cache_alloc(void *ctx, __u64 call_site, __u64 ptr, __u64 cache,
-					  const char *cache_name, __u64 bytes_req,
-					  __u64 bytes_alloc, __u64 gfp_flags)
+					  const char *cache_name, bool sizes_from_cache,
+					  __u64 bytes_req, __u64 bytes_alloc, __u64 gfp_flags)
 {
 	struct alloc_event ev = {
 		.addr = ptr,
@@ -111,6 +86,7 @@ static __always_inline int on_cache_alloc(void *ctx, __u64 call_site, __u64 ptr,
 		.call_site = call_site,
 		.cache = cache,
 		.cache_name = cache_name,
+		.sizes_from_cache = sizes_from_cache,
 		.migratetype = -1,
 		.kind = KLEAK_KIND_SLAB,
 		.space = KLEAK_SPACE_SLAB,
@@ -118,29 +94,15 @@ static __always_inline int on_cache_alloc(void *ctx, __u64 call_site, __u64 ptr,
 	return record_alloc(ctx, &ev);
 }
 
-/* Since 6.2-ish the tracepoint passes struct kmem_cache *: sizes and name come from it. */
-static __always_inline int on_cache_alloc_ptr(unsigned long long *ctx, __u64 call_site, __u64 ptr,
-					      struct kmem_cache *s, __u64 gfp_flags)
-{
-	__u64 object_size = BPF_CORE_READ(s, object_size);
-	__u64 size = BPF_CORE_READ(s, size);
-
-	return on_cache_alloc(ctx, call_site, ptr, ctx_arg_scalar(ctx, 2), NULL, object_size, size,
-			      gfp_flags);
-}
-
-SEC("tp_btf/kmem_cache_alloc")
-int BPF_PROG(btf_kmem_cache_alloc, unsigned long call_site, const void *ptr, struct kmem_cache *s,
-	     gfp_t gfp_flags, int node)
-{
-	return on_cache_alloc_ptr(ctx, call_site, ctx_arg_scalar(ctx, 1), s, gfp_flags);
-}
-
+/*
+ * Since 6.2 the tracepoint passes struct kmem_cache *: its sizes and name are read once per cache
+ * (cache_seen()), not per allocation.
+ */
 SEC("raw_tp/kmem_cache_alloc")
 int BPF_PROG(raw_kmem_cache_alloc, unsigned long call_site, const void *ptr,
 	     struct kmem_cache *s, gfp_t gfp_flags, int node)
 {
-	return on_cache_alloc_ptr(ctx, call_site, (__u64)ptr, s, gfp_flags);
+	return on_cache_alloc(ctx, call_site, (__u64)ptr, (__u64)s, NULL, true, 0, 0, gfp_flags);
 }
 
 /*
@@ -173,7 +135,7 @@ int tp_kmem_cache_alloc(struct trace_event_raw_kmem_cache_alloc *ctx)
 		cache = cache_key_from_name(name);
 	}
 	return on_cache_alloc(ctx, ctx->call_site, (__u64)ctx->ptr, cache, cache ? name : NULL,
-			      ctx->bytes_req, ctx->bytes_alloc, ctx->gfp_flags);
+			      false, ctx->bytes_req, ctx->bytes_alloc, ctx->gfp_flags);
 }
 
 static __always_inline int on_cache_free(__u64 ptr, __u64 cache)
@@ -182,16 +144,10 @@ static __always_inline int on_cache_free(__u64 ptr, __u64 cache)
 }
 
 /* The cache comes along on 6.x (struct kmem_cache *); the loader checks the prototype. */
-SEC("tp_btf/kmem_cache_free")
-int BPF_PROG(btf_kmem_cache_free, unsigned long call_site, const void *ptr)
-{
-	return on_cache_free(ctx_arg_scalar(ctx, 1), ctx_arg_scalar(ctx, 2));
-}
-
 SEC("raw_tp/kmem_cache_free")
 int BPF_PROG(raw_kmem_cache_free, unsigned long call_site, const void *ptr)
 {
-	return on_cache_free((__u64)ptr, ctx_arg_scalar(ctx, 2));
+	return on_cache_free((__u64)ptr, ctx[2]);
 }
 
 SEC("tracepoint/kmem/kmem_cache_free")
@@ -205,13 +161,13 @@ int tp_kmem_cache_free(struct trace_event_raw_kmem_cache_free *ctx)
 
 		bpf_probe_read_kernel_str(name, sizeof(name), (void *)ctx + (loc & 0xffff));
 		cache = cache_key_from_name(name);
-		cache_seen(cache, name);
+		cache_seen(cache, name, NULL);
 	}
 	return on_cache_free((__u64)ctx->ptr, cache);
 }
 
 /* ===== pages ============================================================================
- * tp_btf/raw_tp key pages by struct page *, the classic tracepoints by pfn: the loader picks one
+ * raw_tp keys pages by struct page *, the classic tracepoints by pfn: the loader picks one
  * variant for the whole family, so alloc and free always agree.
  */
 
@@ -246,18 +202,11 @@ static __always_inline int on_page_free_batched(__u64 page)
 	return record_free_in(KLEAK_KIND_PAGE, KLEAK_SPACE_PAGE, page, 0, true);
 }
 
-SEC("tp_btf/mm_page_alloc")
-int BPF_PROG(btf_mm_page_alloc, struct page *page, unsigned int order, gfp_t gfp_flags,
-	     int migratetype)
-{
-	return on_page_alloc(ctx, ctx_arg_scalar(ctx, 0), order, gfp_flags, migratetype);
-}
-
 SEC("raw_tp/mm_page_alloc")
 int BPF_PROG(raw_mm_page_alloc, struct page *page, unsigned int order, gfp_t gfp_flags,
 	     int migratetype)
 {
-	return on_page_alloc(ctx, ctx_arg_scalar(ctx, 0), order, gfp_flags, migratetype);
+	return on_page_alloc(ctx, ctx[0], order, gfp_flags, migratetype);
 }
 
 SEC("tracepoint/kmem/mm_page_alloc")
@@ -269,16 +218,10 @@ int tp_mm_page_alloc(struct trace_event_raw_mm_page_alloc *ctx)
 			     ctx->migratetype);
 }
 
-SEC("tp_btf/mm_page_free")
-int BPF_PROG(btf_mm_page_free, struct page *page, unsigned int order)
-{
-	return on_page_free(ctx_arg_scalar(ctx, 0));
-}
-
 SEC("raw_tp/mm_page_free")
 int BPF_PROG(raw_mm_page_free, struct page *page, unsigned int order)
 {
-	return on_page_free(ctx_arg_scalar(ctx, 0));
+	return on_page_free(ctx[0]);
 }
 
 SEC("tracepoint/kmem/mm_page_free")
@@ -287,16 +230,10 @@ int tp_mm_page_free(struct trace_event_raw_mm_page_free *ctx)
 	return on_page_free(ctx->pfn);
 }
 
-SEC("tp_btf/mm_page_free_batched")
-int BPF_PROG(btf_mm_page_free_batched, struct page *page)
-{
-	return on_page_free_batched(ctx_arg_scalar(ctx, 0));
-}
-
 SEC("raw_tp/mm_page_free_batched")
 int BPF_PROG(raw_mm_page_free_batched, struct page *page)
 {
-	return on_page_free_batched(ctx_arg_scalar(ctx, 0));
+	return on_page_free_batched(ctx[0]);
 }
 
 SEC("tracepoint/kmem/mm_page_free_batched")
@@ -328,14 +265,6 @@ static __always_inline int on_percpu_free(__u64 ptr)
 	return record_free(KLEAK_KIND_PERCPU, KLEAK_SPACE_PERCPU, ptr);
 }
 
-SEC("tp_btf/percpu_alloc_percpu")
-int BPF_PROG(btf_percpu_alloc_percpu, unsigned long call_site, bool reserved, bool is_atomic,
-	     size_t size, size_t align, void *base_addr, int off, void *ptr, size_t bytes_alloc,
-	     gfp_t gfp_flags)
-{
-	return on_percpu_alloc(ctx, call_site, (__u64)ptr, size, bytes_alloc, gfp_flags);
-}
-
 SEC("raw_tp/percpu_alloc_percpu")
 int BPF_PROG(raw_percpu_alloc_percpu, unsigned long call_site, bool reserved, bool is_atomic,
 	     size_t size, size_t align, void *base_addr, int off, void *ptr, size_t bytes_alloc,
@@ -356,12 +285,6 @@ int tp_percpu_alloc_percpu(struct trace_event_raw_percpu_alloc_percpu *ctx)
 		gfp_flags = BPF_CORE_READ(ctx, gfp_flags);
 	return on_percpu_alloc(ctx, ctx->call_site, (__u64)ctx->ptr, ctx->size, bytes_alloc,
 			       gfp_flags);
-}
-
-SEC("tp_btf/percpu_free_percpu")
-int BPF_PROG(btf_percpu_free_percpu, void *base_addr, int off, void *ptr)
-{
-	return on_percpu_free((__u64)ptr);
 }
 
 SEC("raw_tp/percpu_free_percpu")
@@ -400,13 +323,6 @@ static __always_inline int on_vmap_free(__u64 addr)
 	return record_free(KLEAK_KIND_VMALLOC, KLEAK_SPACE_VMAP, addr);
 }
 
-SEC("tp_btf/alloc_vmap_area")
-int BPF_PROG(btf_alloc_vmap_area, unsigned long addr, unsigned long size, unsigned long align,
-	     unsigned long vstart, unsigned long vend, int failed)
-{
-	return failed ? 0 : on_vmap_alloc(ctx, addr, size);
-}
-
 SEC("raw_tp/alloc_vmap_area")
 int BPF_PROG(raw_alloc_vmap_area, unsigned long addr, unsigned long size, unsigned long align,
 	     unsigned long vstart, unsigned long vend, int failed)
@@ -418,13 +334,6 @@ SEC("tracepoint/vmalloc/alloc_vmap_area")
 int tp_alloc_vmap_area(struct trace_event_raw_alloc_vmap_area *ctx)
 {
 	return ctx->failed ? 0 : on_vmap_alloc(ctx, ctx->addr, ctx->size);
-}
-
-SEC("tp_btf/free_vmap_area_noflush")
-int BPF_PROG(btf_free_vmap_area_noflush, unsigned long va_start, unsigned long nr_lazy,
-	     unsigned long nr_lazy_max)
-{
-	return on_vmap_free(va_start);
 }
 
 SEC("raw_tp/free_vmap_area_noflush")

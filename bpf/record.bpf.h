@@ -5,8 +5,11 @@
  * __always_inline functions below, so the same logic runs under tp_btf, classic tracepoints,
  * kprobes and, for tests, raw_tp programs driven by BPF_PROG_TEST_RUN.
  *
- * Order of work on the hot path: counters, then the cheap filters (kind, size, pid, cache),
- * then the map insert, and only then the stack walk (~700 ns here, the dominant cost).
+ * Order of work on the hot path: the sampling test (nothing read but the address), the cheap
+ * filters (kind, size, pid, cache), then the stack: a walk costs ~2 us here, so a call site's
+ * last stack id is reused while periodic walks at that site find the same stack (stack_for()).
+ * A free is one hash delete; its group's free count is derived in userspace (allocations in the
+ * window minus those still outstanding), so the free path never touches `churn`.
  */
 #ifndef KLEAK_RECORD_BPF_H
 #define KLEAK_RECORD_BPF_H
@@ -38,6 +41,7 @@ const volatile bool cfg_capture_stacks = true;
 const volatile __u32 cfg_sample_every = 1; /* --sample N: track 1 in N addresses */
 const volatile __u64 cfg_cgroup_id = 0;  /* only tasks in this cgroup v2 or below, 0 = all */
 const volatile __u32 cfg_cgroup_level = 0; /* its level (root = 0) */
+const volatile __u32 cfg_stack_reuse = 1; /* --stack-reuse N: at most N allocations per walk and site */
 
 /* ---- maps; max_entries and the stack depth are set by the loader before load ------------ */
 struct {
@@ -80,6 +84,23 @@ struct {
 	__type(value, __u8);
 } skip_stacks SEC(".maps");
 
+/* Stack reuse: a call site's last stack id. LRU: a new site evicts an old one, never fails. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+	__uint(max_entries, KLEAK_DEFAULT_MAX_SITES);
+	__type(key, struct kleak_site_key);
+	__type(value, struct kleak_site);
+} sites SEC(".maps");
+
+/* One u64 per CPU: see kernel_stack_depth(). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} scratch SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, KLEAK_NR_COUNTERS);
@@ -96,6 +117,7 @@ struct alloc_event {
 	__u64 call_site;
 	__u64 cache;        /* struct kmem_cache * or a name hash (see cache_key_from_name) */
 	const char *cache_name; /* where to read the name if the cache is new; NULL = use cache ptr */
+	bool sizes_from_cache; /* bytes_req/bytes_alloc are the cache's object_size/size */
 	__s32 migratetype;
 	__u16 order;
 	__u8 kind;
@@ -143,11 +165,13 @@ static __always_inline bool cache_name_matches(const char name[KLEAK_CACHE_NAME_
 }
 
 /*
- * The name of a slab cache, remembered once per cache. Returns whether the cache passes the
- * cache filter (always true when there is none). The name is read from `name_src` when given
- * (classic tracepoints carry a copy), else through CO-RE from struct kmem_cache.
+ * The name (and object sizes) of a slab cache, remembered once per cache. Returns whether the
+ * cache passes the cache filter (always true when there is none). The name is read from
+ * `name_src` when given (classic tracepoints carry a copy), else through CO-RE from struct
+ * kmem_cache, as are the sizes; with `ev` set and ev->sizes_from_cache, the event's sizes are
+ * filled from the entry, so the hot path reads struct kmem_cache only once per cache.
  */
-static __always_inline bool cache_seen(__u64 cache, const char *name_src)
+static __always_inline bool cache_seen(__u64 cache, const char *name_src, struct alloc_event *ev)
 {
 	struct kleak_cache *known, fresh = {};
 	const char *name;
@@ -155,14 +179,27 @@ static __always_inline bool cache_seen(__u64 cache, const char *name_src)
 	if (!cache)
 		return !cfg_filter_cache;
 	known = bpf_map_lookup_elem(&caches, &cache);
-	if (known)
+	if (known) {
+		if (ev && ev->sizes_from_cache) {
+			ev->bytes_req = known->object_size;
+			ev->bytes_alloc = known->size;
+		}
 		return known->filter_match;
+	}
 
 	if (name_src) {
 		bpf_probe_read_kernel_str(fresh.name, sizeof(fresh.name), name_src);
 	} else {
-		name = BPF_CORE_READ((struct kmem_cache *)cache, name);
+		struct kmem_cache *s = (struct kmem_cache *)cache;
+
+		name = BPF_CORE_READ(s, name);
 		bpf_probe_read_kernel_str(fresh.name, sizeof(fresh.name), name);
+		fresh.object_size = BPF_CORE_READ(s, object_size);
+		fresh.size = BPF_CORE_READ(s, size);
+	}
+	if (ev && ev->sizes_from_cache) {
+		ev->bytes_req = fresh.object_size;
+		ev->bytes_alloc = fresh.size;
 	}
 	fresh.filter_match = cfg_filter_cache ? cache_name_matches(fresh.name) : 1;
 	if ((int)bpf_map_update_elem(&caches, &cache, &fresh, BPF_NOEXIST) == -E2BIG)
@@ -177,9 +214,10 @@ static __always_inline bool cache_seen(__u64 cache, const char *name_src)
  */
 static __always_inline __u8 current_ctx_flags(void)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	/* A BTF pointer: a direct load, no bpf_probe_read_kernel (~50 ns here). */
+	struct task_struct *task = bpf_get_current_task_btf();
 
-	return (BPF_CORE_READ(task, flags) & 0x00200000 /* PF_KTHREAD */) ? KLEAK_CTX_KTHREAD : 0;
+	return (task->flags & 0x00200000 /* PF_KTHREAD */) ? KLEAK_CTX_KTHREAD : 0;
 }
 
 static __always_inline bool cgroup_wanted(__u8 ctx_flags)
@@ -211,14 +249,105 @@ static __always_inline void churn_add(const struct kleak_churn_key *key, bool is
 	}
 }
 
-static __always_inline void churn_key_of(struct kleak_churn_key *key, const struct kleak_alloc *rec)
+/*
+ * Where on its kernel stack the tracepoint fired. A raw_tp program's ctx is the argument array
+ * that bpf_trace_run<N>() keeps on the kernel stack right above the tracepoint's callers, so the
+ * low bits of its address say how deep the stack is. One call path gives one depth; two paths
+ * through the same call site rarely give the same one, and an interrupt runs on another stack.
+ * A free fingerprint of the stack a walk would return: it only splits sites, the checks in
+ * stack_for() catch what it does not. (Not the address of a local: since 6.13 a program with a
+ * large frame runs on a per-CPU private stack.) The address becomes a number through a per-CPU
+ * map slot: storing a pointer in a map is allowed to CAP_PERFMON, which kleak requires, and
+ * the verifier refuses every direct conversion. Classic tracepoints pass a per-CPU buffer, so
+ * the depth is constant there and only the checks separate paths.
+ */
+static __always_inline __u32 kernel_stack_depth(void *ctx)
 {
-	key->stack_id = rec->stack_id;
-	key->tgid = rec->tgid;
-	key->cgroup_id = rec->cgroup_id;
-	key->cache = rec->cache;
-	__builtin_memcpy(key->comm, rec->comm, sizeof(key->comm));
-	key->kind = rec->kind;
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 zero = 0, depth;
+	__u64 *slot = bpf_map_lookup_elem(&scratch, &zero);
+
+	if (!slot)
+		return 0;
+	*(volatile __u64 *)slot = (__u64)ctx;
+	depth = *(volatile __u64 *)slot;
+	/*
+	 * randomize_kstack_offset moves every syscall's stack down by a random 0-1023 bytes
+	 * (KSTACK_OFFSET_MAX). Since 6.15 the offset is kept per task, still unchanged while the
+	 * syscall runs, so it can be added back; before, it is per CPU and the depth stays
+	 * randomized (fewer allocations share a site, none is given a wrong stack for it).
+	 */
+	if (bpf_core_field_exists(task->kstack_offset))
+		depth += ((task->kstack_offset & 0x3ff) + 15) & ~15u;
+	return depth & (KLEAK_THREAD_SIZE - 1);
+}
+
+/* A stack walk, counted; its failures counted by cause. */
+static __always_inline __s32 walk_stack(void *ctx, __u32 kind)
+{
+	__s32 id = bpf_get_stackid(ctx, &stacks, 0);
+
+	count(kind, KLEAK_STACK_WALKED);
+	if (id == -EEXIST)
+		count(kind, KLEAK_STACK_COLLISION);
+	else if (id < 0)
+		count(kind, KLEAK_STACK_LOST);
+	return id;
+}
+
+/*
+ * The stack id of an allocation, walking as seldom as the call site allows. A site (see struct
+ * kleak_site_key) that has been walked hands its stack id to the next `run` allocations; the walk
+ * after them is a check: the same stack doubles the run (up to cfg_stack_reuse), another stack
+ * sets it to 0, so a site whose callers alternate is walked every time. Checks and changes are
+ * counted, and so are the reused allocations of every run that ended in a change (an upper
+ * bound of the allocations given a sibling stack of their own call site); the report shows them.
+ * Races between CPUs on one site only shift where its next walk falls.
+ */
+static __always_inline __s32 stack_for(void *ctx, const struct alloc_event *ev, __u32 pid)
+{
+	struct kleak_site_key sk = {};
+	struct kleak_site *site;
+	__s32 id;
+
+	if (cfg_stack_reuse <= 1 || ev->kind == KLEAK_KIND_VMALLOC)
+		return walk_stack(ctx, ev->kind);
+	sk.call_site = ev->call_site;
+	sk.pid = ev->call_site ? 0 : pid;
+	sk.depth = kernel_stack_depth(ctx);
+	sk.detail = ev->kind == KLEAK_KIND_SLAB ? ev->cache
+		  : ev->kind == KLEAK_KIND_PAGE ? ev->gfp_flags
+						: ev->bytes_alloc;
+	sk.order = ev->order;
+	sk.kind = ev->kind;
+	site = bpf_map_lookup_elem(&sites, &sk);
+	if (site && site->left > 0) {
+		site->left -= 1;
+		site->reused += 1;
+		count(ev->kind, KLEAK_STACK_REUSED);
+		return site->stack_id;
+	}
+	id = walk_stack(ctx, ev->kind);
+	if (!site) {
+		struct kleak_site fresh = { .stack_id = id, .run = 1, .left = id >= 0 ? 1 : 0 };
+
+		bpf_map_update_elem(&sites, &sk, &fresh, BPF_ANY);
+		return id;
+	}
+	count(ev->kind, KLEAK_STACK_CHECKED);
+	if (id >= 0 && id == site->stack_id) {
+		__u32 run = site->run ? site->run * 2 : 1;
+
+		site->run = run < cfg_stack_reuse ? run : cfg_stack_reuse;
+	} else {
+		count(ev->kind, KLEAK_STACK_CHANGED);
+		count_n(ev->kind, KLEAK_STACK_SUSPECT, site->reused);
+		site->stack_id = id;
+		site->run = 0;
+	}
+	site->left = id >= 0 ? site->run : 0;
+	site->reused = 0;
+	return id;
 }
 
 static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
@@ -242,15 +371,15 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 		count(ev->kind, KLEAK_SAMPLED_OUT);
 		return 0;
 	}
+	if (ev->kind == KLEAK_KIND_SLAB && !cache_seen(ev->cache, ev->cache_name, ev)) {
+		count(ev->kind, KLEAK_ALLOC_FILTERED);
+		return 0;
+	}
 
 	pid_tgid = bpf_get_current_pid_tgid();
 	tgid = pid_tgid >> 32;
 	if (!kind_wanted(ev->kind) || !size_wanted(ev->bytes_req, ev->bytes_alloc) ||
 	    (cfg_tgid && tgid != cfg_tgid) || (cfg_self_tgid && tgid == cfg_self_tgid)) {
-		count(ev->kind, KLEAK_ALLOC_FILTERED);
-		return 0;
-	}
-	if (ev->kind == KLEAK_KIND_SLAB && !cache_seen(ev->cache, ev->cache_name)) {
 		count(ev->kind, KLEAK_ALLOC_FILTERED);
 		return 0;
 	}
@@ -275,11 +404,7 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 	bpf_get_current_comm(rec.comm, sizeof(rec.comm));
 	rec.stack_id = -1;
 	if (cfg_capture_stacks) {
-		rec.stack_id = bpf_get_stackid(ctx, &stacks, 0);
-		if (rec.stack_id == -EEXIST)
-			count(ev->kind, KLEAK_STACK_COLLISION);
-		else if (rec.stack_id < 0)
-			count(ev->kind, KLEAK_STACK_LOST);
+		rec.stack_id = stack_for(ctx, ev, rec.pid);
 		if (rec.stack_id >= 0 && bpf_map_lookup_elem(&skip_stacks, &rec.stack_id)) {
 			count(ev->kind, KLEAK_USER_SKIPPED);
 			count_n(ev->kind, KLEAK_USER_SKIPPED_BYTES, ev->bytes_alloc);
@@ -301,22 +426,22 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 	{
 		struct kleak_churn_key ck = {};
 
-		churn_key_of(&ck, &rec);
+		kleak_churn_key_of(&ck, &rec);
 		churn_add(&ck, false, rec.bytes_alloc);
 	}
 	return 0;
 }
 
 /*
- * A free: forget the record and count the free in its group. `cache` is the slab cache the
- * event names (kmem_cache_free), so that a free of an object allocated before the window still
- * counts for its cache; 0 where the event does not say.
+ * A free: forget the record. Its group's free is not counted here: userspace derives a group's
+ * frees in the window as its allocations minus its outstanding records, which saves the free
+ * path a lookup and a second hash update. `cache` is the slab cache the event names
+ * (kmem_cache_free), so that a free of an object allocated before the window still counts for
+ * its cache; 0 where the event does not say.
  */
 static __always_inline int record_free_in(__u32 kind, enum kleak_space space, __u64 addr,
 					  __u64 cache, bool maybe_duplicate)
 {
-	struct kleak_churn_key ck = {};
-	struct kleak_alloc *rec;
 	__u64 key;
 
 	count(kind, KLEAK_FREE_SEEN);
@@ -327,23 +452,18 @@ static __always_inline int record_free_in(__u32 kind, enum kleak_space space, __
 		count(kind, KLEAK_SAMPLED_OUT);
 		return 0;
 	}
-	rec = bpf_map_lookup_elem(&allocs, &key);
-	if (rec) {
-		__u64 bytes = rec->bytes_alloc;
-
-		churn_key_of(&ck, rec);
-		if (bpf_map_delete_elem(&allocs, &key) == 0) {
-			count(kind, KLEAK_FREE_MATCHED);
-			churn_add(&ck, true, bytes);
-			return 0;
-		}
+	if (bpf_map_delete_elem(&allocs, &key) == 0) {
+		count(kind, KLEAK_FREE_MATCHED);
+		return 0;
 	}
 	/* A second report of a free already seen (mm_page_free_batched) is no loss. */
 	if (maybe_duplicate)
 		return 0;
 	count(kind, KLEAK_FREE_UNTRACKED);
 	if (cache && cgroup_wanted(0)) {
-		cache_seen(cache, NULL);
+		struct kleak_churn_key ck = {};
+
+		cache_seen(cache, NULL, NULL);
 		ck.stack_id = KLEAK_STACK_PREWINDOW;
 		ck.cache = cache;
 		ck.kind = kind;

@@ -89,8 +89,42 @@ struct kleak_alloc {
 /* Value of the `caches` map: one entry per struct kmem_cache seen. */
 struct kleak_cache {
 	char name[KLEAK_CACHE_NAME_LEN];
+	__u32 object_size; /* read once from struct kmem_cache (0 where only a name is known) */
+	__u32 size;        /* object size with metadata and padding: bytes taken per object */
 	__u8 filter_match; /* 1 if the name passes the cache filter set in kleak_config */
 	__u8 pad[7];
+};
+
+/*
+ * Key of the `sites` map (stack reuse): where an allocation comes from, as far as the event
+ * says without a stack walk. call_site is the caller of the allocator (kmalloc, kmem_cache_alloc,
+ * percpu); events without one (pages) use the thread instead, so one thread's run of same-shaped
+ * page allocations shares a stack, never two threads'. detail: the slab cache, the kmalloc size,
+ * the page's gfp flags.
+ */
+struct kleak_site_key {
+	__u64 call_site;
+	__u64 detail;
+	__u32 pid;   /* 0 when call_site is known */
+	__u32 depth; /* where on the kernel stack the event fired (kernel_stack_depth()) */
+	__u16 order;
+	__u8 kind;
+	__u8 pad[5];
+};
+
+/*
+ * Kernel stacks are THREAD_SIZE-aligned (x86-64: 16 KiB; 32 KiB with KASAN, where the bit above
+ * differs between tasks and their sites are simply not shared): the address bits below it say
+ * how deep the stack is.
+ */
+#define KLEAK_THREAD_SIZE 16384
+
+/* Value of the `sites` map. */
+struct kleak_site {
+	__s32 stack_id; /* the last walk's stack id */
+	__u32 run;      /* allocations that reuse it before the next walk (doubles while checks agree) */
+	__u32 left;     /* of those, still to come */
+	__u32 reused;   /* reused since the last walk */
 };
 
 /*
@@ -116,7 +150,18 @@ enum kleak_cause {
 	KLEAK_USER_SKIPPED_BYTES = 14,
 	KLEAK_CHURN_MAP_FULL = 15,   /* `churn` full: an alloc or free not counted in its group */
 	KLEAK_SAMPLED_OUT = 16,      /* --sample N: not one of the 1 in N addresses (by design) */
-	KLEAK_CAUSE_MAX = 17,
+	/*
+	 * Stack reuse (--stack-reuse N): a call site's last stack id is reused for up to N of its
+	 * allocations between two walks. Each walk at a known site checks the id it would have
+	 * reused; a different stack resets the site to walking every allocation.
+	 */
+	KLEAK_STACK_WALKED = 17,     /* bpf_get_stackid calls */
+	KLEAK_STACK_REUSED = 18,     /* allocations given their site's cached stack id, no walk */
+	KLEAK_STACK_CHECKED = 19,    /* walks at a site with a cached id: a check of the reuse */
+	KLEAK_STACK_CHANGED = 20,    /* checks that found another stack than the cached one */
+	KLEAK_STACK_SUSPECT = 21,    /* reused allocations in runs that ended in a changed stack:
+	                                an upper bound of those given a sibling stack */
+	KLEAK_CAUSE_MAX = 22,
 };
 
 #define KLEAK_NR_COUNTERS ((int)KLEAK_KIND_MAX * (int)KLEAK_CAUSE_MAX)
@@ -142,16 +187,29 @@ struct kleak_churn_key {
 
 struct kleak_churn {
 	__u64 allocs;
-	__u64 frees;
+	__u64 frees;       /* in BPF: pre-window frees only; window frees are derived at the drain */
 	__u64 alloc_bytes;
 	__u64 free_bytes;
 };
+
+/* The churn group of a record: the same in BPF (at the allocation) and in userspace (drain). */
+static inline void kleak_churn_key_of(struct kleak_churn_key *key, const struct kleak_alloc *rec)
+{
+	key->stack_id = rec->stack_id;
+	key->tgid = rec->tgid;
+	key->cgroup_id = rec->cgroup_id;
+	key->cache = rec->cache;
+	__builtin_memcpy(key->comm, rec->comm, sizeof(key->comm));
+	key->kind = rec->kind;
+}
 
 /* Default map sizes; the loader overrides them before load. */
 #define KLEAK_DEFAULT_MAX_ALLOCS (256 * 1024)
 #define KLEAK_DEFAULT_MAX_STACKS (64 * 1024)
 #define KLEAK_DEFAULT_MAX_CACHES 4096
 #define KLEAK_DEFAULT_MAX_CHURN (64 * 1024)
+#define KLEAK_DEFAULT_MAX_SITES (16 * 1024)
+#define KLEAK_DEFAULT_STACK_REUSE 64
 #define KLEAK_DEFAULT_STACK_DEPTH 32
 #define KLEAK_MAX_STACK_DEPTH 127
 

@@ -13,8 +13,9 @@
 
 namespace kleak {
 
-// How a family is attached. Preference order: tp_btf, tracepoint, kprobe.
-enum class AttachMode { TpBtf, Tracepoint, Kprobe, None };
+// How a family is attached. Preference order: raw_tp (prototype checked in BTF), tracepoint,
+// kprobe.
+enum class AttachMode { RawTp, Tracepoint, Kprobe, None };
 std::string_view attach_mode_name(AttachMode m);
 
 // One kernel event kleak listens to.
@@ -31,7 +32,7 @@ const std::vector<EventSpec>& event_table();
 
 // What the kernel offers for one event; filled by probe_event() on a live box, by hand in tests.
 struct EventFacts {
-  bool btf_ok = false;          // btf_trace_<name> exists with the prototype our program expects
+  bool btf_ok = false;          // btf_trace_<name> exists with the prototype our raw_tp program expects
   std::string btf_why;          // why not, when !btf_ok
   bool tracepoint = false;      // tracefs has events/<category>/<name>
   bool kprobe = false;          // a kprobe can be attached to EventSpec::kprobe
@@ -41,7 +42,7 @@ struct EventFacts {
 struct FamilyPlan {
   std::string family;
   AttachMode mode = AttachMode::None;
-  std::string reason;  // why not tp_btf / why skipped
+  std::string reason;  // why not raw_tp / why skipped
 };
 
 // Which variant serves each family: the most preferred one that every event of the family
@@ -71,6 +72,8 @@ struct BpfSettings {
   bool capture_stacks = true;
   uint32_t max_churn = KLEAK_DEFAULT_MAX_CHURN;
   uint32_t sample_every = 1;  // --sample N
+  uint32_t stack_reuse = KLEAK_DEFAULT_STACK_REUSE;  // --stack-reuse N (1 = walk every allocation)
+  uint32_t max_sites = KLEAK_DEFAULT_MAX_SITES;
   uint64_t cgroup_id = 0;  // only this cgroup v2 and below (0 = all)
   uint32_t cgroup_level = 0;
 };
@@ -128,6 +131,7 @@ class Tracer {
   std::vector<std::string> warnings_;
   uint64_t window_start_ns_ = 0;
   uint32_t sample_every_ = 1;
+  uint32_t stack_reuse_ = 1;
 };
 
 uint64_t monotonic_ns();

@@ -42,6 +42,15 @@ struct Collected {
   uint64_t window_start_ns = 0; // when the programs were attached
   uint64_t dropped_in_drain = 0; // records that could not be read (should stay 0)
   uint32_t sample_every = 1;     // --sample N: 1 in N addresses tracked; scale by N
+  uint32_t stack_reuse = 1;      // --stack-reuse N: longest run of allocations per stack walk
 };
+
+// The BPF free path only deletes a record, so the frees of a churn group's window allocations
+// are derived here: its allocations in the window minus its records still outstanding. Adds
+// them to `churn` in place (pre-window groups are left as the free events counted them). Churn
+// is read after the records, so an allocation made in between counts as allocated, not freed:
+// clamped at 0.
+void derive_window_frees(const std::vector<AllocRecord>& allocs,
+                         std::vector<std::pair<kleak_churn_key, kleak_churn>>& churn);
 
 }  // namespace kleak

@@ -59,7 +59,7 @@ struct Report {
   double duration_s = 0;
   std::string filter;                        // canonical filter text, "" = none
   std::map<std::string, std::string> sources;      // event -> "attached" or the reason
-  std::map<std::string, std::string> attach_mode;  // event -> tp_btf/tracepoint/kprobe
+  std::map<std::string, std::string> attach_mode;  // event -> raw_tp/tracepoint/kprobe
   std::map<std::string, uint64_t> dropped;         // cause -> count (losses only)
   std::map<std::string, uint64_t> events;          // allocs_seen, frees_seen, ...
   std::map<std::string, std::map<std::string, uint64_t>> events_by_kind;  // kind -> cause -> n
@@ -94,6 +94,17 @@ struct Report {
   std::vector<double> sample_times_s;  // when the verdict samples were taken
   uint32_t sample_every = 1;           // --sample N: counts and bytes are scaled by N
   std::string sort = "bytes";
+
+  // --stack-reuse: how often stacks were walked, reused from their call site, and what the
+  // checks (walks at a site with a cached stack) found. From the counters, unscaled.
+  struct StackReuse {
+    uint32_t max_run = 1;   // --stack-reuse N
+    uint64_t walked = 0;    // bpf_get_stackid calls
+    uint64_t reused = 0;    // allocations that took their site's cached stack id
+    uint64_t checked = 0;   // walks that checked a cached id
+    uint64_t changed = 0;   // checks that found another stack
+    uint64_t suspect = 0;   // reused allocations in runs that ended in a change (upper bound)
+  } stack_reuse;
 };
 
 struct AggregateOptions {

@@ -27,5 +27,7 @@ TEST(Abi, RecordLayoutIsFixed) {
   // BPF and C++ must agree byte for byte: 80 bytes of fields, then the 16-byte comm.
   EXPECT_EQ(sizeof(kleak_alloc), 96u);
   EXPECT_EQ(offsetof(kleak_alloc, comm), 80u);
-  EXPECT_EQ(sizeof(kleak_cache), 40u);
+  EXPECT_EQ(sizeof(kleak_cache), 48u);
+  EXPECT_EQ(sizeof(kleak_site_key), 32u);
+  EXPECT_EQ(sizeof(kleak_site), 16u);
 }

@@ -158,11 +158,11 @@ TEST(Render, TextShowsHeaderLossesAndFrames) {
   Kallsyms syms = Kallsyms::parse(kSyms);
   Report r = aggregate(snapshot(), syms, Filter::match_all(), {});
   r.sources["kmem:kmalloc"] = "attached";
-  r.attach_mode["kmem:kmalloc"] = "tp_btf";
+  r.attach_mode["kmem:kmalloc"] = "raw_tp";
   r.sources["vmalloc:alloc_vmap_area"] = "tracepoint vmalloc:alloc_vmap_area does not exist on this kernel";
   std::string t = render_text(r);
   EXPECT_NE(t.find("window 10.0 s"), std::string::npos) << t;
-  EXPECT_NE(t.find("attached (tp_btf): kmem:kmalloc"), std::string::npos) << t;
+  EXPECT_NE(t.find("attached (raw_tp): kmem:kmalloc"), std::string::npos) << t;
   EXPECT_NE(t.find("does not exist on this kernel: vmalloc:alloc_vmap_area"), std::string::npos) << t;
   EXPECT_NE(t.find("alloc_map_full=7"), std::string::npos) << t;
   EXPECT_NE(t.find("3 frees were missed"), std::string::npos) << t;

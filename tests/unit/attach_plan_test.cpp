@@ -22,10 +22,10 @@ const FamilyPlan& plan_of(const std::vector<FamilyPlan>& plans, std::string_view
 
 }  // namespace
 
-TEST(AttachPlan, PrefersTpBtfEverywhere) {
+TEST(AttachPlan, PrefersRawTpEverywhere) {
   auto plans = plan_families(all_good, std::nullopt, 0xffffffff);
   ASSERT_EQ(plans.size(), 5u);
-  for (const auto& p : plans) EXPECT_EQ(p.mode, AttachMode::TpBtf) << p.family;
+  for (const auto& p : plans) EXPECT_EQ(p.mode, AttachMode::RawTp) << p.family;
 }
 
 TEST(AttachPlan, AFamilyFallsBackWholeWhenOneEventLacksBtf) {
@@ -42,7 +42,7 @@ TEST(AttachPlan, AFamilyFallsBackWholeWhenOneEventLacksBtf) {
   auto plans = plan_families(facts, std::nullopt, 0xffffffff);
   EXPECT_EQ(plan_of(plans, "percpu").mode, AttachMode::Tracepoint);
   EXPECT_NE(plan_of(plans, "percpu").reason.find("9 arguments"), std::string::npos);
-  EXPECT_EQ(plan_of(plans, "kmalloc").mode, AttachMode::TpBtf);
+  EXPECT_EQ(plan_of(plans, "kmalloc").mode, AttachMode::RawTp);
 }
 
 TEST(AttachPlan, VmallocUsesKprobesWhereItsTracepointsAreMissing) {

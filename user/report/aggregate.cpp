@@ -479,12 +479,21 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
       "allocs_seen", "allocs_filtered_in_kernel", "allocs_tracked", "alloc_map_full",
       "missed_free_address_reused", "stack_collision", "stack_lost", "frees_seen",
       "frees_matched", "frees_of_untracked", "cache_map_full", "alloc_bytes", "free_bytes",
-      "user_memory_untracked", "user_memory_untracked_bytes", "churn_map_full", "sampled_out"};
+      "user_memory_untracked", "user_memory_untracked_bytes", "churn_map_full", "sampled_out",
+      "stacks_walked", "stacks_reused", "stack_reuse_checked", "stack_reuse_changed",
+      "stack_reuse_suspect"};
   for (int k = KLEAK_KIND_KMALLOC; k < KLEAK_KIND_MAX; ++k) {
     auto& m = r.events_by_kind[std::string(kind_name(static_cast<kleak_kind>(k)))];
     for (int cause = 0; cause < KLEAK_CAUSE_MAX; ++cause)
       if (uint64_t n = counter(c, k, cause)) m[kCauseNames[cause]] = n;
   }
+
+  r.stack_reuse.max_run = snap.stack_reuse;
+  r.stack_reuse.walked = sum(KLEAK_STACK_WALKED);
+  r.stack_reuse.reused = sum(KLEAK_STACK_REUSED);
+  r.stack_reuse.checked = sum(KLEAK_STACK_CHECKED);
+  r.stack_reuse.changed = sum(KLEAK_STACK_CHANGED);
+  r.stack_reuse.suspect = sum(KLEAK_STACK_SUSPECT);
 
   r.user_untracked.count = sum(KLEAK_USER_SKIPPED);
   r.user_untracked.bytes = sum(KLEAK_USER_SKIPPED_BYTES);

@@ -66,6 +66,7 @@ void save_recording(const std::string& path, const Recording& r) {
   h["window_start_ns"] = c.window_start_ns;
   h["dropped_in_drain"] = c.dropped_in_drain;
   h["sample_every"] = c.sample_every;
+  h["stack_reuse"] = c.stack_reuse;
   h["counters"] = counters_json(c.counters);
   json stacks = json::object();
   for (const auto& [id, frames] : c.stacks) stacks[std::to_string(id)] = frames;
@@ -137,9 +138,19 @@ Recording load_recording(const std::string& path) {
     c.window_start_ns = h.at("window_start_ns").get<uint64_t>();
     c.dropped_in_drain = h.at("dropped_in_drain").get<uint64_t>();
     c.sample_every = h.value("sample_every", 1u);
+    c.stack_reuse = h.value("stack_reuse", 1u);
     if (c.sample_every == 0) throw usage_error(path + ": sample_every is 0");
     auto counters = h.at("counters").get<std::vector<uint64_t>>();
-    if (counters.size() != c.counters.size()) throw usage_error(path + ": counters of another kleak version");
+    // Older recordings have fewer causes (new ones are appended): the missing ones read 0.
+    if (counters.size() > c.counters.size() || counters.size() % KLEAK_KIND_MAX != 0)
+      throw usage_error(path + ": counters of another kleak version");
+    if (counters.size() < c.counters.size()) {
+      size_t old_causes = counters.size() / KLEAK_KIND_MAX;
+      std::vector<uint64_t> wide(c.counters.size(), 0);
+      for (size_t k = 0; k < KLEAK_KIND_MAX; ++k)
+        for (size_t i = 0; i < old_causes; ++i) wide[k * KLEAK_CAUSE_MAX + i] = counters[k * old_causes + i];
+      counters = std::move(wide);
+    }
     std::copy(counters.begin(), counters.end(), c.counters.begin());
     for (const auto& [id, frames] : h.at("stacks").items())
       c.stacks[static_cast<int32_t>(std::stol(id))] = frames.get<std::vector<uint64_t>>();

@@ -28,6 +28,9 @@ std::string render_json(const Report& r) {
   j["sort"] = r.sort;
   j["sample_every"] = r.sample_every;
   j["sample_times_s"] = r.sample_times_s;
+  j["stack_reuse"] = {{"max_run", r.stack_reuse.max_run},   {"walked", r.stack_reuse.walked},
+                      {"reused", r.stack_reuse.reused},     {"checked", r.stack_reuse.checked},
+                      {"changed", r.stack_reuse.changed},   {"suspect", r.stack_reuse.suspect}};
   auto summaries = [](const std::map<std::string, Summary>& m) {
     json o = json::object();
     for (const auto& [k, s] : m) o[k] = {{"bytes", s.bytes}, {"count", s.count}};

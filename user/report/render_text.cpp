@@ -56,6 +56,15 @@ std::string render_text(const Report& r) {
                      "below may be false leaks\n", r.missed_frees);
   for (const auto& w : r.warnings) o += "warning: " + w + "\n";
 
+  if (r.stack_reuse.reused) {
+    const auto& u = r.stack_reuse;
+    auto pct = [](uint64_t a, uint64_t b) { return b ? 100.0 * static_cast<double>(a) / static_cast<double>(b) : 0.0; };
+    o += fmt::format("stacks: {} walked, {} reused from their call site (--stack-reuse {}); {} checks found "
+                     "another stack {} times ({:.1f}%): at most {} allocations ({:.1f}% of reused) may "
+                     "show a sibling stack of their own call site (--stack-reuse 1: exact)\n",
+                     u.walked, u.reused, u.max_run, u.checked, u.changed, pct(u.changed, u.checked),
+                     u.suspect, pct(u.suspect, u.reused));
+  }
   if (r.sample_every > 1)
     o += fmt::format("sampled: 1 in {} allocations (by address); counts and bytes below are scaled by {} "
                      "(a group of n tracked allocations is known to about 1/sqrt(n), e.g. +-10% at n=100)\n",

@@ -31,7 +31,7 @@ namespace fs = std::filesystem;
 
 std::string_view attach_mode_name(AttachMode m) {
   switch (m) {
-    case AttachMode::TpBtf: return "tp_btf";
+    case AttachMode::RawTp: return "raw_tp";
     case AttachMode::Tracepoint: return "tracepoint";
     case AttachMode::Kprobe: return "kprobe";
     case AttachMode::None: return "none";
@@ -109,8 +109,8 @@ std::vector<FamilyPlan> plan_families(const std::function<EventFacts(const Event
       }
     }
     auto allowed = [&](AttachMode m) { return !forced || *forced == m; };
-    if (btf && allowed(AttachMode::TpBtf)) {
-      plan.mode = AttachMode::TpBtf;
+    if (btf && allowed(AttachMode::RawTp)) {
+      plan.mode = AttachMode::RawTp;
     } else if (tp && allowed(AttachMode::Tracepoint)) {
       plan.mode = AttachMode::Tracepoint;
       plan.reason = forced ? "" : btf_why;
@@ -119,7 +119,7 @@ std::vector<FamilyPlan> plan_families(const std::function<EventFacts(const Event
       plan.reason = tp_why;
     } else {
       plan.reason = forced ? "cannot attach as " + std::string(attach_mode_name(*forced)) + ": " +
-                                 (*forced == AttachMode::TpBtf        ? btf_why
+                                 (*forced == AttachMode::RawTp        ? btf_why
                                   : *forced == AttachMode::Tracepoint ? tp_why
                                                                       : kp_why)
                            : tp_why + "; " + kp_why;
@@ -161,7 +161,7 @@ void check_btf(const std::string& btf_path) {
 
 namespace {
 
-// Prototype of the tp_btf program we compiled, per event: parameter count (including the
+// Prototype of the raw_tp program we compiled, per event: parameter count (including the
 // leading `void *__data`) and the positions that must be pointers to a named struct.
 struct Proto {
   unsigned nparams;
@@ -292,7 +292,7 @@ struct SkelDeleter {
 
 std::string prog_name(AttachMode mode, std::string_view event, bool is_free) {
   switch (mode) {
-    case AttachMode::TpBtf: return "btf_" + std::string(event);
+    case AttachMode::RawTp: return "raw_" + std::string(event);
     case AttachMode::Tracepoint: return "tp_" + std::string(event);
     case AttachMode::Kprobe:
       return is_free ? "kprobe_" + std::string(event) : "kprobe_" + std::string(event) + "_ret";
@@ -412,7 +412,10 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
   ro->cfg_cgroup_id = s.cgroup_id;
   ro->cfg_cgroup_level = s.cgroup_level;
   ro->cfg_sample_every = s.sample_every ? s.sample_every : 1;
+  ro->cfg_stack_reuse = s.stack_reuse ? s.stack_reuse : 1;
+  bpf_map__set_max_entries(skel->maps.sites, s.max_sites);
   t->sample_every_ = ro->cfg_sample_every;
+  t->stack_reuse_ = s.capture_stacks ? ro->cfg_stack_reuse : 1;
 
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) bpf_program__set_autoload(prog, false);
@@ -478,7 +481,7 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
     if (!ok && plan.reason != "not selected (--kinds/--filter)")
       t->warnings_.push_back(plan.family + " allocations are not traced: " +
                              (failure.empty() ? plan.reason : failure));
-    else if (ok && plan.mode != AttachMode::TpBtf && !plan.reason.empty())
+    else if (ok && plan.mode != AttachMode::RawTp && !plan.reason.empty())
       t->warnings_.push_back(plan.family + " uses " + std::string(attach_mode_name(plan.mode)) +
                              " programs: " + plan.reason);
     for (auto& l : links) t->impl_->links.push_back(std::move(l));
@@ -553,6 +556,11 @@ size_t Tracer::gc_stacks() {
   std::set<uint32_t> referenced;
   for (const auto& r : recs)
     if (r.a.stack_id >= 0) referenced.insert(static_cast<uint32_t>(r.a.stack_id));
+  // Call sites hand their last stack id to allocations to come (stack reuse).
+  read_batch<kleak_site_key, kleak_site>(bpf_map__fd(skel->maps.sites),
+                                         [&](const kleak_site_key&, const kleak_site& v) {
+                                           if (v.stack_id >= 0) referenced.insert(static_cast<uint32_t>(v.stack_id));
+                                         });
   // Churn groups name their stacks too, freed or not.
   read_batch<kleak_churn_key, kleak_churn>(bpf_map__fd(skel->maps.churn),
                                            [&](const kleak_churn_key& k, const kleak_churn&) {
@@ -586,6 +594,7 @@ Collected Tracer::drain() const {
   Collected snap;
   snap.window_start_ns = window_start_ns_;
   snap.sample_every = sample_every_;
+  snap.stack_reuse = stack_reuse_;
 
   // Outstanding allocations.
   snap.dropped_in_drain = read_allocs(bpf_map__fd(skel->maps.allocs), snap.allocs);
@@ -593,6 +602,7 @@ Collected Tracer::drain() const {
       bpf_map__fd(skel->maps.churn),
       [&](const kleak_churn_key& k, const kleak_churn& v) { snap.churn.emplace_back(k, v); });
   snap.now_ns = monotonic_ns();
+  derive_window_frees(snap.allocs, snap.churn);
 
   // Stacks referenced by the records.
   int sfd = bpf_map__fd(skel->maps.stacks);

@@ -62,6 +62,8 @@ struct TraceOptions {
   std::string sort = "growth";
   std::string record;
   uint32_t sample = 1;
+  uint32_t stack_reuse = KLEAK_DEFAULT_STACK_REUSE;
+  uint32_t max_sites = KLEAK_DEFAULT_MAX_SITES;
   std::string serve;
   size_t serve_top = 20;
   std::string cgroup;
@@ -112,10 +114,10 @@ Filter build_filter(const TraceOptions& o) {
 
 std::optional<AttachMode> parse_attach(const std::string& s) {
   if (s == "auto") return std::nullopt;
-  if (s == "tp_btf") return AttachMode::TpBtf;
+  if (s == "raw_tp") return AttachMode::RawTp;
   if (s == "tracepoint") return AttachMode::Tracepoint;
   if (s == "kprobe") return AttachMode::Kprobe;
-  throw usage_error("bad --attach '" + s + "' (use auto, tp_btf, tracepoint or kprobe)");
+  throw usage_error("bad --attach '" + s + "' (use auto, raw_tp, tracepoint or kprobe)");
 }
 
 class SignalBlock {
@@ -192,6 +194,8 @@ int run_trace(const TraceOptions& o) {
     throw usage_error("--stack-depth must be between 1 and " + std::to_string(KLEAK_MAX_STACK_DEPTH));
   if (o.top < 1) throw usage_error("--top must be at least 1");
   if (o.sample < 1) throw usage_error("--sample must be at least 1");
+  if (o.stack_reuse < 1) throw usage_error("--stack-reuse must be at least 1 (1 walks every allocation's stack)");
+  if (o.max_sites < 1) throw usage_error("--max-sites must be at least 1");
   if (o.max_allocs < 1 || o.max_stacks < 1 || o.max_caches < 1)
     throw usage_error("map sizes (--max-allocs, --max-stacks, --max-caches) must be at least 1");
   auto forced = parse_attach(o.attach);
@@ -233,6 +237,8 @@ int run_trace(const TraceOptions& o) {
   s.cache = pre.cache;
   s.max_churn = o.max_churn;
   s.sample_every = o.sample;
+  s.stack_reuse = o.stack_reuse;
+  s.max_sites = o.max_sites;
   if (cgroup) {
     s.cgroup_id = cgroup->id;
     s.cgroup_level = cgroup->level;
@@ -407,6 +413,11 @@ void register_trace_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--sample", opts->sample,
                   "Track 1 in N allocations (chosen by address, so frees match) and scale the counts: "
                   "for the busiest boxes");
+  cmd->add_option("--stack-reuse", opts->stack_reuse,
+                  "Walk a call site's stack once per up to N of its allocations while walks keep finding "
+                  "the same stack; 1 walks every one (exact, ~2 us each). The report shows how often a "
+                  "check found another stack (default 64)");
+  cmd->add_option("--max-sites", opts->max_sites, "Call sites remembered for --stack-reuse (default 16384, LRU)");
   cmd->add_option("--record", opts->record,
                   "Also keep the run in FILE (compressed) for `kleak report FILE` and `kleak diff A B`");
   cmd->add_option("--sort", opts->sort,
@@ -424,7 +435,7 @@ void register_trace_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--max-allocs", opts->max_allocs, "Outstanding allocations tracked at most (default 262144)");
   cmd->add_option("--max-stacks", opts->max_stacks, "Distinct stacks kept at most (default 65536)");
   cmd->add_option("--max-caches", opts->max_caches, "Slab caches named at most (default 4096)");
-  cmd->add_option("--attach", opts->attach, "auto, tp_btf, tracepoint or kprobe (default auto)");
+  cmd->add_option("--attach", opts->attach, "auto, raw_tp, tracepoint or kprobe (default auto)");
   cmd->add_option("--btf", opts->btf, "Kernel BTF file (default /sys/kernel/btf/vmlinux)");
   cmd->add_option("--tracefs", opts->tracefs, "Where tracefs is mounted (default: find or mount it)");
   cmd->add_option("--kallsyms", opts->kallsyms, "Symbol table for kernel frames (default /proc/kallsyms)");
