@@ -282,6 +282,23 @@ static __always_inline __u32 kernel_stack_depth(void *ctx)
 	return depth & (KLEAK_THREAD_SIZE - 1);
 }
 
+/*
+ * The syscall the current task is in: the orig_ax its entry saved (x86-64; 0 elsewhere). Paths
+ * through one call site from different syscalls (pipe2, socket, eventfd2 all open a `filp` at the
+ * same place) never share a site, even when their stacks happen to be equally deep. A BTF
+ * pointer, so a direct load.
+ */
+static __always_inline __s32 current_syscall(void)
+{
+#if defined(__TARGET_ARCH_x86)
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	return regs ? (__s32)regs->orig_ax : 0;
+#else
+	return 0;
+#endif
+}
+
 /* A stack walk, counted; its failures counted by cause. */
 static __always_inline __s32 walk_stack(void *ctx, __u32 kind)
 {
@@ -315,6 +332,7 @@ static __always_inline __s32 stack_for(void *ctx, const struct alloc_event *ev, 
 	sk.call_site = ev->call_site;
 	sk.pid = ev->call_site ? 0 : pid;
 	sk.depth = kernel_stack_depth(ctx);
+	sk.syscall = current_syscall();
 	sk.detail = ev->kind == KLEAK_KIND_SLAB ? ev->cache
 		  : ev->kind == KLEAK_KIND_PAGE ? ev->gfp_flags
 						: ev->bytes_alloc;

@@ -109,7 +109,9 @@ struct kleak_site_key {
 	__u32 depth; /* where on the kernel stack the event fired (kernel_stack_depth()) */
 	__u16 order;
 	__u8 kind;
-	__u8 pad[5];
+	__u8 pad;
+	__s32 syscall; /* the task's syscall number (pt_regs->orig_ax; -1 or an error code outside
+			  syscalls) */
 };
 
 /*

@@ -268,3 +268,45 @@ TEST(Trace, SamplingByAddressScalesBackToThePlantedBytes) {
 
 }  // namespace
 }  // namespace kleak::test
+
+namespace kleak::test {
+namespace {
+
+using nlohmann::json;
+
+// Stack reuse: every file the planter opens comes from one call site (alloc_empty_file's
+// kmem_cache_alloc of a `filp`) under four different callers, and the files of one pipe come in
+// pairs from two of them. Reused stacks must still put each file under its own caller, exactly.
+TEST(Trace, StackReuseKeepsTheCallersOfOneCallSiteApart) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  const uint64_t pipes = 600, eventfds = 400, sockets = 300;
+  json r = trace_while_planted(
+      {"--filter", "cache == \"filp\" && comm == \"kleak-planter\"", "--stack-reuse", "64"},
+      {"--pipes", std::to_string(pipes), "--fill", "0", "--eventfds", std::to_string(eventfds),
+       "--sockets", std::to_string(sockets)},
+      false);
+  auto count_under = [&](const std::string& func) { return find_stacks(r, "slab", func, 3).count; };
+  std::string dump = r.dump(1).substr(0, 6000);
+  // Each caller's count is exact but for the odd file another thread of the planter opens.
+  EXPECT_TRUE(within(count_under("create_pipe_files"), 2.0 * pipes, 0.02)) << dump;
+  EXPECT_TRUE(within(count_under("alloc_file_clone"), pipes, 0.02)) << dump;
+  EXPECT_TRUE(within(count_under("sock_alloc_file"), sockets, 0.02)) << dump;
+  EXPECT_TRUE(within(count_under("do_eventfd"), eventfds, 0.02)) << dump;
+  // ...and most of them took a reused stack: the shortcut was really taken.
+  const json& u = r["stack_reuse"];
+  EXPECT_EQ(u["max_run"], 64);
+  EXPECT_GT(u["reused"].get<uint64_t>(), u["walked"].get<uint64_t>()) << u.dump();
+  EXPECT_GT(u["checked"].get<uint64_t>(), 0u) << u.dump();
+}
+
+TEST(Trace, StackReuseOneWalksEveryAllocation) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  json r = trace_while_planted({"--stack-reuse", "1"}, {"--pipes", "200", "--fill", "60000"}, false);
+  const json& u = r["stack_reuse"];
+  EXPECT_EQ(u["reused"], 0) << u.dump();
+  EXPECT_EQ(u["checked"], 0) << u.dump();
+  EXPECT_GE(u["walked"].get<uint64_t>(), r["events"]["allocs_tracked"].get<uint64_t>()) << u.dump();
+}
+
+}  // namespace
+}  // namespace kleak::test

@@ -43,7 +43,7 @@ now() { cut -d. -f1 /proc/uptime; }
 
 # ---- which variant kleak attaches per family, for every --attach mode ----------------------
 mkdir -p "$R/attach"
-for mode in auto tp_btf tracepoint kprobe; do
+for mode in auto raw_tp tracepoint kprobe; do
   timeout -s KILL 120 "$KLEAK_BIN" trace --attach "$mode" --duration 1s --top 1 \
     >"$R/attach/$mode.txt" 2>"$R/attach/$mode.err"
   echo $? >"$R/attach/$mode.rc"

@@ -71,7 +71,7 @@ for j in "$R/leaky/trace.json" "$R/balloon/trace.json"; do
 done
 
 echo "== every --attach mode, as kleak printed its sources (kleak trace --attach MODE --duration 1s)"
-for mode in auto tp_btf tracepoint kprobe; do
+for mode in auto raw_tp tracepoint kprobe; do
   [ -f "$R/attach/$mode.rc" ] || continue
   rc=$(cat "$R/attach/$mode.rc")
   echo "  --attach $mode: exit $rc"
@@ -130,7 +130,7 @@ leaky_run() {
     [ "$modes" = "$mode" ] && pass "kmem events attached as $modes" || fail "kmem events attached as $modes, not $mode"
   fi
   leak_check "$J" kmalloc leaky_kmalloc_one "$(kv "$st" kmalloc_bytes_alloc)" "$(kv "$st" kmalloc_bytes_req)" slab
-  # The slab cache's name: read from struct kmem_cache (tp_btf), from the event's `name` field
+  # The slab cache's name: read from struct kmem_cache (raw_tp), from the event's `name` field
   # (classic tracepoint, kernels whose event has one), else unknown (classic tracepoint on 6.1).
   local want_cache=leaky_cache
   if [ "$mode" = tracepoint ] && ! sed -n '/^kmem_cache_alloc.format:/,/^[a-z]/p' "$R/env.txt" | grep -q 'char name\|__data_loc.*name'; then
