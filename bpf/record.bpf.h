@@ -407,6 +407,7 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 		return 0;
 	}
 
+	/* bpf_ktime_get_coarse_ns would be cheaper, but tracing programs may not call it. */
 	rec.ts_ns = bpf_ktime_get_ns();
 	rec.bytes_req = ev->bytes_req;
 	rec.bytes_alloc = ev->bytes_alloc;

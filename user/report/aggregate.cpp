@@ -25,8 +25,26 @@ namespace kleak {
 
 namespace {
 
-std::string_view comm_of(const kleak_alloc& a) {
-  return std::string_view(a.comm, strnlen(a.comm, sizeof a.comm));
+std::string_view comm_of(const char (&comm)[KLEAK_COMM_LEN]) {
+  return std::string_view(comm, strnlen(comm, KLEAK_COMM_LEN));
+}
+std::string_view comm_of(const kleak_alloc& a) { return comm_of(a.comm); }
+
+// A comm as the kernel hands it over: 16 bytes, NUL-padded, compared and hashed as two words.
+struct CommWords {
+  uint64_t lo = 0, hi = 0;
+  static CommWords of(const char (&comm)[KLEAK_COMM_LEN]) {
+    CommWords w;
+    std::memcpy(&w.lo, comm, 8);
+    std::memcpy(&w.hi, comm + 8, 8);
+    return w;
+  }
+  bool operator==(const CommWords&) const = default;
+};
+
+inline uint64_t mix(uint64_t h, uint64_t v) {
+  h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+  return h * 0xff51afd7ed558ccdull;
 }
 
 // kmalloc-<n> for sizes served by the kmalloc caches; larger kmallocs are whole pages.
@@ -41,17 +59,33 @@ struct Bucket {
   uint64_t bytes = 0, bytes_req = 0, count = 0;
   uint64_t allocs = 0, frees = 0, alloc_bytes = 0, free_bytes = 0;  // churn in the window
   uint64_t oldest_ts = UINT64_MAX;
-  std::vector<std::pair<std::string_view, uint64_t>> comms;
+  // Comms point at a record's (or churn key's) 16-byte comm; caches at interned names, so
+  // both compare without looking at the characters.
+  std::vector<std::pair<const char*, uint64_t>> comms;
   std::vector<std::pair<std::string_view, uint64_t>> caches;
 };
 
-void bump(std::vector<std::pair<std::string_view, uint64_t>>& v, std::string_view s) {
+void bump_comm(std::vector<std::pair<const char*, uint64_t>>& v, const char (&comm)[KLEAK_COMM_LEN]) {
+  CommWords w = CommWords::of(comm);
   for (auto& [k, n] : v)
-    if (k == s) {
+    if (CommWords::of(*reinterpret_cast<const char(*)[KLEAK_COMM_LEN]>(k)) == w) {
+      ++n;
+      return;
+    }
+  if (v.size() < 16) v.emplace_back(comm, 1);
+}
+
+void bump_cache(std::vector<std::pair<std::string_view, uint64_t>>& v, std::string_view s) {
+  for (auto& [k, n] : v)
+    if (k.data() == s.data()) {
       ++n;
       return;
     }
   if (v.size() < 16) v.emplace_back(s, 1);
+}
+
+std::string_view comm_view(const char* comm) {
+  return comm_of(*reinterpret_cast<const char(*)[KLEAK_COMM_LEN]>(comm));
 }
 
 std::string stack_error_frame(int32_t id) {
@@ -178,32 +212,32 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
     uint32_t tgid;
     uint64_t cgroup;
     const char* cache;  // interned name
-    char comm[KLEAK_COMM_LEN];
+    CommWords comm;
     bool operator==(const BucketKey& o) const {
       return kind == o.kind && stack_id == o.stack_id && tgid == o.tgid && cgroup == o.cgroup &&
-             cache == o.cache && std::memcmp(comm, o.comm, sizeof comm) == 0;
+             cache == o.cache && comm == o.comm;
     }
   };
   struct BucketHash {
     size_t operator()(const BucketKey& k) const {
-      size_t h = std::hash<uint64_t>()((static_cast<uint64_t>(k.kind) << 32) ^ static_cast<uint32_t>(k.stack_id));
-      h ^= std::hash<uint64_t>()(k.cgroup ^ (static_cast<uint64_t>(k.tgid) << 40)) + 0x9e3779b97f4a7c15ull + (h << 6);
-      h ^= std::hash<const void*>()(k.cache) + (h << 6);
-      h ^= std::hash<std::string_view>()(std::string_view(k.comm, strnlen(k.comm, sizeof k.comm)));
-      return h;
+      uint64_t h = mix(0, (static_cast<uint64_t>(k.kind) << 32) ^ static_cast<uint32_t>(k.stack_id));
+      h = mix(h, k.cgroup ^ (static_cast<uint64_t>(k.tgid) << 40));
+      h = mix(h, reinterpret_cast<uintptr_t>(k.cache));
+      h = mix(h, k.comm.lo);
+      return static_cast<size_t>(mix(h, k.comm.hi));
     }
   };
   std::unordered_map<BucketKey, Bucket, BucketHash> buckets;
   buckets.reserve(1024);
   auto key_of = [&](int kind, int32_t stack_id, uint32_t tgid, uint64_t cgroup, std::string_view cache,
-                    const char* comm) {
+                    const char (&comm)[KLEAK_COMM_LEN]) {
     BucketKey k{};
     k.kind = kind;
     k.stack_id = stack_id;
     if (by_pid) k.tgid = tgid;
     if (by_cgroup) k.cgroup = cgroup;
     if (by_cache || by_stack) k.cache = cache.data();
-    if (by_comm) std::memcpy(k.comm, comm, sizeof k.comm);
+    if (by_comm) k.comm = CommWords::of(comm);
     return k;
   };
   auto fields_of = [&](int kind, std::string_view cache, std::string_view comm, uint32_t tgid,
@@ -246,8 +280,8 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
     b.bytes_req += a.bytes_req * scale;
     b.count += scale;
     b.oldest_ts = std::min<uint64_t>(b.oldest_ts, a.ts_ns);
-    bump(b.comms, comm_of(a));
-    if (!cache.empty()) bump(b.caches, cache);
+    bump_comm(b.comms, a.comm);
+    if (!cache.empty()) bump_cache(b.caches, cache);
   }
   // Churn: allocations and frees seen in the window, bucketed the same way.
   for (const auto& [ck, cv] : snap.churn) {
@@ -277,46 +311,72 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
     b.frees += cv.frees * scale;
     b.alloc_bytes += cv.alloc_bytes * scale;
     b.free_bytes += cv.free_bytes * scale;
-    if (!comm.empty() && b.comms.empty()) b.comms.emplace_back(comm, 0);
+    if (!comm.empty() && b.comms.empty()) b.comms.emplace_back(ck.comm, 0);
     if (!cache.empty() && b.caches.empty()) b.caches.emplace_back(cache, 0);
   }
 
   // ---- pass 2: symbolize each stack once, trim, classify, merge buckets that print the same
+  // Frames are resolved once per stack and kept only as long as needed: the printed frames,
+  // the trim count, the interrupt context and the category (for the first kind that asks; a
+  // stack id is one event's, so a second kind is rare and simply resolves again).
   struct Sym {
     std::vector<std::string> frames;  // printed (trimmed unless full)
     size_t trimmed = 0;
-    std::vector<Frame> all;
     std::string_view context;  // "irq", "softirq" or ""
+    int cat_kind = -1;
+    Category cat{};
   };
   std::unordered_map<int32_t, Sym> symbolized;
-  auto sym_of = [&](int32_t id) -> const Sym& {
-    auto [it, fresh] = symbolized.try_emplace(id);
-    if (!fresh) return it->second;
-    Sym& s = it->second;
+  symbolized.reserve(snap.stacks.size() + 16);
+  auto resolve_all = [&](int32_t id) {
+    std::vector<Frame> all;
     auto st = snap.stacks.find(id);
+    if (id < 0 || st == snap.stacks.end()) return all;
+    all.reserve(st->second.size());
+    for (uint64_t ip : st->second) all.push_back(syms.resolve(ip));
+    return all;
+  };
+  auto sym_of = [&](int32_t id, int kind) -> const Sym& {
+    auto [it, fresh] = symbolized.try_emplace(id);
+    Sym& s = it->second;
+    if (!fresh) {
+      if (s.cat_kind != kind) {
+        std::vector<Frame> all = resolve_all(id);
+        s.cat = classify(static_cast<kleak_kind>(kind), std::span<const Frame>(all));
+        s.cat_kind = kind;
+      }
+      return s;
+    }
+    s.cat_kind = kind;
     if (id == KLEAK_STACK_PREWINDOW) {
       s.frames.push_back("[allocated before the window]");
+      s.cat = classify(static_cast<kleak_kind>(kind), std::span<const Frame>());
       return s;
     }
-    if (id < 0 || st == snap.stacks.end()) {
+    if (id < 0 || !snap.stacks.count(id)) {
       s.frames.push_back(id < 0 ? stack_error_frame(id) : "[stack evicted from the stack map]");
+      s.cat = classify(static_cast<kleak_kind>(kind), std::span<const Frame>());
       return s;
     }
-    s.all.reserve(st->second.size());
-    for (uint64_t ip : st->second) s.all.push_back(syms.resolve(ip));
-    s.trimmed = opts.full_stacks ? 0 : trim_count(std::span<const Frame>(s.all));
-    for (size_t i = s.trimmed; i < s.all.size(); ++i) s.frames.push_back(s.all[i].text());
-    s.context = interrupt_context(std::span<const Frame>(s.all));
+    std::vector<Frame> all = resolve_all(id);
+    s.trimmed = opts.full_stacks ? 0 : trim_count(std::span<const Frame>(all));
+    s.frames.reserve(all.size() - s.trimmed);
+    for (size_t i = s.trimmed; i < all.size(); ++i) s.frames.push_back(all[i].text());
+    s.context = interrupt_context(std::span<const Frame>(all));
+    s.cat = classify(static_cast<kleak_kind>(kind), std::span<const Frame>(all));
     return s;
   };
 
-  std::unordered_map<std::string, StackGroup> merged;
-  std::unordered_map<std::string, Category> merged_cat;
-  std::unordered_map<std::string, std::vector<std::pair<std::string_view, uint64_t>>> merged_comms;
-  std::unordered_map<std::string, std::vector<std::pair<std::string_view, uint64_t>>> merged_caches;
+  // One map from the printed group key to everything merged under it.
+  struct Merged {
+    StackGroup g;
+    Category cat{};
+    std::vector<std::pair<std::string_view, uint64_t>> comms, caches;
+  };
+  std::unordered_map<std::string, Merged> merged;
   for (auto& [bkey, b] : buckets) {
-    const Sym& s = sym_of(b.stack_id);
-    Category cat = classify(static_cast<kleak_kind>(b.kind), std::span<const Frame>(s.all));
+    const Sym& s = sym_of(b.stack_id, b.kind);
+    Category cat = s.cat;
     std::string kind(kind_name(static_cast<kleak_kind>(b.kind)));
     std::string_view cat_name = category_name(cat);
     if (b.count) {
@@ -345,7 +405,7 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
     }
     bool prewindow = b.stack_id == KLEAK_STACK_PREWINDOW;
     // Interrupts are nobody's process: their allocations go to the interrupt context.
-    std::string who_comm = s.context.empty() ? std::string(b.comms.empty() ? "" : b.comms[0].first)
+    std::string who_comm = s.context.empty() ? std::string(b.comms.empty() ? "" : comm_view(b.comms[0].first))
                                              : "<" + std::string(s.context) + ">";
     std::map<std::string, std::string> dims;
     if (by_callsite) dims["callsite"] = s.frames.empty() ? "" : s.frames[0];
@@ -374,9 +434,10 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
       gkey = kind + "\n";
     }
     for (const auto& [d, v] : dims) gkey += d + "=" + v + "\n";
-    StackGroup& g = merged[gkey];
+    Merged& m = merged[gkey];
+    StackGroup& g = m.g;
     if (g.count == 0 && g.allocs == 0 && g.frees == 0 && g.stack_ids.empty()) {
-      merged_cat.emplace(gkey, cat);
+      m.cat = cat;
       g.kind = kind;
       g.category = std::string(category_name(cat));
       if (by_stack) {
@@ -404,15 +465,15 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
     }
     if (std::find(g.stack_ids.begin(), g.stack_ids.end(), b.stack_id) == g.stack_ids.end())
       g.stack_ids.push_back(b.stack_id);
-    auto& mc = merged_comms[gkey];
+    auto& mc = m.comms;
     for (auto [c, n] : b.comms) {
       if (n == 0) continue;
-      std::string_view shown = s.context.empty() ? c : std::string_view(s.context == "irq" ? "<irq>" : "<softirq>");
+      std::string_view shown = s.context.empty() ? comm_view(c) : std::string_view(s.context == "irq" ? "<irq>" : "<softirq>");
       auto it = std::find_if(mc.begin(), mc.end(), [&](auto& p) { return p.first == shown; });
       if (it == mc.end()) mc.emplace_back(shown, n);
       else it->second += n;
     }
-    auto& mk = merged_caches[gkey];
+    auto& mk = m.caches;
     for (auto [c, n] : b.caches) {
       auto it = std::find_if(mk.begin(), mk.end(), [&](auto& p) { return p.first == c; });
       if (it == mk.end()) mk.emplace_back(c, n);
@@ -421,14 +482,16 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
   }
 
   std::vector<StackGroup> groups;
-  for (auto& [gkey, g] : merged) {
-    auto& mc = merged_comms[gkey];
+  groups.reserve(merged.size());
+  for (auto& [gkey, m] : merged) {
+    StackGroup& g = m.g;
+    auto& mc = m.comms;
     // Most allocations first, names breaking ties: the same input always prints the same.
     std::sort(mc.begin(), mc.end(), [](auto& x, auto& y) {
       return x.second != y.second ? x.second > y.second : x.first < y.first;
     });
     for (size_t i = 0; i < mc.size() && i < 3; ++i) g.comms.emplace_back(std::string(mc[i].first), mc[i].second);
-    auto& mk = merged_caches[gkey];
+    auto& mk = m.caches;
     if (!mk.empty()) {
       auto best = std::max_element(mk.begin(), mk.end(), [](auto& x, auto& y) {
         return x.second != y.second ? x.second < y.second : x.first > y.first;
@@ -437,7 +500,7 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
     }
     std::sort(g.stack_ids.begin(), g.stack_ids.end());
 
-    Category cat = merged_cat.at(gkey);
+    Category cat = m.cat;
     if (g.category == "mixed" || !is_user_memory(cat)) {
       r.total_bytes += g.bytes;
       r.total_count += g.count;
