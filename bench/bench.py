@@ -6,6 +6,7 @@
    (the order rotates every round), medians over the rounds:
      kleak            build/kleak trace --duration 1h (started first, SIGINT after)
      kleak-sample     the same with --sample 100 (1 in 100 addresses tracked)
+     kleak-exact      the same with --stack-reuse 1 (a stack walk for every tracked allocation)
      kleak-nostack    kleak's own Tracer with bpf_get_stackid() switched off (kleak-bench-tracer)
      bpftrace-memleak bench/memleak.bt: pointer -> kstack map, deleted on free
      bpftrace-count   bench/count.bt: counts the six tracepoints, no stacks (the floor)
@@ -48,7 +49,7 @@ MEMLEAK_BT = os.path.join(ROOT, "bench", "memleak.bt")
 COUNT_BT = os.path.join(ROOT, "bench", "count.bt")
 
 WORKLOADS = ["pipe", "socket", "open"]
-TRACERS = ["kleak", "kleak-sample", "kleak-nostack", "bpftrace-memleak", "bpftrace-count"]
+TRACERS = ["kleak", "kleak-sample", "kleak-exact", "kleak-nostack", "bpftrace-memleak", "bpftrace-count"]
 SAMPLE_EVERY = {"n": 100}  # kleak-sample: kleak trace --sample N
 # BPF program types that can sit on the allocation path: if one we did not load is present,
 # someone else is tracing and every number would be off.
@@ -235,6 +236,10 @@ class Tracer:
             self.argv = [KLEAK, "trace", "--duration", duration, "--format", "json", "-o", self.json,
                          "--sample", str(SAMPLE_EVERY["n"])]
             self.marker, self.marker_file = "kleak: tracing", self.err
+        elif name == "kleak-exact":
+            self.argv = [KLEAK, "trace", "--duration", duration, "--format", "json", "-o", self.json,
+                         "--stack-reuse", "1"]
+            self.marker, self.marker_file = "kleak: tracing", self.err
         elif name == "kleak-nostack":
             self.argv = [BTRACER, "trace", "--no-stacks"]
             self.marker, self.marker_file = "kleak: tracing", self.err
@@ -306,7 +311,7 @@ class Tracer:
              "hwm_at_stop_kb": self.hwm_at_stop_kb}
         if self.hung:
             r["hung_on_sigint"] = self.hung
-        if self.name in ("kleak", "kleak-sample"):
+        if self.name in ("kleak", "kleak-sample", "kleak-exact"):
             try:
                 with open(self.json) as f:
                     rep = json.load(f)
@@ -314,6 +319,7 @@ class Tracer:
                                                                  "frees_matched", "outstanding_records")}
                 r["duration_s"] = rep.get("duration_s")
                 r["dropped"] = {k: v for k, v in rep.get("dropped", {}).items() if v}
+                r["stack_reuse"] = rep.get("stack_reuse")
             except (OSError, ValueError, KeyError) as ex:
                 r["report_error"] = str(ex)
         elif self.name.startswith("kleak-"):
@@ -511,6 +517,15 @@ def summarize(runs, args):
                 e["tracer_events_per_s_all_cpus"] = median(
                     [(r["tracer"]["events"]["allocs_seen"] + r["tracer"]["events"]["frees_seen"])
                      / r["tracer"]["duration_s"] for r in withev])
+            reuse = [r["tracer"]["stack_reuse"] for r in tr if r["tracer"].get("stack_reuse")]
+            if reuse and any(u["reused"] for u in reuse):
+                share = lambda a, b: a / b if b else 0.0
+                e["stack_reuse"] = {
+                    "max_run": reuse[0]["max_run"],
+                    "walked_share": median([share(u["walked"], u["walked"] + u["reused"]) for u in reuse]),
+                    "changed_share_of_checks": median([share(u["changed"], u["checked"]) for u in reuse]),
+                    "suspect_share_of_reused": median([share(u["suspect"], u["reused"]) for u in reuse]),
+                    "runs": reuse}
             s["tracers"][t] = e
         out[w] = s
     return out
@@ -767,6 +782,20 @@ def render(res):
                          fmt(e["added_ns_per_event_wall"], ".0f"), ""])
     out.append(table(rows, ["workload", "config", "ops/cpu-s", "ns/op", "slowdown", "range", "+ns/event",
                             "wall", "+ns/ev wall", "events/op (allocs+frees)"]))
+    rows = []
+    for w, s in res["tracing"].items():
+        for t, e in s.get("tracers", {}).items():
+            u = e.get("stack_reuse")
+            if u:
+                rows.append([w, t, str(u["max_run"]), f"{100 * u['walked_share']:.2f}%",
+                             f"{100 * u['changed_share_of_checks']:.2f}%", f"{100 * u['suspect_share_of_reused']:.3f}%"])
+    if rows:
+        out.append("")
+        out.append("stack reuse (kleak's own counters, medians over the runs): walked = stack walks per tracked "
+                   "allocation; changed = checks (walks at a site with a cached stack) that found another stack; "
+                   "suspect = reused allocations in runs that ended in a change, an upper bound of those shown "
+                   "under a sibling stack of their own call site")
+        out.append(table(rows, ["workload", "config", "--stack-reuse", "walked", "changed", "suspect"]))
     prof = res.get("profile") or {}
     if prof.get("bpf_stats"):
         out.append("")
