@@ -273,7 +273,7 @@ static __always_inline __u32 kernel_stack_depth(void *ctx)
 	depth = *(volatile __u64 *)slot;
 	/*
 	 * randomize_kstack_offset moves every syscall's stack down by a random 0-1023 bytes
-	 * (KSTACK_OFFSET_MAX). Since 6.15 the offset is kept per task, still unchanged while the
+	 * (KSTACK_OFFSET_MAX). Newer kernels (6.18 here) keep the offset per task, unchanged while the
 	 * syscall runs, so it can be added back; before, it is per CPU and the depth stays
 	 * randomized (fewer allocations share a site, none is given a wrong stack for it).
 	 */
