@@ -163,7 +163,9 @@ enum kleak_cause {
 	KLEAK_STACK_CHANGED = 20,    /* checks that found another stack than the cached one */
 	KLEAK_STACK_SUSPECT = 21,    /* reused allocations in runs that ended in a changed stack:
 	                                an upper bound of those given a sibling stack */
-	KLEAK_CAUSE_MAX = 22,
+	KLEAK_FREE_RESCUED = 22,     /* frees whose program was busy on the CPU (a recursion miss)
+	                                and that its twin program handled instead */
+	KLEAK_CAUSE_MAX = 23,
 };
 
 #define KLEAK_NR_COUNTERS ((int)KLEAK_KIND_MAX * (int)KLEAK_CAUSE_MAX)
@@ -204,6 +206,21 @@ static inline void kleak_churn_key_of(struct kleak_churn_key *key, const struct 
 	__builtin_memcpy(key->comm, rec->comm, sizeof(key->comm));
 	key->kind = rec->kind;
 }
+
+/*
+ * Slots of the per-CPU `scratch` array: 0 is kernel_stack_depth()'s, then one per raw_tp free
+ * program: how many runs of it are in progress on this CPU (see FREE_PRIMARY in kleak.bpf.c).
+ */
+enum kleak_free_slot {
+	KLEAK_SLOT_DEPTH = 0,
+	KLEAK_SLOT_KFREE = 1,
+	KLEAK_SLOT_CACHE_FREE = 2,
+	KLEAK_SLOT_PAGE_FREE = 3,
+	KLEAK_SLOT_PAGE_FREE_BATCHED = 4,
+	KLEAK_SLOT_PERCPU_FREE = 5,
+	KLEAK_SLOT_VMAP_FREE = 6,
+	KLEAK_NR_SLOTS = 7,
+};
 
 /* Default map sizes; the loader overrides them before load. */
 #define KLEAK_DEFAULT_MAX_ALLOCS (256 * 1024)

@@ -1,6 +1,7 @@
-// The BPF handlers themselves, driven with BPF_PROG_TEST_RUN through their raw_tp variants
-// (same __always_inline bodies as the tp_btf and tracepoint programs): insert, free, key spaces,
-// filters, a full map and a reused address, each checked in the maps and counters.
+// The BPF handlers themselves, driven with BPF_PROG_TEST_RUN through the raw_tp programs that
+// `kleak trace` attaches (the classic tracepoint variants share their __always_inline bodies):
+// insert, free, key spaces, filters, a full map, a reused address and the free twins, each
+// checked in the maps and counters.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
@@ -57,6 +58,33 @@ class Handlers : public ::testing::Test {
 };
 
 constexpr uint64_t kPtr = 0xffff888012345600ull;
+
+TEST_F(Handlers, FreeTwinActsOnlyWhenItsPrimaryIsInterrupted) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  load();
+  int sfd = bpf_map__fd(skel_->maps.scratch);
+  uint32_t slot = KLEAK_SLOT_KFREE;
+  std::vector<uint64_t> depth(static_cast<size_t>(libbpf_num_possible_cpus()));
+  fire(skel_->progs.raw_kmalloc, {0, kPtr, 64, 64, 0xcc0, 0});
+  // After a primary ran (the normal order on a tracepoint), the twin does nothing.
+  fire(skel_->progs.raw_kfree_twin, {0, kPtr});
+  EXPECT_TRUE(lookup(KLEAK_SPACE_SLAB, kPtr));
+  EXPECT_EQ(count(KLEAK_KIND_KMALLOC, KLEAK_FREE_SEEN), 0u);
+  // As if this kfree interrupted the primary on every CPU: the kernel skipped the primary, the
+  // twin frees the record and says so.
+  std::fill(depth.begin(), depth.end(), 1);
+  ASSERT_EQ(bpf_map_update_elem(sfd, &slot, depth.data(), BPF_ANY), 0);
+  fire(skel_->progs.raw_kfree_twin, {0, kPtr});
+  EXPECT_FALSE(lookup(KLEAK_SPACE_SLAB, kPtr));
+  EXPECT_EQ(count(KLEAK_KIND_KMALLOC, KLEAK_FREE_MATCHED), 1u);
+  EXPECT_EQ(count(KLEAK_KIND_KMALLOC, KLEAK_FREE_RESCUED), 1u);
+  // The primary leaves its in-progress count as it found it; another event's slot is untouched.
+  fire(skel_->progs.raw_kfree, {0, kPtr + 64});
+  ASSERT_EQ(bpf_map_lookup_elem(sfd, &slot, depth.data()), 0);
+  for (uint64_t d : depth) EXPECT_EQ(d, 1u);
+  fire(skel_->progs.raw_kmem_cache_free_twin, {0, kPtr + 128, 0});
+  EXPECT_EQ(count(KLEAK_KIND_SLAB, KLEAK_FREE_SEEN), 0u);
+}
 
 TEST_F(Handlers, KmallocThenKfree) {
   KLEAK_REQUIRE_BPF_OR_SKIP();

@@ -544,7 +544,7 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
       "frees_matched", "frees_of_untracked", "cache_map_full", "alloc_bytes", "free_bytes",
       "user_memory_untracked", "user_memory_untracked_bytes", "churn_map_full", "sampled_out",
       "stacks_walked", "stacks_reused", "stack_reuse_checked", "stack_reuse_changed",
-      "stack_reuse_suspect"};
+      "stack_reuse_suspect", "frees_rescued"};
   for (int k = KLEAK_KIND_KMALLOC; k < KLEAK_KIND_MAX; ++k) {
     auto& m = r.events_by_kind[std::string(kind_name(static_cast<kleak_kind>(k)))];
     for (int cause = 0; cause < KLEAK_CAUSE_MAX; ++cause)
@@ -563,6 +563,10 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
 
   uint64_t alloc_misses = 0, free_misses = 0;
   for (const auto& p : snap.progs) (p.is_free ? free_misses : alloc_misses) += p.recursion_misses;
+  // A free program's recursion miss is a lost free unless its twin handled the event.
+  uint64_t rescued = sum(KLEAK_FREE_RESCUED);
+  r.events["frees_rescued_from_recursion"] = rescued;
+  free_misses = free_misses > rescued ? free_misses - rescued : 0;
   r.missed_frees = free_misses;
   r.dropped["alloc_map_full"] = sum(KLEAK_ALLOC_MAP_FULL);
   r.dropped["stack_collision"] = sum(KLEAK_STACK_COLLISION);

@@ -302,6 +302,15 @@ std::string prog_name(AttachMode mode, std::string_view event, bool is_free) {
   return "";
 }
 
+// The twin of a raw_tp free program (see FREE_TWIN in bpf/record.bpf.h), or nullptr.
+bpf_program* free_twin(bpf_object* obj, AttachMode mode, const EventSpec& e) {
+  if (mode != AttachMode::RawTp || !e.is_free) return nullptr;
+  std::string name = prog_name(mode, e.name, true) + "_twin";
+  bpf_program* p = bpf_object__find_program_by_name(obj, name.c_str());
+  if (!p) throw Error("internal: BPF program " + name + " missing");
+  return p;
+}
+
 }  // namespace
 
 struct Tracer::Impl {
@@ -429,6 +438,7 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
       bpf_program* p = bpf_object__find_program_by_name(skel->obj, name.c_str());
       if (!p) throw Error("internal: BPF program " + name + " missing");
       bpf_program__set_autoload(p, true);
+      if (bpf_program* twin = free_twin(skel->obj, plan.mode, e)) bpf_program__set_autoload(twin, true);
     }
   }
 
@@ -466,6 +476,16 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
         }
         links.emplace_back(l);
         attached.push_back({std::string(e.category) + ":" + std::string(e.name), e.is_free, p});
+        // Its twin, for the frees that interrupt it (FREE_TWIN in record.bpf.h). Its own
+        // recursion misses are not losses: the primary handles what interrupts the twin.
+        if (bpf_program* twin = free_twin(skel->obj, plan.mode, e)) {
+          bpf_link* tl = bpf_program__attach(twin);
+          if (!tl) {
+            failure = "attach raw_tp " + std::string(e.name) + " (twin) failed: " + std::strerror(errno);
+            break;
+          }
+          links.emplace_back(tl);
+        }
       }
     }
     bool ok = plan.mode != AttachMode::None && failure.empty();
