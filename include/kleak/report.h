@@ -93,6 +93,9 @@ struct Report {
   std::vector<GroupBy> by{GroupBy::stack};
   std::vector<double> sample_times_s;  // when the verdict samples were taken
   uint32_t sample_every = 1;           // --sample N: counts and bytes are scaled by N
+  // --sample: allocations seen and those that passed the address test. Objects recycled at one
+  // address are always or never sampled, so the rate achieved can differ from 1 in N.
+  uint64_t sample_seen = 0, sample_kept = 0;
   std::string sort = "bytes";
 
   // --stack-reuse: how often stacks were walked, reused from their call site, and what the

@@ -551,6 +551,11 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
       if (uint64_t n = counter(c, k, cause)) m[kCauseNames[cause]] = n;
   }
 
+  // Allocations past the sampling test end as tracked, filtered, skipped as user memory or
+  // dropped by a full map.
+  r.sample_seen = sum(KLEAK_ALLOC_SEEN);
+  r.sample_kept = sum(KLEAK_ALLOC_TRACKED) + sum(KLEAK_ALLOC_FILTERED) + sum(KLEAK_USER_SKIPPED) +
+                  sum(KLEAK_ALLOC_MAP_FULL);
   r.stack_reuse.max_run = snap.stack_reuse;
   r.stack_reuse.walked = sum(KLEAK_STACK_WALKED);
   r.stack_reuse.reused = sum(KLEAK_STACK_REUSED);

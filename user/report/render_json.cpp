@@ -27,6 +27,7 @@ std::string render_json(const Report& r) {
   j["by"] = by;
   j["sort"] = r.sort;
   j["sample_every"] = r.sample_every;
+  j["sample_achieved"] = {{"seen", r.sample_seen}, {"kept", r.sample_kept}};
   j["sample_times_s"] = r.sample_times_s;
   j["stack_reuse"] = {{"max_run", r.stack_reuse.max_run},   {"walked", r.stack_reuse.walked},
                       {"reused", r.stack_reuse.reused},     {"checked", r.stack_reuse.checked},
