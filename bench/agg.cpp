@@ -8,7 +8,7 @@
 //
 //   kleak-bench-agg [--records N] [--stacks S] [--depth D] [--reps R] [--kallsyms FILE]
 //
-// Stacks look like the ones BPF hands over on a tp_btf program: the tracer's plumbing
+// Stacks look like the ones BPF hands over on a raw_tp program: the tracer's plumbing
 // (bpf_prog / bpf_trace_run / __traceiter) and an allocator frame innermost, which trim_count()
 // removes, then D-4 distinct random kernel functions (each at a return address inside the
 // function), so every stack prints differently and nothing merges. Allocations are spread over

@@ -13,7 +13,8 @@
  * (tp_btf programs were the first choice once: the same dispatch, but `const void *` arguments
  * must go through bpf_probe_read_kernel there, ~50 ns per read on this box, and the 6.1
  * verifier refuses direct reads of them.)
- * The loader (user/trace/loader.cpp) turns on exactly one variant per family.
+ * The loader (user/trace/attach.cpp) turns on exactly one variant per family, and for raw_tp
+ * frees their twins (FREE_TWIN in record.bpf.h).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

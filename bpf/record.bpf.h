@@ -2,8 +2,8 @@
 /*
  * Record and forget outstanding allocations. Every program in kleak.bpf.c is a thin adapter that
  * turns its event's arguments into a struct alloc_event (or a key) and calls one of the
- * __always_inline functions below, so the same logic runs under tp_btf, classic tracepoints,
- * kprobes and, for tests, raw_tp programs driven by BPF_PROG_TEST_RUN.
+ * __always_inline functions below, so the same logic runs under raw tracepoints (which the tests
+ * also drive with BPF_PROG_TEST_RUN), classic tracepoints and kprobes.
  *
  * Order of work on the hot path: the sampling test (nothing read but the address), the cheap
  * filters (kind, size, pid, cache), then the stack: a walk costs ~2 us here, so a call site's

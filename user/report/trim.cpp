@@ -16,7 +16,7 @@ namespace {
 constexpr FramePattern kTracerPatterns[] = {
     "[bpf]",                // JIT-ed BPF programs (bpf_prog_<tag>_<name>) and trampolines
     "[__builtin__ftrace]",  // ftrace trampolines (kprobes and fentry on ftrace)
-    "bpf_trace_run*",       // raw tracepoint -> BPF (tp_btf, raw_tp)
+    "bpf_trace_run*",       // raw tracepoint -> BPF (raw_tp, tp_btf)
     "__bpf_trace_*",
     "__traceiter_*",
     "trace_event_raw_event_*",  // classic tracepoint -> perf -> BPF
