@@ -619,8 +619,8 @@ Collected Tracer::drain() const {
 
   // Outstanding allocations.
   // Sized from the counters (a little over, capped by the map), not grown by doubling.
-  snap.allocs.reserve(std::min<uint64_t>(outstanding_estimate() + outstanding_estimate() / 8 + 4096,
-                                         bpf_map__max_entries(skel->maps.allocs)));
+  const uint64_t estimate = outstanding_estimate();
+  snap.allocs.reserve(std::min<uint64_t>(estimate + estimate / 8 + 4096, bpf_map__max_entries(skel->maps.allocs)));
   snap.dropped_in_drain = read_allocs(bpf_map__fd(skel->maps.allocs), snap.allocs);
   snap.dropped_in_drain += read_batch<kleak_churn_key, kleak_churn>(
       bpf_map__fd(skel->maps.churn),
