@@ -25,15 +25,15 @@ namespace kleak {
 
 namespace {
 
-std::string_view comm_of(const char (&comm)[KLEAK_COMM_LEN]) {
-  return std::string_view(comm, strnlen(comm, KLEAK_COMM_LEN));
-}
-std::string_view comm_of(const kleak_alloc& a) { return comm_of(a.comm); }
+// A comm as the kernel hands it over: KLEAK_COMM_LEN bytes, NUL-padded.
+std::string_view comm_view(const char* comm) { return std::string_view(comm, strnlen(comm, KLEAK_COMM_LEN)); }
+std::string_view comm_of(const kleak_alloc& a) { return comm_view(a.comm); }
 
-// A comm as the kernel hands it over: 16 bytes, NUL-padded, compared and hashed as two words.
+// ... compared and hashed as two words.
 struct CommWords {
   uint64_t lo = 0, hi = 0;
-  static CommWords of(const char (&comm)[KLEAK_COMM_LEN]) {
+  static CommWords of(const char* comm) {
+    static_assert(KLEAK_COMM_LEN == 16);
     CommWords w;
     std::memcpy(&w.lo, comm, 8);
     std::memcpy(&w.hi, comm + 8, 8);
@@ -65,10 +65,10 @@ struct Bucket {
   std::vector<std::pair<std::string_view, uint64_t>> caches;
 };
 
-void bump_comm(std::vector<std::pair<const char*, uint64_t>>& v, const char (&comm)[KLEAK_COMM_LEN]) {
+void bump_comm(std::vector<std::pair<const char*, uint64_t>>& v, const char* comm) {
   CommWords w = CommWords::of(comm);
   for (auto& [k, n] : v)
-    if (CommWords::of(*reinterpret_cast<const char(*)[KLEAK_COMM_LEN]>(k)) == w) {
+    if (CommWords::of(k) == w) {
       ++n;
       return;
     }
@@ -84,9 +84,6 @@ void bump_cache(std::vector<std::pair<std::string_view, uint64_t>>& v, std::stri
   if (v.size() < 16) v.emplace_back(s, 1);
 }
 
-std::string_view comm_view(const char* comm) {
-  return comm_of(*reinterpret_cast<const char(*)[KLEAK_COMM_LEN]>(comm));
-}
 
 std::string stack_error_frame(int32_t id) {
   switch (-id) {
@@ -230,7 +227,7 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
   std::unordered_map<BucketKey, Bucket, BucketHash> buckets;
   buckets.reserve(1024);
   auto key_of = [&](int kind, int32_t stack_id, uint32_t tgid, uint64_t cgroup, std::string_view cache,
-                    const char (&comm)[KLEAK_COMM_LEN]) {
+                    const char* comm) {
     BucketKey k{};
     k.kind = kind;
     k.stack_id = stack_id;
@@ -239,6 +236,20 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
     if (by_cache || by_stack) k.cache = cache.data();
     if (by_comm) k.comm = CommWords::of(comm);
     return k;
+  };
+  // The bucket of these dimensions, its identity set when it is new.
+  auto bucket_of = [&](int kind, int32_t stack_id, uint32_t tgid, uint64_t cgroup, std::string_view cache,
+                       const char* comm) -> Bucket& {
+    auto [it, fresh] = buckets.try_emplace(key_of(kind, stack_id, tgid, cgroup, cache, comm));
+    Bucket& b = it->second;
+    if (fresh) {
+      b.kind = kind;
+      b.stack_id = stack_id;
+      b.tgid = tgid;
+      b.cgroup = cgroup;
+      b.cache = cache;
+    }
+    return b;
   };
   auto fields_of = [&](int kind, std::string_view cache, std::string_view comm, uint32_t tgid,
                        uint64_t cgroup) {
@@ -268,14 +279,7 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
         continue;
       }
     }
-    Bucket& b = buckets[key_of(a.kind, a.stack_id, a.tgid, a.cgroup_id, cache, a.comm)];
-    if (b.count == 0) {
-      b.kind = a.kind;
-      b.stack_id = a.stack_id;
-      b.tgid = a.tgid;
-      b.cgroup = a.cgroup_id;
-      b.cache = cache;
-    }
+    Bucket& b = bucket_of(a.kind, a.stack_id, a.tgid, a.cgroup_id, cache, a.comm);
     b.bytes += a.bytes_alloc * scale;
     b.bytes_req += a.bytes_req * scale;
     b.count += scale;
@@ -286,7 +290,7 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
   // Churn: allocations and frees seen in the window, bucketed the same way.
   for (const auto& [ck, cv] : snap.churn) {
     std::string_view cache = cache_of(ck.cache, ck.kind, cv.allocs ? cv.alloc_bytes / cv.allocs : 0);
-    std::string_view comm(ck.comm, strnlen(ck.comm, sizeof ck.comm));
+    std::string_view comm = comm_view(ck.comm);
     if (!filter.is_match_all()) {
       // Sizes are the group's average: a churn entry has no per-allocation size.
       FilterFields f = fields_of(ck.kind, cache, comm, ck.tgid, ck.cgroup_id);
@@ -299,14 +303,7 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
       }
       if (!filter.matches(f)) continue;
     }
-    Bucket& b = buckets[key_of(ck.kind, ck.stack_id, ck.tgid, ck.cgroup_id, cache, ck.comm)];
-    if (b.count == 0 && b.allocs == 0 && b.frees == 0) {
-      b.kind = ck.kind;
-      b.stack_id = ck.stack_id;
-      b.tgid = ck.tgid;
-      b.cgroup = ck.cgroup_id;
-      b.cache = cache;
-    }
+    Bucket& b = bucket_of(ck.kind, ck.stack_id, ck.tgid, ck.cgroup_id, cache, ck.comm);
     b.allocs += cv.allocs * scale;
     b.frees += cv.frees * scale;
     b.alloc_bytes += cv.alloc_bytes * scale;
