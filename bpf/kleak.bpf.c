@@ -130,18 +130,22 @@ static __always_inline __u64 cache_key_from_name(const char *name)
 	return h | 1;
 }
 
+/* A classic tracepoint's `name` (a __data_loc string in the record) into `name`; its cache key. */
+static __always_inline __u64 tp_cache_name(void *ctx, __u32 data_loc_name,
+					   char name[KLEAK_CACHE_NAME_LEN])
+{
+	bpf_probe_read_kernel_str(name, KLEAK_CACHE_NAME_LEN, ctx + (data_loc_name & 0xffff));
+	return cache_key_from_name(name);
+}
+
 SEC("tracepoint/kmem/kmem_cache_alloc")
 int tp_kmem_cache_alloc(struct trace_event_raw_kmem_cache_alloc *ctx)
 {
 	char name[KLEAK_CACHE_NAME_LEN] = {};
 	__u64 cache = 0;
 
-	if (bpf_core_field_exists(ctx->__data_loc_name)) {
-		__u32 loc = BPF_CORE_READ(ctx, __data_loc_name);
-
-		bpf_probe_read_kernel_str(name, sizeof(name), (void *)ctx + (loc & 0xffff));
-		cache = cache_key_from_name(name);
-	}
+	if (bpf_core_field_exists(ctx->__data_loc_name))
+		cache = tp_cache_name(ctx, BPF_CORE_READ(ctx, __data_loc_name), name);
 	return on_cache_alloc(ctx, ctx->call_site, (__u64)ctx->ptr, cache, cache ? name : NULL,
 			      false, ctx->bytes_req, ctx->bytes_alloc, ctx->gfp_flags);
 }
@@ -172,10 +176,7 @@ int tp_kmem_cache_free(struct trace_event_raw_kmem_cache_free *ctx)
 	__u64 cache = 0;
 
 	if (bpf_core_field_exists(ctx->__data_loc_name)) {
-		__u32 loc = BPF_CORE_READ(ctx, __data_loc_name);
-
-		bpf_probe_read_kernel_str(name, sizeof(name), (void *)ctx + (loc & 0xffff));
-		cache = cache_key_from_name(name);
+		cache = tp_cache_name(ctx, BPF_CORE_READ(ctx, __data_loc_name), name);
 		cache_seen(cache, name, NULL);
 	}
 	return on_cache_free((__u64)ctx->ptr, cache);

@@ -212,11 +212,9 @@ static __always_inline bool cache_seen(__u64 cache, const char *name_src, struct
  * kallsyms for data symbols, which production kernels often lack. Userspace tells interrupt
  * and softirq allocations from their stack frames (classify.cpp) and attributes them there.
  */
-static __always_inline __u8 current_ctx_flags(void)
+static __always_inline __u8 task_ctx_flags(struct task_struct *task)
 {
-	/* A BTF pointer: a direct load, no bpf_probe_read_kernel (~50 ns here). */
-	struct task_struct *task = bpf_get_current_task_btf();
-
+	/* A BTF pointer (bpf_get_current_task_btf): a direct load, no bpf_probe_read_kernel. */
 	return (task->flags & 0x00200000 /* PF_KTHREAD */) ? KLEAK_CTX_KTHREAD : 0;
 }
 
@@ -261,9 +259,8 @@ static __always_inline void churn_add(const struct kleak_churn_key *key, bool is
  * the verifier refuses every direct conversion. Classic tracepoints pass a per-CPU buffer, so
  * the depth is constant there and only the checks separate paths.
  */
-static __always_inline __u32 kernel_stack_depth(void *ctx)
+static __always_inline __u32 kernel_stack_depth(void *ctx, struct task_struct *task)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	__u32 zero = KLEAK_SLOT_DEPTH, depth;
 	__u64 *slot = bpf_map_lookup_elem(&scratch, &zero);
 
@@ -288,10 +285,10 @@ static __always_inline __u32 kernel_stack_depth(void *ctx)
  * same place) never share a site, even when their stacks happen to be equally deep. A BTF
  * pointer, so a direct load.
  */
-static __always_inline __s32 current_syscall(void)
+static __always_inline __s32 task_syscall(struct task_struct *task)
 {
 #if defined(__TARGET_ARCH_x86)
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 
 	return regs ? (__s32)regs->orig_ax : 0;
 #else
@@ -321,7 +318,8 @@ static __always_inline __s32 walk_stack(void *ctx, __u32 kind)
  * bound of the allocations given a sibling stack of their own call site); the report shows them.
  * Races between CPUs on one site only shift where its next walk falls.
  */
-static __always_inline __s32 stack_for(void *ctx, const struct alloc_event *ev, __u32 pid)
+static __always_inline __s32 stack_for(void *ctx, const struct alloc_event *ev, __u32 pid,
+				       struct task_struct *task)
 {
 	struct kleak_site_key sk = {};
 	struct kleak_site *site;
@@ -331,8 +329,8 @@ static __always_inline __s32 stack_for(void *ctx, const struct alloc_event *ev, 
 		return walk_stack(ctx, ev->kind);
 	sk.call_site = ev->call_site;
 	sk.pid = ev->call_site ? 0 : pid;
-	sk.depth = kernel_stack_depth(ctx);
-	sk.syscall = current_syscall();
+	sk.depth = kernel_stack_depth(ctx, task);
+	sk.syscall = task_syscall(task);
 	sk.detail = ev->kind == KLEAK_KIND_SLAB ? ev->cache
 		  : ev->kind == KLEAK_KIND_PAGE ? ev->gfp_flags
 						: ev->bytes_alloc;
@@ -370,6 +368,7 @@ static __always_inline __s32 stack_for(void *ctx, const struct alloc_event *ev, 
 
 static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 {
+	struct task_struct *task;
 	struct kleak_alloc rec = {};
 	__u64 pid_tgid, key;
 	__u32 tgid;
@@ -401,7 +400,8 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 		count(ev->kind, KLEAK_ALLOC_FILTERED);
 		return 0;
 	}
-	rec.ctx_flags = current_ctx_flags();
+	task = bpf_get_current_task_btf();
+	rec.ctx_flags = task_ctx_flags(task);
 	if (!cgroup_wanted(rec.ctx_flags)) {
 		count(ev->kind, KLEAK_ALLOC_FILTERED);
 		return 0;
@@ -423,7 +423,7 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 	bpf_get_current_comm(rec.comm, sizeof(rec.comm));
 	rec.stack_id = -1;
 	if (cfg_capture_stacks) {
-		rec.stack_id = stack_for(ctx, ev, rec.pid);
+		rec.stack_id = stack_for(ctx, ev, rec.pid, task);
 		if (rec.stack_id >= 0 && bpf_map_lookup_elem(&skip_stacks, &rec.stack_id)) {
 			count(ev->kind, KLEAK_USER_SKIPPED);
 			count_n(ev->kind, KLEAK_USER_SKIPPED_BYTES, ev->bytes_alloc);
