@@ -36,6 +36,7 @@
 #include "kleak/filter.h"
 #include "kleak/report.h"
 #include "kleak/symbolize.h"
+#include "proc_status.h"
 
 namespace {
 
@@ -49,17 +50,6 @@ double cpu_now() {
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
-// Peak and current resident set of this process, from /proc/self/status (kB).
-long status_kb(const char* field) {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  size_t n = strlen(field);
-  while (std::getline(f, line))
-    if (line.compare(0, n, field) == 0 && line.size() > n && line[n] == ':')
-      return std::strtol(line.c_str() + n + 1, nullptr, 10);
-  return -1;
 }
 
 struct Sym {

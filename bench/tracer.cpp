@@ -36,20 +36,11 @@
 #include "kleak/attach.h"
 #include "kleak/collect.h"
 #include "kleak/error.h"
+#include "proc_status.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-long status_kb(const char* field) {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  size_t n = strlen(field);
-  while (std::getline(f, line))
-    if (line.compare(0, n, field) == 0 && line.size() > n && line[n] == ':')
-      return std::strtol(line.c_str() + n + 1, nullptr, 10);
-  return -1;
-}
 
 uint64_t sum_cause(const kleak::Counters& c, int cause) {
   uint64_t s = 0;
