@@ -42,12 +42,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-uint64_t sum_cause(const kleak::Counters& c, int cause) {
-  uint64_t s = 0;
-  for (int k = 0; k < KLEAK_KIND_MAX; ++k) s += kleak::counter(c, k, cause);
-  return s;
-}
-
 // The fd of this process's BPF map called `name`, or -1.
 int own_map_fd(const char* name) {
   DIR* d = opendir("/proc/self/fd");
@@ -98,12 +92,12 @@ int run_trace(int argc, char** argv) {
       "{\"events\": {\"allocs_seen\": %llu, \"frees_seen\": %llu, \"allocs_tracked\": %llu, "
       "\"frees_matched\": %llu, \"outstanding_records\": %zu}, \"stack_collision\": %llu, "
       "\"stack_lost\": %llu, \"recursion_misses\": %llu, \"duration_s\": %.3f}\n",
-      static_cast<unsigned long long>(sum_cause(c.counters, KLEAK_ALLOC_SEEN)),
-      static_cast<unsigned long long>(sum_cause(c.counters, KLEAK_FREE_SEEN)),
-      static_cast<unsigned long long>(sum_cause(c.counters, KLEAK_ALLOC_TRACKED)),
-      static_cast<unsigned long long>(sum_cause(c.counters, KLEAK_FREE_MATCHED)), c.allocs.size(),
-      static_cast<unsigned long long>(sum_cause(c.counters, KLEAK_STACK_COLLISION)),
-      static_cast<unsigned long long>(sum_cause(c.counters, KLEAK_STACK_LOST)),
+      static_cast<unsigned long long>(kleak::counter_total(c.counters, KLEAK_ALLOC_SEEN)),
+      static_cast<unsigned long long>(kleak::counter_total(c.counters, KLEAK_FREE_SEEN)),
+      static_cast<unsigned long long>(kleak::counter_total(c.counters, KLEAK_ALLOC_TRACKED)),
+      static_cast<unsigned long long>(kleak::counter_total(c.counters, KLEAK_FREE_MATCHED)), c.allocs.size(),
+      static_cast<unsigned long long>(kleak::counter_total(c.counters, KLEAK_STACK_COLLISION)),
+      static_cast<unsigned long long>(kleak::counter_total(c.counters, KLEAK_STACK_LOST)),
       static_cast<unsigned long long>(misses),
       static_cast<double>(c.now_ns - c.window_start_ns) / 1e9);
   return 0;

@@ -30,6 +30,13 @@ inline uint64_t counter(const Counters& c, int kind, int cause) {
   return c[static_cast<size_t>(kind) * KLEAK_CAUSE_MAX + static_cast<size_t>(cause)];
 }
 
+// One cause summed over every kind.
+inline uint64_t counter_total(const Counters& c, int cause) {
+  uint64_t s = 0;
+  for (int k = 0; k < KLEAK_KIND_MAX; ++k) s += counter(c, k, cause);
+  return s;
+}
+
 // Everything drained from the maps at one instant.
 struct Collected {
   std::vector<AllocRecord> allocs;

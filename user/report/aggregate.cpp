@@ -521,11 +521,7 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
 
   // ---- events and losses
   const Counters& c = snap.counters;
-  auto sum = [&](int cause) {
-    uint64_t s = 0;
-    for (int k = 0; k < KLEAK_KIND_MAX; ++k) s += counter(c, k, cause);
-    return s;
-  };
+  auto sum = [&](int cause) { return counter_total(c, cause); };
   r.events["allocs_seen"] = sum(KLEAK_ALLOC_SEEN);
   r.events["allocs_filtered_in_kernel"] = sum(KLEAK_ALLOC_FILTERED);
   r.events["allocs_tracked"] = sum(KLEAK_ALLOC_TRACKED);
