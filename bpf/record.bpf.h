@@ -257,7 +257,13 @@ static __always_inline void churn_add(const struct kleak_churn_key *key, bool is
 	}
 	if (is_free) {
 		__sync_fetch_and_add(&c->frees, 1);
-		__sync_fetch_and_add(&c->free_bytes, bytes);
+		/*
+		 * Not with bytes == 0 (the pre-window frees): clang turns an atomic add of a constant
+		 * 0 into an atomic OR, which kernels before 5.12 refuse ("BPF_STX uses reserved
+		 * fields", measured on 5.10).
+		 */
+		if (bytes)
+			__sync_fetch_and_add(&c->free_bytes, bytes);
 	} else {
 		__sync_fetch_and_add(&c->allocs, 1);
 		__sync_fetch_and_add(&c->alloc_bytes, bytes);

@@ -209,10 +209,10 @@ class Planter {
 // `kleak trace` in the background; ready once it says it is tracing.
 class Tracing {
  public:
-  explicit Tracing(std::vector<std::string> args) {
+  explicit Tracing(std::vector<std::string> args, const std::vector<std::string>& env = {}) {
     std::vector<std::string> argv{KLEAK_BIN, "trace"};
     argv.insert(argv.end(), args.begin(), args.end());
-    child_ = std::make_unique<Child>(argv);
+    child_ = std::make_unique<Child>(argv, env);
     child_->close_stdin();
     for (;;) {
       std::string l = child_->read_err_line();
