@@ -297,8 +297,11 @@ static __always_inline __u32 kernel_stack_depth(void *ctx, struct task_struct *t
 	 * syscall runs, so it can be added back; before, it is per CPU and the depth stays
 	 * randomized (fewer allocations share a site, none is given a wrong stack for it).
 	 */
-	if (cfg_task_btf && bpf_core_field_exists(task->kstack_offset))
-		depth += ((task->kstack_offset & 0x3ff) + 15) & ~15u;
+	if (bpf_core_field_exists(task->kstack_offset)) {
+		__u32 off = cfg_task_btf ? task->kstack_offset : BPF_CORE_READ(task, kstack_offset);
+
+		depth += ((off & 0x3ff) + 15) & ~15u;
+	}
 	return depth & (KLEAK_THREAD_SIZE - 1);
 }
 
