@@ -170,14 +170,16 @@ leaky_run() {
   if jq -e '.sources["vmalloc:alloc_vmap_area"] == "attached" and .attach_mode["vmalloc:alloc_vmap_area"] == "kprobe"' "$J" >/dev/null &&
      grep -q '^release=5\.10\.' "$R/env.txt"; then
     # 5.10's unwinder stops at the kretprobe trampoline (fixed in 5.14): a kretprobe's stack walk
-    # gives one meaningless frame there, so only the areas and their bytes can be checked.
-    local n b
-    n=$(jq '[.stacks[] | select(.kind == "vmalloc" and .bytes == '"$(kv "$st" vmalloc_area_bytes)"') | .count] | add // 0' "$J")
-    b=$(kv "$st" vmalloc_area_bytes)
-    if [ "$n" = "$(kv "$st" vmalloc_count)" ]; then
-      pass "vmalloc (kretprobe; 5.10 gives no stack behind its trampoline): one group of $n areas, $b bytes, as the driver holds"
+    # gives one meaningless frame there, shared by every area of the window: so only the areas
+    # and their bytes can be checked (the driver's, and the odd area someone else took: 10%).
+    local n b want
+    n=$(jq '[.stacks[] | select(.kind == "vmalloc") | .count] | add // 0' "$J")
+    b=$(jq '[.stacks[] | select(.kind == "vmalloc") | .bytes] | add // 0' "$J")
+    want=$(kv "$st" vmalloc_area_bytes)
+    if within "$b" "$want" 10 && [ "$n" -ge "$(kv "$st" vmalloc_count)" ]; then
+      pass "vmalloc (kretprobe; 5.10 gives no stack behind its trampoline): $n areas, $b bytes ($(pct "$b" "$want") of the driver's $want)"
     else
-      fail "vmalloc (kretprobe): no group of $(kv "$st" vmalloc_count) areas with $b bytes"
+      fail "vmalloc (kretprobe): $n areas, $b bytes, the driver holds $(kv "$st" vmalloc_count) areas, $want bytes"
     fi
     info "stack: $(jq -r '[.stacks[] | select(.kind == "vmalloc")][0].frames[0:3] | join(" <- ")' "$J")"
   elif jq -e '.sources["vmalloc:alloc_vmap_area"] == "attached"' "$J" >/dev/null; then
