@@ -201,6 +201,17 @@ TEST(Doctor, NobodyMissingACapabilityIsToldWhich) {
   EXPECT_EQ(j["capabilities"]["missing"], json({"CAP_SYSLOG"}));
   EXPECT_EQ(j["capabilities"]["have"], json({"CAP_DAC_READ_SEARCH", "CAP_PERFMON", "CAP_BPF"}));
   EXPECT_EQ(j["kallsyms"]["addresses_visible"], false);  // what CAP_SYSLOG is for, measured
+  EXPECT_EQ(j["proc"]["unreadable"], json::array());   // CAP_DAC_READ_SEARCH reads /proc/slabinfo
+}
+
+TEST(Doctor, NobodyWithTheRequiredSetWouldTrace) {
+  KLEAK_REQUIRE_ROOT_FOR_SETPRIV();
+  RunResult r = run_as_nobody(required_names(), {"doctor", "--format", "json"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["problems"], json::array());
+  EXPECT_EQ(j["report_missing"], json::array());
+  EXPECT_EQ(j["kallsyms"]["addresses_visible"], true);
 }
 
 // tracefs is 0700 root: without CAP_DAC_READ_SEARCH the planner must say so, not throw.

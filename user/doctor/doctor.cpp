@@ -2,6 +2,7 @@
 #include "kleak/doctor.h"
 
 #include <bpf/libbpf.h>
+#include <fcntl.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -43,10 +44,15 @@ std::string probe_bpf_load() {
   return std::string("loading a raw_tp program failed: ") + std::strerror(-r);
 }
 
+// Opened, not access(2)ed: access() checks the real uid without capabilities, so as uid 65534
+// with CAP_DAC_READ_SEARCH it says EACCES for a file kleak can read.
 std::vector<std::string> unreadable_reconcile_files() {
   std::vector<std::string> out;
-  for (const char* p : {"/proc/slabinfo", "/proc/vmallocinfo"})
-    if (access(p, R_OK) != 0) out.push_back(std::string(p) + ": " + std::strerror(errno));
+  for (const char* p : {"/proc/slabinfo", "/proc/vmallocinfo"}) {
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) out.push_back(std::string(p) + ": " + std::strerror(errno));
+    else close(fd);
+  }
   return out;
 }
 
