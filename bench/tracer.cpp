@@ -36,6 +36,7 @@
 #include "kleak/attach.h"
 #include "kleak/collect.h"
 #include "kleak/error.h"
+#include "kleak/privileges.h"
 #include "proc_status.h"
 
 namespace {
