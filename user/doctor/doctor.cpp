@@ -180,6 +180,7 @@ std::string render_doctor_text(const DoctorFacts& f, const DoctorVerdict& v) {
   o += "BTF           " + f.btf_path + ": " + (f.btf_why.empty() ? "ok" : f.btf_why) + "\n";
   o += "families      (the variant kleak trace attaches)\n";
   for (const auto& p : f.families) o += "  " + family_line(p) + "\n";
+  if (f.families.empty()) o += "  unknown without BTF\n";
   std::vector<std::string> held = held_capabilities(f.caps);
   bool all = static_cast<int>(held.size()) > f.caps.last_cap;
   o += "capabilities  (required; have: " + (all ? "all " + std::to_string(held.size()) : join(held, " ")) + ")\n";
