@@ -110,8 +110,17 @@ TEST(Privileges, NobodyWithTheRequiredSetFindsThePlantedPipes) {
     EXPECT_EQ(t.stop(), 0) << t.err();
   }
   json r = t.json();
-  // Every event attached as uid 65534, whatever the variant (vmalloc is a kprobe on 6.1).
-  for (const auto& [event, status] : r["sources"].items()) EXPECT_EQ(status, "attached") << event;
+  // Every event attached as uid 65534, except where `kleak doctor`, run the same way, says the
+  // report will lack the family (Debian 6.1: vmalloc's kprobes are refused without CAP_SYS_ADMIN).
+  std::string missing = json::parse(run_as_nobody(required_names(), {"doctor", "--format", "json"}).out)
+                            ["report_missing"].dump();
+  for (const auto& [event, status] : r["sources"].items()) {
+    if (status == "attached") continue;
+    std::string family = event.substr(0, event.find(':'));
+    if (family == "kmem") family = event;  // not expected: fails below with the event named
+    EXPECT_NE(missing.find("\"" + family + " allocations ("), std::string::npos)
+        << event << ": " << status << " but doctor predicted only " << missing;
+  }
   Found f = find_stacks(r, "page", pipe_write_function());
   EXPECT_TRUE(within(static_cast<double>(f.bytes), want, 0.10)) << r.dump(1).substr(0, 4000);
   // /proc/slabinfo and vmallocinfo were readable (CAP_DAC_READ_SEARCH): the report reconciles.
@@ -226,7 +235,9 @@ TEST(Doctor, NobodyWithTheRequiredSetWouldTrace) {
   EXPECT_EQ(r.status, 0) << r.err;
   json j = json::parse(r.out);
   EXPECT_EQ(j["problems"], json::array());
-  EXPECT_EQ(j["report_missing"], json::array());
+  // Complete, but for a kprobe family under perf_event_paranoid=3 (vmalloc on Debian 6.1).
+  for (const auto& m : j["report_missing"])
+    EXPECT_NE(m.get<std::string>().find("kprobe variant is refused without CAP_SYS_ADMIN"), std::string::npos) << m;
   EXPECT_EQ(j["kallsyms"]["addresses_visible"], true);
 }
 

@@ -134,6 +134,21 @@ TEST(Doctor, UnattachableFamilyIsMissingFromTheReport) {
   EXPECT_FALSE(judge(f).ok());
 }
 
+TEST(Doctor, KprobeVariantWithoutSysAdminUnderParanoidThreeIsMissing) {
+  DoctorFacts f = healthy();
+  f.families[4] = {"vmalloc", AttachMode::Kprobe, "tracepoint vmalloc:alloc_vmap_area does not exist on this kernel"};
+  f.perf_event_paranoid = "3";
+  DoctorVerdict v = judge(f);
+  EXPECT_TRUE(v.ok());
+  ASSERT_EQ(v.report_missing.size(), 1u);
+  EXPECT_EQ(v.report_missing[0].rfind("vmalloc allocations (its kprobe variant is refused without CAP_SYS_ADMIN", 0), 0u);
+  f.caps.effective |= uint64_t{1} << kSysAdmin;
+  EXPECT_TRUE(judge(f).report_missing.empty());
+  f.caps = healthy().caps;
+  f.perf_event_paranoid = "2";
+  EXPECT_TRUE(judge(f).report_missing.empty());
+}
+
 TEST(Doctor, SmallMemlockOnOldKernelIsAProblem) {
   DoctorFacts f = healthy();
   f.memlock = {true, 8 << 20, 8 << 20};
