@@ -21,7 +21,7 @@ json trace_while_planted(const std::vector<std::string>& trace_args,
                          int* exit_status = nullptr, const std::vector<std::string>& env = {}) {
   std::vector<std::string> args{"--duration", "2m", "--format", "json", "--top", "1000"};
   args.insert(args.end(), trace_args.begin(), trace_args.end());
-  Tracing t(args, env);
+  Tracing t(args, {}, KLEAK_BIN, env);
   {
     Planter p(plant_args);
     if (planted) *planted = p.values;
