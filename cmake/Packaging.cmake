@@ -35,13 +35,13 @@ set(CPACK_PACKAGE_NAME kleak)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_CONTACT "kleak maintainers <kleak@example.org>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "find the kernel call stacks that hold memory (eBPF)")
+# The extended description only: CPack puts the summary above it as the synopsis.
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
-    "find the kernel call stacks that hold memory (eBPF)
- kleak attaches BPF programs to the kernel's allocation tracepoints, keeps
- every allocation made during a window that is not yet freed, and reports
- what is still outstanding grouped by kernel call stack, with module names.
- It also accounts for every kB of MemTotal from /proc (kleak meminfo) and can
- run as a daemon serving Prometheus metrics and pprof profiles.")
+    "kleak attaches BPF programs to the kernel's allocation tracepoints, keeps
+every allocation made during a window that is not yet freed, and reports
+what is still outstanding grouped by kernel call stack, with module names.
+It also accounts for every kB of MemTotal from /proc (kleak meminfo) and can
+run as a daemon serving Prometheus metrics and pprof profiles.")
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
