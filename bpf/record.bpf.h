@@ -42,6 +42,14 @@ const volatile __u32 cfg_sample_every = 1; /* --sample N: track 1 in N addresses
 const volatile __u64 cfg_cgroup_id = 0;  /* only tasks in this cgroup v2 or below, 0 = all */
 const volatile __u32 cfg_cgroup_level = 0; /* its level (root = 0) */
 const volatile __u32 cfg_stack_reuse = 1; /* --stack-reuse N: at most N allocations per walk and site */
+/*
+ * Helpers the loader found on this kernel (libbpf_probe_bpf_helper). Both are there on 6.1 and
+ * 6.18; 5.10 (Debian 11, Amazon Linux 2) has neither, and there the paths below that read the
+ * task through bpf_probe_read_kernel are loaded instead. The verifier prunes the branch the
+ * constant rules out, so the missing helper is never seen by it.
+ */
+const volatile bool cfg_task_btf = true;     /* bpf_get_current_task_btf (5.11+) */
+const volatile bool cfg_task_pt_regs = true; /* bpf_task_pt_regs (5.15+) */
 
 /* ---- maps; max_entries and the stack depth are set by the loader before load ------------ */
 struct {
@@ -212,10 +220,19 @@ static __always_inline bool cache_seen(__u64 cache, const char *name_src, struct
  * kallsyms for data symbols, which production kernels often lack. Userspace tells interrupt
  * and softirq allocations from their stack frames (classify.cpp) and attributes them there.
  */
+static __always_inline struct task_struct *current_task(void)
+{
+	if (cfg_task_btf)
+		return bpf_get_current_task_btf();
+	return (struct task_struct *)bpf_get_current_task();
+}
+
 static __always_inline __u8 task_ctx_flags(struct task_struct *task)
 {
 	/* A BTF pointer (bpf_get_current_task_btf): a direct load, no bpf_probe_read_kernel. */
-	return (task->flags & 0x00200000 /* PF_KTHREAD */) ? KLEAK_CTX_KTHREAD : 0;
+	__u32 flags = cfg_task_btf ? task->flags : BPF_CORE_READ(task, flags);
+
+	return (flags & 0x00200000 /* PF_KTHREAD */) ? KLEAK_CTX_KTHREAD : 0;
 }
 
 static __always_inline bool cgroup_wanted(__u8 ctx_flags)
@@ -274,7 +291,7 @@ static __always_inline __u32 kernel_stack_depth(void *ctx, struct task_struct *t
 	 * syscall runs, so it can be added back; before, it is per CPU and the depth stays
 	 * randomized (fewer allocations share a site, none is given a wrong stack for it).
 	 */
-	if (bpf_core_field_exists(task->kstack_offset))
+	if (cfg_task_btf && bpf_core_field_exists(task->kstack_offset))
 		depth += ((task->kstack_offset & 0x3ff) + 15) & ~15u;
 	return depth & (KLEAK_THREAD_SIZE - 1);
 }
@@ -283,14 +300,22 @@ static __always_inline __u32 kernel_stack_depth(void *ctx, struct task_struct *t
  * The syscall the current task is in: the orig_ax its entry saved (x86-64; 0 elsewhere). Paths
  * through one call site from different syscalls (pipe2, socket, eventfd2 all open a `filp` at the
  * same place) never share a site, even when their stacks happen to be equally deep. A BTF
- * pointer, so a direct load.
+ * pointer, so a direct load. Without bpf_task_pt_regs (before 5.15) the registers are where
+ * x86-64's task_pt_regs() finds them: the top of the task's stack (no padding on x86-64).
  */
 static __always_inline __s32 task_syscall(struct task_struct *task)
 {
 #if defined(__TARGET_ARCH_x86)
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	struct pt_regs *regs;
+	long orig_ax = 0;
 
-	return regs ? (__s32)regs->orig_ax : 0;
+	if (cfg_task_pt_regs) {
+		regs = (struct pt_regs *)bpf_task_pt_regs(task);
+		return regs ? (__s32)regs->orig_ax : 0;
+	}
+	regs = (struct pt_regs *)((char *)BPF_CORE_READ(task, stack) + KLEAK_THREAD_SIZE) - 1;
+	bpf_probe_read_kernel(&orig_ax, sizeof(orig_ax), &regs->orig_ax);
+	return (__s32)orig_ax;
 #else
 	return 0;
 #endif
@@ -400,7 +425,7 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 		count(ev->kind, KLEAK_ALLOC_FILTERED);
 		return 0;
 	}
-	task = bpf_get_current_task_btf();
+	task = current_task();
 	rec.ctx_flags = task_ctx_flags(task);
 	if (!cgroup_wanted(rec.ctx_flags)) {
 		count(ev->kind, KLEAK_ALLOC_FILTERED);

@@ -85,6 +85,17 @@ struct SourceStatus {
   std::string status;  // "attached" or the reason it is not
 };
 
+// The helpers the programs read the current task with, probed on the live kernel: both exist from
+// 5.15 (6.1, 6.18); 5.10 has neither, and the programs then read the task through
+// bpf_probe_read_kernel (record.bpf.h: cfg_task_btf, cfg_task_pt_regs).
+struct TaskHelpers {
+  bool task_btf = true;  // bpf_get_current_task_btf (5.11+)
+  bool pt_regs = true;   // bpf_task_pt_regs (5.15+)
+};
+// What the report says: "task: bpf_get_current_task_btf, syscall: bpf_task_pt_regs" or the
+// probe-read variant.
+std::string task_helpers_variant(const TaskHelpers& h);
+
 // Checks that must pass before anything is loaded; each throws kleak::Error with one line.
 void check_privileges();
 void check_btf(const std::string& btf_path);
@@ -120,6 +131,8 @@ class Tracer {
 
   const std::vector<SourceStatus>& sources() const { return sources_; }
   const std::vector<std::string>& warnings() const { return warnings_; }
+  // Which task helpers the programs were loaded with (task_helpers_variant()).
+  const std::string& bpf_variant() const { return bpf_variant_; }
   uint64_t window_start_ns() const { return window_start_ns_; }
 
   struct Impl;
@@ -129,6 +142,7 @@ class Tracer {
   std::unique_ptr<Impl> impl_;
   std::vector<SourceStatus> sources_;
   std::vector<std::string> warnings_;
+  std::string bpf_variant_;
   uint64_t window_start_ns_ = 0;
   uint32_t sample_every_ = 1;
   uint32_t stack_reuse_ = 1;

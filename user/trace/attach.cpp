@@ -351,6 +351,30 @@ Tracer::~Tracer() { stop(); }
 
 void Tracer::stop() { impl_->links.clear(); }
 
+std::string task_helpers_variant(const TaskHelpers& h) {
+  std::string v = h.task_btf ? "task: bpf_get_current_task_btf"
+                             : "task: bpf_get_current_task + bpf_probe_read_kernel";
+  v += h.pt_regs ? ", syscall: bpf_task_pt_regs" : ", syscall: pt_regs at the task's stack top";
+  return v;
+}
+
+namespace {
+
+// Asks the verifier (libbpf_probe_bpf_helper loads a two-instruction raw_tp program). The
+// KLEAK_TASK_HELPERS=probe-read environment variable loads the 5.10 variant on any kernel: the
+// tests run it on this one.
+TaskHelpers probe_task_helpers() {
+  TaskHelpers h;
+  auto has = [](bpf_func_id id) { return libbpf_probe_bpf_helper(BPF_PROG_TYPE_RAW_TRACEPOINT, id, nullptr) == 1; };
+  h.task_btf = has(BPF_FUNC_get_current_task_btf);
+  // bpf_task_pt_regs takes a BTF task pointer: without one it cannot be called.
+  h.pt_regs = h.task_btf && has(BPF_FUNC_task_pt_regs);
+  if (const char* v = getenv("KLEAK_TASK_HELPERS"); v && std::string_view(v) == "probe-read") h = {false, false};
+  return h;
+}
+
+}  // namespace
+
 std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& probe,
                                       std::optional<AttachMode> forced) {
   check_btf(probe.btf_path);
@@ -423,6 +447,10 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
   ro->cfg_cgroup_level = s.cgroup_level;
   ro->cfg_sample_every = s.sample_every ? s.sample_every : 1;
   ro->cfg_stack_reuse = s.stack_reuse ? s.stack_reuse : 1;
+  TaskHelpers helpers = probe_task_helpers();
+  ro->cfg_task_btf = helpers.task_btf;
+  ro->cfg_task_pt_regs = helpers.pt_regs;
+  t->bpf_variant_ = task_helpers_variant(helpers);
   bpf_map__set_max_entries(skel->maps.sites, s.max_sites);
   t->sample_every_ = ro->cfg_sample_every;
   t->stack_reuse_ = s.capture_stacks ? ro->cfg_stack_reuse : 1;

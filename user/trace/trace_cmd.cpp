@@ -180,6 +180,7 @@ struct LiveReport {
       if (s.mode != AttachMode::None) in.attach_mode[s.event] = std::string(attach_mode_name(s.mode));
     }
     in.warnings = tracer.warnings();
+    in.bpf_variant = tracer.bpf_variant();
     return in;
   }
 };
@@ -357,6 +358,7 @@ int run_trace(const TraceOptions& o) {
     rec.kernel = r.kernel;
     rec.sources = r.sources;
     rec.attach_mode = r.attach_mode;
+    rec.bpf_variant = r.bpf_variant;
     rec.warnings = tracer->warnings();
     rec.meminfo_start = meminfo_start;
     rec.meminfo_end = meminfo_end;
