@@ -35,7 +35,7 @@ kernel_ready() {  # $1 = abi
 }
 
 # kleak's own build dependencies (clang, libbpf, gtest, ...): the lane builds kleak first.
-"$here/tools/install-deps.sh"
+"$here/tools/install-deps.sh" --test  # the lane builds and runs the integration tests
 
 abi="${KLEAK_QEMU_KABI:-}"
 [ -n "$abi" ] || abi=$(cat "$out/kernel-abi" 2>/dev/null || true)
