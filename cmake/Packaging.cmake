@@ -27,6 +27,11 @@ install(FILES ${KLEAK_DOCS}/kleak.bash DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/
 install(FILES ${CMAKE_SOURCE_DIR}/deploy/debian/copyright ${KLEAK_DOCS}/changelog.gz
         DESTINATION ${KLEAK_DOCDIR})
 install(FILES ${CMAKE_SOURCE_DIR}/deploy/kubernetes/kleak-daemonset.yaml DESTINATION ${KLEAK_DOCDIR}/examples)
+if(KLEAK_STATIC)
+  # Static on purpose (one binary for boxes it was not built on): lintian's overrides say so.
+  install(FILES ${CMAKE_SOURCE_DIR}/deploy/debian/lintian-overrides.static
+          DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/lintian/overrides RENAME kleak)
+endif()
 # <prefix>/lib/systemd/system: with the .deb's /usr, the place lintian calls canonical.
 install(FILES ${CMAKE_SOURCE_DIR}/deploy/systemd/kleak.service DESTINATION lib/systemd/system)
 
