@@ -24,7 +24,7 @@ install(TARGETS kleak RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(FILES ${KLEAK_DOCS}/kleak.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 install(FILES ${KLEAK_DOCS}/kleak.bash DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/bash-completion/completions
         RENAME kleak)
-install(FILES ${CMAKE_SOURCE_DIR}/deploy/debian/copyright ${KLEAK_DOCS}/changelog.gz
+install(FILES ${CMAKE_SOURCE_DIR}/LICENSE ${CMAKE_SOURCE_DIR}/deploy/debian/copyright ${KLEAK_DOCS}/changelog.gz
         DESTINATION ${KLEAK_DOCDIR})
 install(FILES ${CMAKE_SOURCE_DIR}/deploy/kubernetes/kleak-daemonset.yaml DESTINATION ${KLEAK_DOCDIR}/examples)
 if(KLEAK_STATIC)
@@ -75,6 +75,10 @@ if(KLEAK_BUILD_TESTS)
   add_test(NAME package.container
            COMMAND ${pkgtests}/container_test.sh ${KLEAK_STATIC_BUILD_DIR}/kleak $<TARGET_FILE:kleak-planter>
                    ${CMAKE_SOURCE_DIR})
+  add_test(NAME package.daemonset
+           COMMAND ${pkgtests}/daemonset_test.sh ${KLEAK_STATIC_BUILD_DIR}/kleak ${CMAKE_SOURCE_DIR})
+  set_tests_properties(package.daemonset PROPERTIES LABELS "package;integration" RUN_SERIAL TRUE TIMEOUT 300
+                       SKIP_RETURN_CODE 77)
   set_tests_properties(package.docs package.capabilities package.systemd PROPERTIES LABELS package TIMEOUT 120)
   set_tests_properties(package.deb PROPERTIES LABELS package TIMEOUT 600 SKIP_RETURN_CODE 77)
   # The container traces the real kernel: one BPF test at a time.

@@ -14,11 +14,12 @@ pkgs=("$@"
 )
 # Test-only: gtest, the libFuzzer runtime (tools/fuzz.sh), the pprof and svg checks (go,
 # chromium), the Prometheus client, and the packaging tests (tests/package/: lintian, a clean
-# Debian root with mmdebstrap, podman with runc, systemd-analyze, groff for the man page).
+# Debian root with mmdebstrap, podman with runc and catatonit (kube play's pause image),
+# systemd-analyze, groff for the man page).
 [ $test_deps = 0 ] || pkgs+=(
   libgtest-dev libgmock-dev googletest libclang-rt-14-dev python3-prometheus-client
   golang-go chromium
-  lintian mmdebstrap podman runc systemd groff python3-yaml
+  lintian mmdebstrap podman runc catatonit systemd groff python3-yaml
 )
 missing=()
 for p in "${pkgs[@]}"; do
