@@ -34,6 +34,12 @@ const volatile __u64 cfg_min_bytes_alloc = 0;
 const volatile __u64 cfg_max_bytes_alloc = ~0ULL;
 const volatile __u32 cfg_tgid = 0;      /* only this process, 0 = all */
 const volatile __u32 cfg_self_tgid = 0; /* the tracer itself: never recorded */
+/*
+ * The tracer in a child pid namespace (a container without --pid host): cfg_self_tgid is its
+ * pid there, and this namespace's nsfs dev/inode tell the kernel which numbering that is.
+ */
+const volatile __u64 cfg_self_pidns_dev = 0;
+const volatile __u64 cfg_self_pidns_ino = 0;
 const volatile bool cfg_filter_cache = false;
 const volatile char cfg_cache[KLEAK_CACHE_NAME_LEN] = {};
 const volatile __u64 cfg_page_size = 4096;
@@ -391,6 +397,27 @@ static __always_inline __s32 stack_for(void *ctx, const struct alloc_event *ev, 
 	return id;
 }
 
+/* The tracer's tgid as bpf_get_current_pid_tgid() numbers it, learned from its first
+ * allocation when it runs in a child pid namespace; then one load per allocation. */
+__u32 self_tgid_global = 0;
+
+static __always_inline bool is_self(__u32 tgid)
+{
+	struct bpf_pidns_info ns = {};
+
+	if (!cfg_self_tgid)
+		return false;
+	if (!cfg_self_pidns_ino)
+		return tgid == cfg_self_tgid;
+	if (self_tgid_global)
+		return tgid == self_tgid_global;
+	if (bpf_get_ns_current_pid_tgid(cfg_self_pidns_dev, cfg_self_pidns_ino, &ns, sizeof(ns)) ||
+	    ns.tgid != cfg_self_tgid)
+		return false;
+	self_tgid_global = tgid;
+	return true;
+}
+
 static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 {
 	struct task_struct *task;
@@ -421,7 +448,7 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 	pid_tgid = bpf_get_current_pid_tgid();
 	tgid = pid_tgid >> 32;
 	if (!kind_wanted(ev->kind) || !size_wanted(ev->bytes_req, ev->bytes_alloc) ||
-	    (cfg_tgid && tgid != cfg_tgid) || (cfg_self_tgid && tgid == cfg_self_tgid)) {
+	    (cfg_tgid && tgid != cfg_tgid) || is_self(tgid)) {
 		count(ev->kind, KLEAK_ALLOC_FILTERED);
 		return 0;
 	}

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   kleak::register_trace_command(app, exit_code);
   kleak::register_meminfo_command(app, exit_code);
   kleak::register_report_command(app, exit_code);
+  kleak::register_doctor_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version (CallForHelp derives from Success)

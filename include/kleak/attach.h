@@ -35,6 +35,7 @@ struct EventFacts {
   bool btf_ok = false;          // btf_trace_<name> exists with the prototype our raw_tp program expects
   std::string btf_why;          // why not, when !btf_ok
   bool tracepoint = false;      // tracefs has events/<category>/<name>
+  std::string tracepoint_why;   // why not, when it cannot be told (tracefs unreadable)
   bool kprobe = false;          // a kprobe can be attached to EventSpec::kprobe
   std::string kprobe_why;
 };
@@ -57,6 +58,19 @@ struct KernelProbe {
   std::string tracefs;  // "" = find or mount it
 };
 
+// What the live kernel offers kleak, probed without loading anything: `kleak trace` plans from
+// it, `kleak doctor` prints it.
+struct KernelOffer {
+  std::string tracefs;      // where tracefs is, "" when it cannot be used
+  std::string tracefs_why;  // why not, when tracefs is ""
+  bool kprobe_pmu = false;
+  std::vector<EventFacts> events;  // in event_table() order
+  EventFacts facts(const EventSpec& e) const;
+};
+// Throws kleak::Error when the BTF cannot be parsed. `may_mount`: mount tracefs where it is
+// missing (the tracer does; doctor only looks).
+KernelOffer probe_kernel(const KernelProbe& probe, bool may_mount);
+
 // Size and filter settings applied to the BPF object before load.
 struct BpfSettings {
   uint32_t max_allocs = KLEAK_DEFAULT_MAX_ALLOCS;
@@ -67,7 +81,9 @@ struct BpfSettings {
   uint64_t min_bytes_req = 0, max_bytes_req = UINT64_MAX;
   uint64_t min_bytes_alloc = 0, max_bytes_alloc = UINT64_MAX;
   uint32_t tgid = 0;
-  uint32_t self_tgid = 0;
+  uint32_t self_tgid = 0;          // kleak's pid as getpid() sees it (set_self_identity())
+  uint64_t self_pidns_dev = 0;      // and, in a child pid namespace, that namespace (else 0)
+  uint64_t self_pidns_ino = 0;
   std::optional<std::string> cache;
   bool capture_stacks = true;
   uint32_t max_churn = KLEAK_DEFAULT_MAX_CHURN;
@@ -97,7 +113,7 @@ struct TaskHelpers {
 std::string task_helpers_variant(const TaskHelpers& h);
 
 // Checks that must pass before anything is loaded; each throws kleak::Error with one line.
-void check_privileges();
+// (Capabilities: kleak/privileges.h.)
 void check_btf(const std::string& btf_path);
 
 class Tracer {
@@ -149,5 +165,9 @@ class Tracer {
 };
 
 uint64_t monotonic_ns();
+
+// Sets the self_* fields of `s`, so kleak's own allocations are never recorded: in a child pid
+// namespace getpid() is not the tgid the kernel hands BPF, so the namespace is passed as well.
+void set_self_identity(BpfSettings& s);
 
 }  // namespace kleak

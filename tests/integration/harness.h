@@ -209,8 +209,12 @@ class Planter {
 // `kleak trace` in the background; ready once it says it is tracing.
 class Tracing {
  public:
-  explicit Tracing(std::vector<std::string> args) {
-    std::vector<std::string> argv{KLEAK_BIN, "trace"};
+  // `prefix` runs kleak under another command (setpriv, unshare); `bin` replaces KLEAK_BIN.
+  explicit Tracing(std::vector<std::string> args, std::vector<std::string> prefix = {},
+                   const std::string& bin = KLEAK_BIN) {
+    std::vector<std::string> argv = prefix;
+    argv.push_back(bin);
+    argv.push_back("trace");
     argv.insert(argv.end(), args.begin(), args.end());
     child_ = std::make_unique<Child>(argv);
     child_->close_stdin();

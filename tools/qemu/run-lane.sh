@@ -113,6 +113,7 @@ copy_bin() {
 for b in "${bins[@]}"; do copy_bin "$b"; done
 copy_bin "$(command -v bpftool)" /usr/sbin/bpftool   # the tests count kleak's objects with it
 copy_bin /usr/bin/setpriv /usr/bin/setpriv           # Errors.NotRoot drops privileges with it
+copy_bin /usr/bin/unshare /usr/bin/unshare           # Privileges.InAPidNamespaceNeverReportsItself
 copy_bin "$(readlink -f /bin/dd)" /bin/dd            # coreutils dd: status=none
 # Python 3 and the reference parsers some tests check kleak's output with (Debian's
 # python3-prometheus-client), when the host has them: the standard library without its tests,

@@ -22,6 +22,7 @@
 #include "kleak/filter.h"
 #include "kleak/kind.h"
 #include "kleak/meminfo.h"
+#include "kleak/privileges.h"
 #include "kleak/procfs.h"
 #include "kleak/reconcile.h"
 #include "kleak/report.h"
@@ -234,7 +235,7 @@ int run_trace(const TraceOptions& o) {
   s.min_bytes_alloc = pre.min_bytes_alloc;
   s.max_bytes_alloc = pre.max_bytes_alloc;
   s.tgid = pre.pid.value_or(0);
-  s.self_tgid = static_cast<uint32_t>(getpid());
+  set_self_identity(s);
   s.cache = pre.cache;
   s.max_churn = o.max_churn;
   s.sample_every = o.sample;
