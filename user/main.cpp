@@ -4,12 +4,14 @@
 #include <fmt/format.h>
 
 #include "kleak/commands.h"
+#include "kleak/docs.h"
 #include "kleak/error.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"kleak: find the kernel call stacks that hold memory"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "kleak 0.1.0");
+  app.set_version_flag("--version", "kleak " KLEAK_VERSION);
+  kleak::register_docs_commands(app, "kleak " KLEAK_VERSION);  // hidden: help-man, help-bash-completion
   int exit_code = 0;
   kleak::register_trace_command(app, exit_code);
   kleak::register_meminfo_command(app, exit_code);

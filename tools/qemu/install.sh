@@ -41,7 +41,7 @@ kernel_ready() {  # $1 = abi
 }
 
 # kleak's own build dependencies (clang, libbpf, gtest, ...): the lane builds kleak first.
-"$here/tools/install-deps.sh"
+"$here/tools/install-deps.sh" --test  # the lane builds and runs the integration tests
 
 if [ "$kernel" = 5.10 ]; then
   # Debian 11's cloud kernel from bullseye, through a private apt state (tools/apt-suite.sh) on
