@@ -269,6 +269,11 @@ TEST(OutputFiles, ByteFlippedRecordingsAreRejectedOrIdentical) {
     bad[off] = static_cast<char>(bad[off] ^ 0x20);
     put(d / "bad.kleak", bad);
     RunResult r = kleak({"report", d / "bad.kleak", "--format", "json"});
+    // Only gzip's MTIME, XFL and OS bytes (offsets 4-9) carry nothing the report depends on; a
+    // flip anywhere else, the gzip trailer included (kleak 0.1 never read it), is damage.
+    if (off < 4 || off > 9) {
+      EXPECT_EQ(r.status, 2) << "offset " << off << " of " << good.size() << " was accepted";
+    }
     if (r.status == 0) {
       EXPECT_EQ(r.out, base.out) << "offset " << off << " accepted with a different report";
     } else {
@@ -277,7 +282,6 @@ TEST(OutputFiles, ByteFlippedRecordingsAreRejectedOrIdentical) {
       EXPECT_TRUE(one_line(r, "kleak: ")) << off;
     }
   }
-  EXPECT_GE(rejected, 80);
 }
 
 // The window is measured: stopped past its deadline, the report says how long it really was
