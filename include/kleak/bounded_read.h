@@ -26,6 +26,7 @@ struct BoundedRead {
   std::optional<std::string> text;  // nullopt when not read
   std::string error;                // one line naming the path and why
   bool refused = false;             // it exists but is not a regular file or is over the cap
+  int errnum = 0;                   // the errno when open or read failed
 };
 
 // Never throws: for readers that report a missing file instead of failing (procfs).

@@ -37,7 +37,7 @@ ReadResult DirProcSource::read(std::string_view path) const {
   ReadResult r;
   auto b = try_read_bounded(resolve(path).string(), proc_file_cap(path), "a /proc file");
   r.text = std::move(b.text);
-  r.error = std::move(b.error);
+  r.error = b.errnum ? std::strerror(b.errnum) : std::move(b.error);  // "Permission denied", as before
   r.refused = b.refused;
   return r;
 }

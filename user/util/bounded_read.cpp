@@ -66,6 +66,7 @@ BoundedRead try_read_bounded(const std::string& path, uint64_t cap, std::string_
   // O_NONBLOCK: opening a FIFO must not wait for a writer before it can be refused.
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
   if (fd.get() < 0) {
+    r.errnum = errno;
     r.error = fmt::format("cannot read {}: {}", path, std::strerror(errno));
     return r;
   }
@@ -87,28 +88,36 @@ BoundedRead try_read_bounded(const std::string& path, uint64_t cap, std::string_
     return r;
   }
   ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
+  // Read straight into the string, a MiB at a time (kallsyms: 5 MB in ~100 reads of /proc).
   std::string text;
-  text.reserve(static_cast<size_t>(st.st_size));
-  char buf[65536];
+  size_t used = 0;
   for (;;) {
     if (stop_requested()) {
       r.error = fmt::format("interrupted while reading {}", path);
       return r;
     }
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      r.error = fmt::format("cannot read {}: {}", path, std::strerror(errno));
-      return r;
-    }
-    if (n == 0) break;
-    if (text.size() + static_cast<size_t>(n) > cap) {
+    if (text.size() - used < (256u << 10)) text.resize(std::min<uint64_t>(used + (1u << 20), cap + 1));
+    if (used == text.size()) {  // cap + 1 bytes read
       r.error = over_cap(path, what, cap);
       r.refused = true;
       return r;
     }
-    text.append(buf, static_cast<size_t>(n));
+    ssize_t n = ::read(fd.get(), text.data() + used, text.size() - used);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      r.errnum = errno;
+      r.error = fmt::format("cannot read {}: {}", path, std::strerror(errno));
+      return r;
+    }
+    if (n == 0) break;
+    used += static_cast<size_t>(n);
   }
+  if (used > cap) {
+    r.error = over_cap(path, what, cap);
+    r.refused = true;
+    return r;
+  }
+  text.resize(used);
   r.text = std::move(text);
   return r;
 }
