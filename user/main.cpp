@@ -3,6 +3,10 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
 #include "kleak/commands.h"
 #include "kleak/docs.h"
 #include "kleak/error.h"
@@ -30,6 +34,11 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     fmt::print(stderr, "kleak: internal error: {}\n", e.what());
     return kleak::kExitFailure;
+  }
+  // Whatever went to stdout through stdio must have arrived: `kleak ... > /dev/full` is an error.
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    fmt::print(stderr, "kleak: writing to stdout failed: {}\n", std::strerror(errno));
+    return kleak::kExitUsage;
   }
   return exit_code;
 }

@@ -4,13 +4,13 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "kleak/build_report.h"
 #include "kleak/commands.h"
 #include "kleak/error.h"
 #include "kleak/filter.h"
+#include "kleak/output_file.h"
 #include "kleak/recording.h"
 #include "kleak/render_formats.h"
 #include "kleak/symbolize.h"
@@ -30,6 +30,7 @@ struct ReplayOptions {
   std::string sort = "growth";
   bool full_stacks = false;
   bool user_pages = false;
+  bool force = false;
 };
 
 void add_view_options(CLI::App* cmd, ReplayOptions& o) {
@@ -37,7 +38,8 @@ void add_view_options(CLI::App* cmd, ReplayOptions& o) {
   cmd->add_option("-n,--top", o.top, "How many groups to show (default 10; folded/pprof/svg: all)")
       ->each([&o](const std::string&) { o.top_given = true; });
   cmd->add_option("--format", o.format, "text (default), json, folded, pprof or svg (diff: text or json)");
-  cmd->add_option("-o,--output", o.output, "Write to FILE instead of stdout");
+  cmd->add_option("-o,--output", o.output, "Write to FILE instead of stdout (mode 0600, replaced whole)");
+  cmd->add_flag("--force", o.force, "Write -o even where FILE is a symlink (to where it points) or another user's file");
   cmd->add_option("--by", o.by, "stack, callsite, cache, comm, pid, cgroup (commas combine)");
   cmd->add_option("--sort", o.sort, "growth, bytes, count or age");
   cmd->add_flag("--full-stacks", o.full_stacks, "Do not hide allocator and tracer frames");
@@ -82,14 +84,10 @@ Report replay_report(const Replay& rp, const Filter& filter, const ReplayOptions
 }
 
 void emit(const ReplayOptions& o, const std::string& text) {
-  if (o.output.empty()) {
-    fwrite(text.data(), 1, text.size(), stdout);
-    return;
-  }
-  std::ofstream out(o.output, std::ios::out | std::ios::trunc | std::ios::binary);
-  if (!out) throw Error("cannot write " + o.output + ": " + std::strerror(errno));
-  out << text;
-  if (!out.flush()) throw Error("writing " + o.output + " failed");
+  if (o.output.empty()) return write_stdout(text);
+  OutputOptions oo;
+  oo.force = o.force;
+  write_file_atomically(o.output, text, oo);
 }
 
 void check_format(const ReplayOptions& o) { check_report_format(o.format); }

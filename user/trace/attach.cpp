@@ -3,6 +3,7 @@
 // ends: nothing is pinned, so even SIGKILL leaves no program, link or map behind (the kernel
 // drops them with the last fd).
 #include "kleak/attach.h"
+#include "kleak/bounded_read.h"
 
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -153,6 +154,8 @@ void check_btf(const std::string& btf_path) {
   if (!fs::exists(btf_path, ec))
     throw Error("no kernel BTF at " + btf_path +
                 ": kleak needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (or --btf FILE)");
+  // libbpf reads the whole file: only a regular file of a sane size is handed to it.
+  check_regular_file(btf_path, kCapBtf, "kernel BTF", btf_path.starts_with("/sys/") ? kExitFailure : kExitUsage);
   btf* b = btf__parse(btf_path.c_str(), nullptr);
   if (!b) throw Error("cannot parse kernel BTF at " + btf_path + ": " + std::strerror(errno));
   btf__free(b);

@@ -9,12 +9,14 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
+#include <filesystem>
 #include <optional>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "kleak/attach.h"
+#include "kleak/bounded_read.h"
 #include "kleak/cgroup.h"
 #include "kleak/commands.h"
 #include "kleak/duration.h"
@@ -29,6 +31,7 @@
 #include "kleak/symbolize.h"
 #include "kleak/build_report.h"
 #include "kleak/recording.h"
+#include "kleak/output_file.h"
 #include "kleak/render_formats.h"
 #include "kleak/serve.h"
 #include "kleak/verdict.h"
@@ -69,6 +72,7 @@ struct TraceOptions {
   size_t serve_top = 20;
   std::string cgroup;
   uint32_t max_churn = KLEAK_DEFAULT_MAX_CHURN;
+  bool force = false;
 };
 
 // "4096", "4k", "1M", "2G" (binary multiples).
@@ -162,6 +166,7 @@ struct LiveReport {
   const std::optional<Snapshot>& meminfo_start;
   bool filtered_in_kernel;
   SortBy sort;
+  std::vector<std::string> window_warnings = {};  // what happened to the window itself (an overrun)
 
   ReportInputs inputs(const Collected& c, const GrowthTracker& growth, const std::optional<Snapshot>& end) const {
     ReportInputs in;
@@ -182,9 +187,37 @@ struct LiveReport {
     }
     in.warnings = tracer.warnings();
     in.bpf_variant = tracer.bpf_variant();
+    in.warnings.insert(in.warnings.end(), window_warnings.begin(), window_warnings.end());
     return in;
   }
 };
+
+Recording make_recording(const Kallsyms& syms, const Collected& snap, const Report& r,
+                         const GrowthTracker& growth, const std::optional<Snapshot>& meminfo_start,
+                         const std::optional<Snapshot>& meminfo_end, bool filtered_in_kernel) {
+  Recording rec;
+  rec.collected = snap;
+  rec.kallsyms = kallsyms_subset(syms, snap);
+  rec.kernel = r.kernel;
+  rec.sources = r.sources;
+  rec.attach_mode = r.attach_mode;
+  rec.bpf_variant = r.bpf_variant;
+  rec.warnings = r.warnings;
+  rec.meminfo_start = meminfo_start;
+  rec.meminfo_end = meminfo_end;
+  rec.filtered_in_kernel = filtered_in_kernel;
+  rec.sample_times = growth.times();
+  rec.series = growth.series();
+  return rec;
+}
+
+// --tracefs names a directory that must be a tracefs: checked with the other flags, so a typo is
+// not accepted silently when the attach mode chosen does not need tracefs.
+void check_tracefs_dir(const std::string& dir) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(std::filesystem::path(dir) / "events", ec))
+    throw usage_error("no tracefs at " + dir + " (--tracefs: it has no events/ directory)");
+}
 
 int run_trace(const TraceOptions& o) {
   // Everything the user typed is checked before anything touches the kernel.
@@ -209,17 +242,14 @@ int run_trace(const TraceOptions& o) {
   BpfPrefilter pre = filter.prefilter();
   if (pre.matches_nothing) throw usage_error("the filter '" + filter.to_string() + "' can match no allocation");
 
-  // The output file is opened now, so an unwritable path fails before the window, not after.
-  std::ofstream out_file;
-  if (!o.output.empty()) {
-    out_file.open(o.output, std::ios::out | std::ios::trunc | std::ios::binary);
-    if (!out_file) throw Error("cannot write " + o.output + ": " + std::strerror(errno));
-  }
-
-  if (!o.record.empty()) {
-    std::ofstream probe_record(o.record, std::ios::out | std::ios::app);
-    if (!probe_record) throw Error("cannot write " + o.record + ": " + std::strerror(errno));
-  }
+  // Output paths are checked now, so an unwritable or refused path fails before the window,
+  // not after; nothing is written (or truncated) until there is something to write.
+  OutputOptions out_opts;
+  out_opts.force = o.force;
+  if (!o.output.empty()) check_output_path(o.output, out_opts);
+  if (!o.record.empty()) check_output_path(o.record, out_opts);
+  if (!o.tracefs.empty()) check_tracefs_dir(o.tracefs);
+  if (!o.kallsyms.starts_with("/proc/")) check_regular_file(o.kallsyms, kCapKallsyms, "a kallsyms file");
   std::unique_ptr<HttpServer> server;
   if (!o.serve.empty()) server = std::make_unique<HttpServer>(o.serve);
   check_privileges();
@@ -277,6 +307,9 @@ int run_trace(const TraceOptions& o) {
   // Maintenance every 5 s (the first after 1 s): stop tracking pages whose stacks are user
   // memory (unless --user-pages), and free stack map entries no allocation refers to.
   constexpr uint64_t kGcPeriod = 5'000'000'000ull;
+  // Wakes are at most 200 ms apart and a report takes well under a second on this box: a
+  // deadline missed by more than 1 s means the process did not run.
+  constexpr uint64_t kOverrunNoted = 1'000'000'000ull;
   uint64_t next_gc = start + 1'000'000'000ull, last_gc = start;
   // Verdict samples: at least 10 per window, at most 30 s apart, at every --interval too.
   GrowthTracker growth;
@@ -293,6 +326,7 @@ int run_trace(const TraceOptions& o) {
     fmt::print(stderr, "kleak: serving http://{}:{}/metrics and /profile\n",
                o.serve.substr(0, o.serve.rfind(':')), server->port());
   }
+  std::optional<AtomicFile> interval_file;  // -o with --interval: one file, a report per interval
   int sig = 0;
   for (;;) {
     uint64_t now = monotonic_ns();
@@ -300,9 +334,18 @@ int run_trace(const TraceOptions& o) {
     if (now >= next_report) {
       Collected c = tracer->drain();
       Report r = build_report(live.inputs(c, growth, meminfo_now()));
-      std::string text = render(r);
-      if (out_file.is_open()) out_file << text << std::flush;
-      else fmt::print("{}\n", text), fflush(stdout);
+      std::string text = render(r) + "\n";
+      if (o.output.empty()) {
+        write_stdout(text);
+      } else if (interval_file) {
+        interval_file->write(text);
+        interval_file->sync();
+      } else {
+        // The first report replaces the previous file whole; later ones are appended to it.
+        interval_file.emplace(o.output, out_opts);
+        interval_file->write(text);
+        interval_file->commit();
+      }
       next_report += static_cast<uint64_t>(interval->count());
       continue;
     }
@@ -347,36 +390,49 @@ int run_trace(const TraceOptions& o) {
   }
   if (tty) fmt::print(stderr, "\r\033[K");
   if (sig) fmt::print(stderr, "kleak: {} received, reporting what was collected\n", strsignal(sig));
+  // The window's length in the report is measured (drain's clock), never the configured one; a
+  // window that ran well past its deadline (kleak was stopped with SIGSTOP, or starved) also
+  // holds what was allocated after the deadline, and the report says so.
+  if (uint64_t stopped = monotonic_ns(); !sig && stopped > end + kOverrunNoted) {
+    live.window_warnings.push_back(fmt::format(
+        "the window ended {:.1f} s after its configured {} (kleak was stopped or starved of CPU): "
+        "the report covers {:.1f} s, allocations made after the deadline included",
+        static_cast<double>(stopped - end) / 1e9, format_duration(duration),
+        static_cast<double>(stopped - start) / 1e9));
+    fmt::print(stderr, "kleak: warning: {}\n", live.window_warnings.back());
+  }
 
   tracer->stop();
   Collected snap = tracer->drain();
   std::optional<Snapshot> meminfo_end = meminfo_now();
   Report r = build_report(live.inputs(snap, growth, meminfo_end));
+  // Each output is written on its own: a recording lost to a full disk does not take the
+  // report with it, nor the other way round. Every failure is named; exit 2 if any failed.
+  std::vector<std::string> failed;
+  try {
+    std::string text = render(r);
+    if (o.output.empty()) {
+      write_stdout(text);
+    } else if (interval_file) {
+      interval_file->write(text);
+      interval_file->sync();
+    } else {
+      write_file_atomically(o.output, text, out_opts);
+    }
+  } catch (const Error& e) {
+    failed.push_back(e.what());
+  }
   if (!o.record.empty()) {
-    Recording rec;
-    rec.collected = snap;
-    rec.kallsyms = kallsyms_subset(syms, snap);
-    rec.kernel = r.kernel;
-    rec.sources = r.sources;
-    rec.attach_mode = r.attach_mode;
-    rec.bpf_variant = r.bpf_variant;
-    rec.warnings = tracer->warnings();
-    rec.meminfo_start = meminfo_start;
-    rec.meminfo_end = meminfo_end;
-    rec.filtered_in_kernel = cgroup.has_value();
-    rec.sample_times = growth.times();
-    rec.series = growth.series();
-    save_recording(o.record, rec);
-    fmt::print(stderr, "kleak: recorded {} outstanding allocations to {}\n", snap.allocs.size(), o.record);
+    try {
+      save_recording(o.record, make_recording(syms, snap, r, growth, meminfo_start, meminfo_end,
+                                              cgroup.has_value()),
+                     out_opts);
+      fmt::print(stderr, "kleak: recorded {} outstanding allocations to {}\n", snap.allocs.size(), o.record);
+    } catch (const Error& e) {
+      failed.push_back(e.what());
+    }
   }
-  std::string text = render(r);
-  if (out_file.is_open()) {
-    out_file << text;
-    out_file.close();
-    if (!out_file) throw Error("writing " + o.output + " failed");
-  } else {
-    fwrite(text.data(), 1, text.size(), stdout);
-  }
+  if (!failed.empty()) throw Error(fmt::format("{}", fmt::join(failed, "; ")), kExitUsage);
   uint64_t lost = r.dropped.count("alloc_map_full") ? r.dropped.at("alloc_map_full") : 0;
   if (lost) {
     fmt::print(stderr,
@@ -432,7 +488,10 @@ void register_trace_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--format", opts->format,
                   "text (default), json, folded (flamegraph.pl/speedscope), pprof (gzipped profile.proto: "
                   "use -o), svg (a flame graph)");
-  cmd->add_option("-o,--output", opts->output, "Write the report to FILE instead of stdout");
+  cmd->add_option("-o,--output", opts->output,
+                  "Write the report to FILE instead of stdout (mode 0600, replaced whole: temporary file + rename)");
+  cmd->add_flag("--force", opts->force,
+                "Write -o/--record even where FILE is a symlink (to where it points) or another user's file");
   cmd->add_flag("--full-stacks", opts->full_stacks, "Do not hide allocator and tracer frames");
   cmd->add_flag("--user-pages", opts->user_pages, "Show stacks of pages backing user memory (anon, page cache)");
   cmd->add_option("--max-allocs", opts->max_allocs, "Outstanding allocations tracked at most (default 262144)");
