@@ -10,6 +10,7 @@ pkgs=("$@"
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libprotobuf-dev protobuf-compiler golang-github-google-pprof-dev
   golang-go chromium
+  libboost-dev libyaml-cpp-dev libcrypt-dev libssl-dev prometheus apache2-utils openssl curl
 )
 missing=()
 for p in "${pkgs[@]}"; do

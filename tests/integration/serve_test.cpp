@@ -42,7 +42,7 @@ TEST(Serve, MetricsPassAPrometheusParserAndShowThePlantedPipes) {
                      "for f in text_string_to_metric_families(open(sys.argv[1]).read()):\n"
                      "    for s in f.samples:\n"
                      "        n += 1\n"
-                     "        if s.name == 'kleak_outstanding_bytes' and s.labels.get('category') == 'pipe':\n"
+                     "        if s.name == 'kleak_kernel_outstanding_bytes' and s.labels.get('category') == 'pipe':\n"
                      "            print('pipe', int(s.value))\n"
                      "print('samples', n)\n",
                      file});
@@ -51,7 +51,7 @@ TEST(Serve, MetricsPassAPrometheusParserAndShowThePlantedPipes) {
   std::smatch pm;
   ASSERT_TRUE(std::regex_search(r.out, pm, std::regex("pipe ([0-9]+)"))) << r.out << body.substr(0, 2000);
   EXPECT_TRUE(within(std::stod(pm[1]), std::stod(planted.at("pipe_page_bytes")), 0.10)) << body.substr(0, 2000);
-  EXPECT_NE(body.find("kleak_stack_outstanding_bytes{rank=\"1\""), std::string::npos);
+  EXPECT_NE(body.find("kleak_stack_outstanding_bytes{stack_id=\""), std::string::npos);
   EXPECT_NE(body.find("kleak_dropped_total{cause=\"alloc_map_full\"} 0"), std::string::npos);
 }
 
