@@ -130,7 +130,7 @@ TEST(ServeLimits, IdleAndSlowlorisClientsDoNotDelayAScrape) {
   std::atomic<bool> stop{false};
   std::thread loris([&] {
     while (!stop) {
-      if (write(slow, "a", 1) != 1) break;
+      if (send(slow, "a", 1, MSG_NOSIGNAL) != 1) break;
       usleep(50'000);
     }
   });
@@ -165,7 +165,7 @@ TEST(ServeLimits, AnEndlessHeaderGets431AndCostsBoundedMemory) {
   std::string got;
   // Up to 64 MiB of header line, or until the server answers or closes.
   while (sent < (64u << 20)) {
-    ssize_t n = write(fd, chunk.data(), chunk.size());
+    ssize_t n = send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL);  // the server may close first
     if (n > 0) sent += static_cast<size_t>(n);
     else if (errno != EAGAIN) break;
     got += read_for(fd, n > 0 ? 0 : 50);

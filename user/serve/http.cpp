@@ -17,6 +17,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <signal.h>
+
 #include <list>
 #include <mutex>
 #include <thread>
@@ -356,7 +358,13 @@ HttpServer::HttpServer(const ListenAddress& addr, WebConfig config, ServerLimits
   if (ec) throw Error("cannot listen on " + addr.host + ":" + std::to_string(addr.port) + ": " + ec.message());
   im.port = im.acceptor.local_endpoint().port();
   im.accept();
+  // The loop thread takes no signals: SIGINT/SIGTERM must reach the tracer's sigtimedwait (a
+  // thread with them unblocked gets them and dies with the default action: measured, exit 130).
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
   im.thread = std::thread([&im] { im.ioc.run(); });
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 HttpServer::~HttpServer() {
