@@ -94,11 +94,13 @@ TEST(Prometheus, ScrapesTwoDaemonsOverTlsAndAuthAndAlertsOnTheGrowingOne) {
   std::ofstream(dir + "/web.yml") << "tls_server_config:\n  cert_file: " << dir << "/cert.pem\n  key_file: " << dir
                                   << "/key.pem\nbasic_auth_users:\n  prom: " << hash << "\n";
 
+  // 90 s windows bound the test if it fails midway: it once waited out 5 min windows in teardown
+  // (a planter not exiting until the daemons ended, under a concurrent soak; not understood yet).
   // Box A traces pages (where the growing pipe leak lands), box B kmalloc (the steady eventfds).
-  Tracing a({"--duration", "5m", "--serve", "127.0.0.1:0", "--web.config.file", dir + "/web.yml", "--kinds", "page",
+  Tracing a({"--duration", "90s", "--serve", "127.0.0.1:0", "--web.config.file", dir + "/web.yml", "--kinds", "page",
              "--interval", "1s", "--format", "json", "-o", "/dev/null"});
   int port_a = listening_port(a);
-  Tracing b({"--duration", "5m", "--serve", "127.0.0.1:0", "--web.config.file", dir + "/web.yml", "--kinds",
+  Tracing b({"--duration", "90s", "--serve", "127.0.0.1:0", "--web.config.file", dir + "/web.yml", "--kinds",
              "kmalloc", "--interval", "1s", "--format", "json", "-o", "/dev/null", "--serve-top", "1000"});
   int port_b = listening_port(b);
 
