@@ -10,6 +10,7 @@ secs=${KLEAK_SOAK_SECONDS:-1800}
 every=${KLEAK_SOAK_EVERY:-30}     # seconds between rows
 port=${KLEAK_SOAK_PORT:-19479}
 tmp=$(mktemp -d)
+: >"$tmp/failed"
 cleanup() {
   [ -n "${kpid:-}" ] && kill -INT "$kpid" 2>/dev/null && wait "$kpid" 2>/dev/null || true
   [ -n "${ppid_:-}" ] && kill "$ppid_" 2>/dev/null || true
@@ -25,14 +26,16 @@ ppid_=$!
 kpid=$!
 for _ in $(seq 100); do grep -q "serving" "$tmp/err" 2>/dev/null && break; sleep 0.2; done
 # A scraper every second, like Prometheus with scrape_interval: 1s, profile included.
+# Timeouts, and failures counted: a stuck endpoint must show, not freeze the columns.
 ( while sleep 1; do
-    curl -s "http://127.0.0.1:$port/metrics" >"$tmp/metrics.new" && mv "$tmp/metrics.new" "$tmp/metrics"
-    curl -s "http://127.0.0.1:$port/debug/pprof/heap" >/dev/null
+    if curl -sf -m 5 "http://127.0.0.1:$port/metrics" >"$tmp/metrics.new"; then mv "$tmp/metrics.new" "$tmp/metrics"
+    else echo x >>"$tmp/failed"; fi
+    curl -sf -m 5 "http://127.0.0.1:$port/debug/pprof/heap" >/dev/null || echo x >>"$tmp/failed"
   done ) &
 scr=$!
 hz=$(getconf CLK_TCK)
 start=$(date +%s)
-printf '%8s %10s %8s %12s %10s\n' t_s rss_kib cpu_pct map_records groups
+printf '%8s %10s %8s %12s %10s %10s %14s\n' t_s rss_kib cpu_pct map_records groups window_s failed_scrapes
 rows=()
 prev_ticks=0 prev_t=$start
 while :; do
@@ -45,7 +48,9 @@ while :; do
   prev_ticks=$ticks prev_t=$now
   recs=$(awk '/^kleak_outstanding_records / {print $2}' "$tmp/metrics" 2>/dev/null || echo 0)
   groups=$(awk '/^kleak_groups / {print $2}' "$tmp/metrics" 2>/dev/null || echo 0)
-  printf '%8d %10d %8s %12s %10s\n' "$t" "$rss" "$cpu" "$recs" "$groups"
+  win=$(awk '/^kleak_window_seconds / {printf "%.0f", $2}' "$tmp/metrics" 2>/dev/null || echo 0)
+  failed=$(wc -l <"$tmp/failed" 2>/dev/null || echo 0)
+  printf '%8d %10d %8s %12s %10s %10s %14s\n' "$t" "$rss" "$cpu" "$recs" "$groups" "$win" "$failed"
   rows+=("$t $rss $cpu $recs")
   [ "$t" -ge "$secs" ] && break
 done
