@@ -69,6 +69,7 @@ struct TraceOptions {
   uint32_t stack_reuse = KLEAK_DEFAULT_STACK_REUSE;
   uint32_t max_sites = KLEAK_DEFAULT_MAX_SITES;
   std::string serve;
+  std::string web_config;  // --web.config.file: TLS and basic auth for --serve
   size_t serve_top = 20;
   std::string cgroup;
   uint32_t max_churn = KLEAK_DEFAULT_MAX_CHURN;
@@ -155,8 +156,6 @@ std::optional<Snapshot> meminfo_now() {
   }
 }
 
-// The pprof profile served at /profile.
-std::string render_profile(const Report& r) { return render_pprof(r); }
 
 struct LiveReport {
   const Tracer& tracer;
@@ -251,7 +250,14 @@ int run_trace(const TraceOptions& o) {
   if (!o.tracefs.empty()) check_tracefs_dir(o.tracefs);
   if (!o.kallsyms.starts_with("/proc/")) check_regular_file(o.kallsyms, kCapKallsyms, "a kallsyms file");
   std::unique_ptr<HttpServer> server;
-  if (!o.serve.empty()) server = std::make_unique<HttpServer>(o.serve);
+  if (!o.web_config.empty() && o.serve.empty()) throw usage_error("--web.config.file needs --serve");
+  if (o.serve_top < 1) throw usage_error("--serve-top must be at least 1");
+  if (!o.serve.empty()) {
+    WebConfig web = o.web_config.empty() ? WebConfig{} : load_web_config(o.web_config);
+    for (const auto& w : web.warnings) fmt::print(stderr, "kleak: warning: web config: {}\n", w);
+    server = std::make_unique<HttpServer>(parse_listen_address(o.serve), std::move(web));
+    if (auto w = server->exposure_warning(); !w.empty()) fmt::print(stderr, "kleak: warning: {}\n", w);
+  }
   check_privileges();
 
   BpfSettings s;
@@ -314,6 +320,11 @@ int run_trace(const TraceOptions& o) {
   // Verdict samples: at least 10 per window, at most 30 s apart, at every --interval too.
   GrowthTracker growth;
   LiveReport live{*tracer, syms, filter, aopts, meminfo_start, cgroup.has_value(), sort};
+  // What --serve publishes holds every group: the profile is complete and --serve-top picks the
+  // exported series from all of them (not from the --top the text report shows).
+  AggregateOptions serve_aopts = aopts;
+  serve_aopts.top = SIZE_MAX;
+  LiveReport served{*tracer, syms, filter, serve_aopts, meminfo_start, cgroup.has_value(), sort};
   uint64_t sample_period = std::clamp<uint64_t>(static_cast<uint64_t>(duration.count()) / 10,
                                                 200'000'000ull, 30'000'000'000ull);
   if (interval) sample_period = std::min<uint64_t>(sample_period, static_cast<uint64_t>(interval->count()));
@@ -323,8 +334,10 @@ int run_trace(const TraceOptions& o) {
     // Scrapes come every few seconds: sample at least every 5 s while serving.
     sample_period = std::min<uint64_t>(sample_period, 5'000'000'000ull);
     next_sample = start + std::min<uint64_t>(sample_period, 1'000'000'000ull);
-    fmt::print(stderr, "kleak: serving http://{}:{}/metrics and /profile\n",
-               o.serve.substr(0, o.serve.rfind(':')), server->port());
+    ListenAddress la = parse_listen_address(o.serve);
+    std::string host = la.host.find(':') != std::string::npos ? "[" + la.host + "]" : la.host;
+    fmt::print(stderr, "kleak: serving {}://{}:{}/metrics and /debug/pprof/heap\n", server->tls() ? "https" : "http",
+               host, server->port());
   }
   std::optional<AtomicFile> interval_file;  // -o with --interval: one file, a report per interval
   int sig = 0;
@@ -354,7 +367,7 @@ int run_trace(const TraceOptions& o) {
       growth.add(static_cast<double>(c.now_ns - start) / 1e9, aggregate_all(c, syms, filter, aopts));
       if (server) {
         // The current state, as a report of the window so far, for every scrape until the next.
-        Report r = build_report(live.inputs(c, growth, std::nullopt));
+        Report r = build_report(served.inputs(c, growth, std::nullopt));
         uint64_t events = r.events["allocs_seen"] + r.events["frees_seen"];
         double dt = static_cast<double>(c.now_ns - last_served_ns) / 1e9;
         double rate = dt > 0 ? static_cast<double>(events - last_served_events) / dt : 0;
@@ -362,7 +375,8 @@ int run_trace(const TraceOptions& o) {
         last_served_events = events;
         MetricsOptions mo;
         mo.top = o.serve_top;
-        server->publish({render_metrics(r, mo, rate), render_profile(r)});
+        BuildInfo bi{KLEAK_VERSION, r.kernel, attach_modes(r)};
+        server->publish({render_metrics(r, mo, bi, rate), render_pprof(r)});
       }
       next_sample += sample_period;
       continue;
@@ -466,9 +480,12 @@ void register_trace_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--by", opts->by,
                   "Group by stack (default), callsite, cache, comm, pid or cgroup; combine with commas: cgroup,cache");
   cmd->add_option("--serve", opts->serve,
-                  "While tracing, serve /metrics (Prometheus) and /profile (pprof) on HOST:PORT "
-                  "(e.g. 127.0.0.1:9464); with a long --duration, a daemon");
-  cmd->add_option("--serve-top", opts->serve_top, "Groups exported as labelled series (default 20)");
+                  "While tracing, serve /metrics (Prometheus) and /debug/pprof/heap (pprof) on [HOST]:PORT "
+                  "(:9464 = loopback; 0.0.0.0:9464 every interface); with a long --duration, a daemon");
+  cmd->add_option("--web.config.file,--web-config", opts->web_config,
+                  "TLS and basic auth for --serve: the Prometheus exporter-toolkit web configuration file");
+  cmd->add_option("--serve-top", opts->serve_top,
+                  "Stacks exported as labelled series, the fastest growing (default 20)");
   cmd->add_option("--sample", opts->sample,
                   "Track 1 in N allocations (chosen by address, so frees match) and scale the counts: "
                   "for the busiest boxes");
