@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +26,9 @@ struct EventSpec {
   std::string_view name;      // "kmalloc"
   bool is_free;               // frees: a miss here invents a leak
   std::string_view kprobe;    // kprobe fallback target ("" = none)
+  // Only some kernels have it (kmalloc_node, kmem_cache_alloc_node: separate events before 6.0,
+  // folded into kmalloc / kmem_cache_alloc since): where absent, the family attaches without it.
+  bool optional = false;
 };
 
 // The fixed table of events, in family order.
@@ -37,12 +41,14 @@ struct EventFacts {
   bool tracepoint = false;      // tracefs has events/<category>/<name>
   bool kprobe = false;          // a kprobe can be attached to EventSpec::kprobe
   std::string kprobe_why;
+  bool absent = false;          // an optional event this kernel does not have (no BTF, no tracefs)
 };
 
 struct FamilyPlan {
   std::string family;
   AttachMode mode = AttachMode::None;
   std::string reason;  // why not raw_tp / why skipped
+  std::set<std::string, std::less<>> absent;  // optional events this kernel does not have
 };
 
 // Which variant serves each family: the most preferred one that every event of the family

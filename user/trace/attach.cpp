@@ -49,8 +49,10 @@ uint64_t monotonic_ns() {
 const std::vector<EventSpec>& event_table() {
   static const std::vector<EventSpec> table = {
       {"kmalloc", "kmem", "kmalloc", false, ""},
+      {"kmalloc", "kmem", "kmalloc_node", false, "", true},
       {"kmalloc", "kmem", "kfree", true, ""},
       {"slab", "kmem", "kmem_cache_alloc", false, ""},
+      {"slab", "kmem", "kmem_cache_alloc_node", false, "", true},
       {"slab", "kmem", "kmem_cache_free", true, ""},
       {"page", "kmem", "mm_page_alloc", false, ""},
       {"page", "kmem", "mm_page_free", true, ""},
@@ -81,7 +83,7 @@ std::vector<FamilyPlan> plan_families(const std::function<EventFacts(const Event
     size_t end = i;
     while (end < table.size() && table[end].family == family) ++end;
 
-    FamilyPlan plan{std::string(family), AttachMode::None, ""};
+    FamilyPlan plan{std::string(family), AttachMode::None, "", {}};
     if (!(kinds_mask & (1u << family_kind(family)))) {
       plan.reason = "not selected (--kinds/--filter)";
       plans.push_back(plan);
@@ -92,6 +94,10 @@ std::vector<FamilyPlan> plan_families(const std::function<EventFacts(const Event
     std::string btf_why, tp_why, kp_why;
     for (size_t j = i; j < end; ++j) {
       EventFacts f = facts(table[j]);
+      if (table[j].optional && f.absent) {
+        plan.absent.insert(std::string(table[j].name));
+        continue;
+      }
       std::string ev = std::string(table[j].category) + ":" + std::string(table[j].name);
       if (!f.btf_ok) {
         btf = false;
@@ -196,7 +202,11 @@ std::string check_btf_proto(const btf* vmlinux, std::string_view event) {
   if (!t || !btf_is_ptr(t)) return "unexpected BTF for " + tname;
   t = btf__type_by_id(vmlinux, t->type);  // func proto
   if (!t || !btf_is_func_proto(t)) return "unexpected BTF for " + tname;
-  const auto& proto = expected_protos().at(event);
+  auto it = expected_protos().find(event);
+  // The _node events exist only before 6.0, where kmalloc / kmem_cache_alloc have other
+  // prototypes too: their families attach as classic tracepoints there, so no raw_tp program.
+  if (it == expected_protos().end()) return "no raw_tp program for " + std::string(event);
+  const auto& proto = it->second;
   if (btf_vlen(t) != proto.nparams)
     return std::string(event) + " has " + std::to_string(btf_vlen(t)) + " arguments here, " +
            std::to_string(proto.nparams) + " expected";
@@ -397,6 +407,8 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
     f.btf_ok = f.btf_why.empty();
     f.tracepoint = !tracefs.empty() && fs::exists(tracefs + "/events/" + std::string(e.category) +
                                                   "/" + std::string(e.name));
+    f.absent = !f.tracepoint && btf__find_by_name_kind(vmlinux, ("btf_trace_" + std::string(e.name)).c_str(),
+                                                      BTF_KIND_TYPEDEF) < 0;
     if (!e.kprobe.empty()) {
       f.kprobe = kprobe_pmu && kprobe_syms.count(std::string(e.kprobe));
       f.kprobe_why = !kprobe_pmu ? "kprobes are not available on this kernel (CONFIG_KPROBES)"
@@ -461,7 +473,7 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
   for (const auto& plan : plans) {
     if (plan.mode == AttachMode::None) continue;
     for (const auto& e : table) {
-      if (e.family != plan.family) continue;
+      if (e.family != plan.family || plan.absent.count(e.name)) continue;
       std::string name = prog_name(plan.mode, e.name, e.is_free);
       bpf_program* p = bpf_object__find_program_by_name(skel->obj, name.c_str());
       if (!p) throw Error("internal: BPF program " + name + " missing");
@@ -493,7 +505,7 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
     std::string failure;
     if (plan.mode != AttachMode::None) {
       for (const auto& e : table) {
-        if (e.family != plan.family) continue;
+        if (e.family != plan.family || plan.absent.count(e.name)) continue;
         std::string name = prog_name(plan.mode, e.name, e.is_free);
         bpf_program* p = bpf_object__find_program_by_name(skel->obj, name.c_str());
         bpf_link* l = bpf_program__attach(p);
@@ -519,7 +531,7 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
     bool ok = plan.mode != AttachMode::None && failure.empty();
     if (!ok) links.clear();
     for (const auto& e : table) {
-      if (e.family != plan.family) continue;
+      if (e.family != plan.family || plan.absent.count(e.name)) continue;
       SourceStatus st;
       st.event = std::string(e.category) + ":" + std::string(e.name);
       st.family = plan.family;
