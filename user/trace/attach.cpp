@@ -223,6 +223,17 @@ std::string check_btf_proto(const btf* vmlinux, std::string_view event) {
   return "";
 }
 
+// Whether struct `sname` of the kernel has a member `member` (CO-RE fallbacks need it).
+bool btf_has_member(const btf* vmlinux, const char* sname, std::string_view member) {
+  int id = btf__find_by_name_kind(vmlinux, sname, BTF_KIND_STRUCT);
+  if (id < 0) return false;
+  const btf_type* t = btf__type_by_id(vmlinux, id);
+  const btf_member* m = btf_members(t);
+  for (unsigned i = 0; i < btf_vlen(t); ++i)
+    if (member == btf__name_by_offset(vmlinux, m[i].name_off)) return true;
+  return false;
+}
+
 std::string find_tracefs(const std::string& explicit_dir, bool may_mount) {
   if (!explicit_dir.empty()) return fs::exists(explicit_dir + "/events") ? explicit_dir : "";
   for (const char* d : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"})
@@ -417,6 +428,16 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
     return f;
   };
   std::vector<FamilyPlan> plans = plan_families(facts, forced, s.kinds_mask);
+  bool cgroup_by_helper = true;
+  if (s.cgroup_id) {
+    cgroup_by_helper = libbpf_probe_bpf_helper(BPF_PROG_TYPE_RAW_TRACEPOINT,
+                                               BPF_FUNC_get_current_ancestor_cgroup_id, nullptr) == 1;
+    if (!cgroup_by_helper && !btf_has_member(vmlinux, "cgroup", "ancestor_ids")) {
+      btf__free(vmlinux);
+      throw Error("--cgroup cannot work on this kernel: tracing programs may not call "
+                  "bpf_get_current_ancestor_cgroup_id and struct cgroup has no ancestor_ids");
+    }
+  }
   btf__free(vmlinux);
 
   bool needs_tracefs = false;
@@ -457,6 +478,7 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
   bpf_map__set_max_entries(skel->maps.churn, s.max_churn);
   ro->cfg_cgroup_id = s.cgroup_id;
   ro->cfg_cgroup_level = s.cgroup_level;
+  ro->cfg_cgroup_by_helper = cgroup_by_helper;
   ro->cfg_sample_every = s.sample_every ? s.sample_every : 1;
   ro->cfg_stack_reuse = s.stack_reuse ? s.stack_reuse : 1;
   TaskHelpers helpers = probe_task_helpers();
