@@ -234,6 +234,19 @@ bool btf_has_member(const btf* vmlinux, const char* sname, std::string_view memb
   return false;
 }
 
+// Why a slab cache filter (--cache, `cache == ...`) would match nothing, or "": the cache comes
+// from struct kmem_cache (raw_tp, 6.2+) or the classic tracepoint's `name` field (6.x after
+// 6.2); 5.10's and 6.1's kmem_cache_alloc tracepoint carries neither.
+std::string cache_filter_unsupported(const std::vector<FamilyPlan>& plans, const btf* vmlinux) {
+  for (const auto& p : plans) {
+    if (p.family != "slab" || p.mode != AttachMode::Tracepoint) continue;
+    if (btf_has_member(vmlinux, "trace_event_raw_kmem_cache_alloc", "__data_loc_name")) return "";
+    return "a slab cache filter cannot work with this kernel's kmem:kmem_cache_alloc " +
+           std::string("tracepoint: it carries no cache (no struct kmem_cache * argument, no name field)");
+  }
+  return "";
+}
+
 std::string find_tracefs(const std::string& explicit_dir, bool may_mount) {
   if (!explicit_dir.empty()) return fs::exists(explicit_dir + "/events") ? explicit_dir : "";
   for (const char* d : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"})
@@ -438,7 +451,9 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
                   "bpf_get_current_ancestor_cgroup_id and struct cgroup has no ancestor_ids");
     }
   }
+  std::string cache_why = s.cache ? cache_filter_unsupported(plans, vmlinux) : "";
   btf__free(vmlinux);
+  if (!cache_why.empty()) throw Error(cache_why);
 
   bool needs_tracefs = false;
   for (const auto& p : plans) needs_tracefs |= p.mode == AttachMode::Tracepoint;
