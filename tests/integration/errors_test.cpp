@@ -94,6 +94,19 @@ TEST(Errors, TracefsMissing) {
   }
 }
 
+TEST(Errors, CacheFilterWhereTheSlabTracepointCarriesNoCacheIsAnError) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  // 5.10's and 6.1's classic kmem_cache_alloc tracepoint has neither struct kmem_cache * nor a
+  // name: a cache filter there used to match nothing and print an empty report (exit 0).
+  RunResult r = trace({"--attach", "tracepoint", "--cache", "dentry", "--duration", "1s", "--format", "json"});
+  if (slab_tracepoint_names_its_cache()) {
+    EXPECT_EQ(r.status, 0) << r.err;
+  } else {
+    EXPECT_EQ(r.status, 1);
+    EXPECT_TRUE(one_line_error(r, "a slab cache filter cannot work with this kernel's kmem:kmem_cache_alloc"));
+  }
+}
+
 TEST(Errors, FailedLoadSaysWhy) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
   // A preallocated hash map of 4 billion entries cannot be created: the load fails and says so.
