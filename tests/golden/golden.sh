@@ -9,7 +9,7 @@
 set -euo pipefail
 
 mode=${1:?check, update or record}
-kleak=${2:?path to kleak}
+kleak=$(realpath "${2:?path to kleak}")
 dir=$(cd "$(dirname "$0")/../fixtures/golden" && pwd)
 
 # name|arguments after `kleak report` (or `kleak diff`), recordings named by their base name.

@@ -14,7 +14,7 @@
 #include <regex>
 #include <set>
 
-#include "kleak/render_formats.h"
+#include "kleak/render.h"
 #include "pprof/profile.pb.h"
 
 using namespace kleak;

@@ -12,7 +12,7 @@
 #include "kleak/error.h"
 #include "kleak/filter.h"
 #include "kleak/recording.h"
-#include "kleak/render_formats.h"
+#include "kleak/render.h"
 #include "kleak/symbolize.h"
 
 namespace kleak {

@@ -28,7 +28,7 @@
 #include "kleak/symbolize.h"
 #include "kleak/build_report.h"
 #include "kleak/recording.h"
-#include "kleak/render_formats.h"
+#include "kleak/render.h"
 #include "kleak/serve.h"
 #include "kleak/verdict.h"
 

@@ -1,5 +1,5 @@
 // One entry point for every report format, so trace and report accept the same ones.
-#include "kleak/render_formats.h"
+#include "kleak/render.h"
 #include "kleak/error.h"
 
 namespace kleak {

@@ -1,10 +1,10 @@
 // Folded stacks ("a;b;c 1234"), the input of FlameGraph's flamegraph.pl, inferno and speedscope,
-// and the frame path every flame-shaped output shares (render_formats.h).
+// and the frame path every flame-shaped output shares (render.h).
 #include <fmt/format.h>
 
 #include <map>
 
-#include "kleak/render_formats.h"
+#include "kleak/render.h"
 
 namespace kleak {
 

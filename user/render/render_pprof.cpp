@@ -11,7 +11,7 @@
 #include <unordered_map>
 
 #include "kleak/error.h"
-#include "kleak/render_formats.h"
+#include "kleak/render.h"
 #include "pprof/profile.pb.h"
 
 namespace kleak {

@@ -8,7 +8,7 @@
 #include <map>
 #include <memory>
 
-#include "kleak/render_formats.h"
+#include "kleak/render.h"
 
 namespace kleak {
 

@@ -103,37 +103,6 @@ std::string kernel_release() {
 
 }  // namespace
 
-std::vector<GroupBy> parse_group_by(std::string_view list) {
-  std::vector<GroupBy> out;
-  while (true) {
-    size_t comma = list.find(',');
-    std::string_view item = list.substr(0, comma);
-    static constexpr std::pair<std::string_view, GroupBy> kNames[] = {
-        {"stack", GroupBy::stack}, {"callsite", GroupBy::callsite}, {"cache", GroupBy::cache},
-        {"comm", GroupBy::comm},   {"pid", GroupBy::pid},           {"cgroup", GroupBy::cgroup}};
-    auto it = std::find_if(std::begin(kNames), std::end(kNames), [&](auto& p) { return p.first == item; });
-    if (it == std::end(kNames))
-      throw usage_error("bad --by '" + std::string(item) + "' (use stack, callsite, cache, comm, pid, cgroup, "
-                        "or several joined by commas)");
-    if (std::find(out.begin(), out.end(), it->second) == out.end()) out.push_back(it->second);
-    if (comma == std::string_view::npos) break;
-    list = list.substr(comma + 1);
-  }
-  return out;
-}
-
-std::string_view group_by_name(GroupBy g) {
-  switch (g) {
-    case GroupBy::stack: return "stack";
-    case GroupBy::callsite: return "callsite";
-    case GroupBy::cache: return "cache";
-    case GroupBy::comm: return "comm";
-    case GroupBy::pid: return "pid";
-    case GroupBy::cgroup: return "cgroup";
-  }
-  return "stack";
-}
-
 std::optional<std::string> cache_name(const Collected& snap, const kleak_alloc& a) {
   if (a.cache) {
     auto it = snap.caches.find(a.cache);
