@@ -207,18 +207,7 @@ static __always_inline bool cache_seen(__u64 cache, const char *name_src, struct
 	return fresh.filter_match;
 }
 
-/*
- * Interrupt context is not read here: the per-CPU preempt count is not reachable without
- * kallsyms for data symbols, which production kernels often lack. Userspace tells interrupt
- * and softirq allocations from their stack frames (classify.cpp) and attributes them there.
- */
-static __always_inline __u8 task_ctx_flags(struct task_struct *task)
-{
-	/* A BTF pointer (bpf_get_current_task_btf): a direct load, no bpf_probe_read_kernel. */
-	return (task->flags & 0x00200000 /* PF_KTHREAD */) ? KLEAK_CTX_KTHREAD : 0;
-}
-
-static __always_inline bool cgroup_wanted(__u8 ctx_flags)
+static __always_inline bool cgroup_wanted(void)
 {
 	if (!cfg_cgroup_id)
 		return true;
@@ -401,8 +390,7 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 		return 0;
 	}
 	task = bpf_get_current_task_btf();
-	rec.ctx_flags = task_ctx_flags(task);
-	if (!cgroup_wanted(rec.ctx_flags)) {
+	if (!cgroup_wanted()) {
 		count(ev->kind, KLEAK_ALLOC_FILTERED);
 		return 0;
 	}
@@ -415,7 +403,7 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 	rec.call_site = ev->call_site;
 	rec.cache = ev->cache;
 	rec.cgroup_id = bpf_get_current_cgroup_id();
-	rec.pid = (__u32)pid_tgid;
+	rec.tid = (__u32)pid_tgid;
 	rec.tgid = tgid;
 	rec.order = ev->order;
 	rec.kind = ev->kind;
@@ -423,7 +411,7 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 	bpf_get_current_comm(rec.comm, sizeof(rec.comm));
 	rec.stack_id = -1;
 	if (cfg_capture_stacks) {
-		rec.stack_id = stack_for(ctx, ev, rec.pid, task);
+		rec.stack_id = stack_for(ctx, ev, rec.tid, task);
 		if (rec.stack_id >= 0 && bpf_map_lookup_elem(&skip_stacks, &rec.stack_id)) {
 			count(ev->kind, KLEAK_USER_SKIPPED);
 			count_n(ev->kind, KLEAK_USER_SKIPPED_BYTES, ev->bytes_alloc);
@@ -479,7 +467,7 @@ static __always_inline int record_free_in(__u32 kind, enum kleak_space space, __
 	if (maybe_duplicate)
 		return 0;
 	count(kind, KLEAK_FREE_UNTRACKED);
-	if (cache && cgroup_wanted(0)) {
+	if (cache && cgroup_wanted()) {
 		struct kleak_churn_key ck = {};
 
 		cache_seen(cache, NULL, NULL);

@@ -11,6 +11,7 @@ enum ExitCode : int {
   kExitOk = 0,
   kExitFailure = 1,  // the box refused: privileges, BTF, tracefs, load/attach failures
   kExitUsage = 2,    // the user's input: flags, durations, filters, files
+  kExitIncomplete = 3,  // trace: a report was printed, but allocations were lost (map full)
 };
 
 class Error : public std::runtime_error {

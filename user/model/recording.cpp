@@ -61,7 +61,6 @@ void save_recording(const std::string& path, const Recording& r) {
   h["attach_mode"] = r.attach_mode;
   h["warnings"] = r.warnings;
   h["filtered_in_kernel"] = r.filtered_in_kernel;
-  h["kernel_filter"] = r.kernel_filter;
   h["now_ns"] = c.now_ns;
   h["window_start_ns"] = c.window_start_ns;
   h["dropped_in_drain"] = c.dropped_in_drain;
@@ -133,7 +132,6 @@ Recording load_recording(const std::string& path) {
     r.attach_mode = h.at("attach_mode").get<std::map<std::string, std::string>>();
     r.warnings = h.at("warnings").get<std::vector<std::string>>();
     r.filtered_in_kernel = h.at("filtered_in_kernel").get<bool>();
-    r.kernel_filter = h.at("kernel_filter").get<std::string>();
     c.now_ns = h.at("now_ns").get<uint64_t>();
     c.window_start_ns = h.at("window_start_ns").get<uint64_t>();
     c.dropped_in_drain = h.at("dropped_in_drain").get<uint64_t>();

@@ -37,4 +37,32 @@ std::string_view group_by_name(GroupBy g) {
   return "stack";
 }
 
+std::string group_key(std::string_view kind, std::string_view category, std::span<const Frame> frames,
+                      const std::map<std::string, std::string>& dims) {
+  std::string k;
+  k.reserve(64 * (frames.size() + 1));
+  k += kind;
+  k += '\n';
+  k += category;
+  k += '\n';
+  for (const auto& f : frames) {
+    k += f.text();
+    k += '\n';
+  }
+  for (const auto& [d, v] : dims) {
+    k += d;
+    k += '=';
+    k += v;
+    k += '\n';
+  }
+  return k;
+}
+
+std::vector<std::string> frame_texts(const StackGroup& g) {
+  std::vector<std::string> out;
+  out.reserve(g.frames.size());
+  for (const auto& f : g.frames) out.push_back(f.text());
+  return out;
+}
+
 }  // namespace kleak

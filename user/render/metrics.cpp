@@ -53,7 +53,7 @@ std::string render_metrics(const Report& r, const MetricsOptions& opts, double e
     if (++rank > opts.top) break;
     std::string labels = fmt::format(
         "rank=\"{}\",kind=\"{}\",category=\"{}\",top_frame=\"{}\",verdict=\"{}\",cache=\"{}\"", rank, label(g.kind),
-        label(g.category), label(g.frames.empty() ? "" : g.frames.front()), label(g.verdict),
+        label(g.category), label(g.frames.empty() ? "" : g.frames.front().text()), label(g.verdict),
         label(g.cache.value_or("")));
     for (const auto& [d, v] : g.group) labels += fmt::format(",{}=\"{}\"", d, label(v));
     o += fmt::format("kleak_stack_outstanding_bytes{{{}}} {}\n", labels, g.bytes);

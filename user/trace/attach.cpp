@@ -383,14 +383,11 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
   std::vector<FamilyPlan> plans = plan_families(facts, forced, s.kinds_mask);
   btf__free(vmlinux);
 
-  bool needs_tracefs = false;
-  for (const auto& p : plans) needs_tracefs |= p.mode == AttachMode::Tracepoint;
   if (forced == AttachMode::Tracepoint && tracefs.empty())
     throw Error(probe.tracefs.empty()
                     ? "tracefs is not mounted and could not be mounted at /sys/kernel/tracing "
                       "(mount -t tracefs nodev /sys/kernel/tracing)"
                     : "no tracefs at " + probe.tracefs + " (no events/ directory there)");
-  (void)needs_tracefs;
 
   // ---- open and configure
   LIBBPF_OPTS(bpf_object_open_opts, oopts);
