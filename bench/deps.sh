@@ -4,6 +4,7 @@
 #   linux-perf  the profile of where the traced time goes (optional: skipped if it cannot run)
 #   python3     the driver (bench/bench.py)
 #   util-linux  taskset
+#   libbenchmark-dev  google-benchmark
 # Idempotent: only packages dpkg-query does not show as installed are fetched.
 set -euo pipefail
-exec "$(dirname "$0")/../tools/install-deps.sh" bpftrace linux-perf python3 util-linux
+exec "$(dirname "$0")/../tools/install-deps.sh" bpftrace linux-perf python3 util-linux libbenchmark-dev

@@ -36,6 +36,7 @@
 #include "kleak/attach.h"
 #include "kleak/collect.h"
 #include "kleak/error.h"
+#include "kleak/privileges.h"
 #include "proc_status.h"
 
 namespace {
@@ -69,7 +70,7 @@ int run_trace(int argc, char** argv) {
     else if (a == "--stack-depth" && i + 1 < argc) s.stack_depth = static_cast<uint32_t>(std::atoi(argv[++i]));
     else throw kleak::usage_error("unknown argument " + a);
   }
-  s.self_tgid = static_cast<uint32_t>(getpid());
+  set_self_identity(s);
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
@@ -115,7 +116,7 @@ int run_drain(int argc, char** argv) {
   kleak::check_privileges();
   kleak::BpfSettings s;
   s.max_allocs = n + 262144;  // room for what the one second of real tracing records too
-  s.self_tgid = static_cast<uint32_t>(getpid());
+  set_self_identity(s);
   auto tracer = kleak::Tracer::start(s, kleak::KernelProbe{}, std::nullopt);
   // A second of real tracing fills the stack map with real stacks; the planted records point
   // at those, so drain() copies real stacks (one lookup per distinct id).

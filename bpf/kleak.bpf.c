@@ -54,11 +54,31 @@ int BPF_PROG(raw_kmalloc, unsigned long call_site, const void *ptr, size_t bytes
 	return on_kmalloc(ctx, call_site, (__u64)ptr, bytes_req, bytes_alloc, gfp_flags);
 }
 
+/*
+ * Before 6.0, kmalloc and kmem_cache_alloc shared the kmem_alloc event class (5.10: this record,
+ * no cache name, gfp_flags a gfp_t); CO-RE matches it without the ___v5_10 suffix. The program
+ * reads whichever record the kernel has: the other branch is dead to the verifier.
+ */
+struct trace_event_raw_kmem_alloc___v5_10 {
+	struct trace_entry ent;
+	unsigned long call_site;
+	const void *ptr;
+	size_t bytes_req;
+	size_t bytes_alloc;
+	gfp_t gfp_flags;
+} __attribute__((preserve_access_index));
+
 SEC("tracepoint/kmem/kmalloc")
-int tp_kmalloc(struct trace_event_raw_kmalloc *ctx)
+int tp_kmalloc(void *ctx)
 {
-	return on_kmalloc(ctx, ctx->call_site, (__u64)ctx->ptr, ctx->bytes_req, ctx->bytes_alloc,
-			  ctx->gfp_flags);
+	struct trace_event_raw_kmem_alloc___v5_10 *old = ctx;
+	struct trace_event_raw_kmalloc *e = ctx;
+
+	if (!bpf_core_type_exists(struct trace_event_raw_kmalloc))
+		return on_kmalloc(ctx, old->call_site, (__u64)old->ptr, old->bytes_req,
+				  old->bytes_alloc, old->gfp_flags);
+	return on_kmalloc(ctx, e->call_site, (__u64)e->ptr, e->bytes_req, e->bytes_alloc,
+			  e->gfp_flags);
 }
 
 SEC("raw_tp/kfree")
@@ -74,9 +94,20 @@ int BPF_PROG(raw_kfree_twin, unsigned long call_site, const void *ptr)
 	return FREE_TWIN(KLEAK_SLOT_KFREE, KLEAK_KIND_KMALLOC, on_kfree((__u64)ptr));
 }
 
+/* Before 6.0 kfree and kmem_cache_free shared the kmem_free class (5.10: no cache name). */
+struct trace_event_raw_kmem_free___v5_10 {
+	struct trace_entry ent;
+	unsigned long call_site;
+	const void *ptr;
+} __attribute__((preserve_access_index));
+
 SEC("tracepoint/kmem/kfree")
 int tp_kfree(struct trace_event_raw_kfree *ctx)
 {
+	struct trace_event_raw_kmem_free___v5_10 *old = (void *)ctx;
+
+	if (!bpf_core_type_exists(struct trace_event_raw_kfree))
+		return on_kfree((__u64)old->ptr);
 	return on_kfree((__u64)ctx->ptr);
 }
 
@@ -141,9 +172,13 @@ static __always_inline __u64 tp_cache_name(void *ctx, __u32 data_loc_name,
 SEC("tracepoint/kmem/kmem_cache_alloc")
 int tp_kmem_cache_alloc(struct trace_event_raw_kmem_cache_alloc *ctx)
 {
+	struct trace_event_raw_kmem_alloc___v5_10 *old = (void *)ctx;
 	char name[KLEAK_CACHE_NAME_LEN] = {};
 	__u64 cache = 0;
 
+	if (!bpf_core_type_exists(struct trace_event_raw_kmem_cache_alloc))
+		return on_cache_alloc(ctx, old->call_site, (__u64)old->ptr, 0, NULL, false,
+				      old->bytes_req, old->bytes_alloc, old->gfp_flags);
 	if (bpf_core_field_exists(ctx->__data_loc_name))
 		cache = tp_cache_name(ctx, BPF_CORE_READ(ctx, __data_loc_name), name);
 	return on_cache_alloc(ctx, ctx->call_site, (__u64)ctx->ptr, cache, cache ? name : NULL,
@@ -172,9 +207,12 @@ int BPF_PROG(raw_kmem_cache_free_twin, unsigned long call_site, const void *ptr)
 SEC("tracepoint/kmem/kmem_cache_free")
 int tp_kmem_cache_free(struct trace_event_raw_kmem_cache_free *ctx)
 {
+	struct trace_event_raw_kmem_free___v5_10 *old = (void *)ctx;
 	char name[KLEAK_CACHE_NAME_LEN] = {};
 	__u64 cache = 0;
 
+	if (!bpf_core_type_exists(struct trace_event_raw_kmem_cache_free))
+		return on_cache_free((__u64)old->ptr, 0);
 	if (bpf_core_field_exists(ctx->__data_loc_name)) {
 		cache = tp_cache_name(ctx, BPF_CORE_READ(ctx, __data_loc_name), name);
 		cache_seen(cache, name, NULL);
@@ -303,18 +341,22 @@ int BPF_PROG(raw_percpu_alloc_percpu, unsigned long call_site, bool reserved, bo
 	return on_percpu_alloc(ctx, call_site, (__u64)ptr, size, bytes_alloc, gfp_flags);
 }
 
-/* bytes_alloc and gfp_flags were added to the event in 6.0; older kernels report size only. */
+/*
+ * bytes_alloc and gfp_flags were added to the event in 6.0 and call_site in 5.19; older kernels
+ * (5.10) report size only.
+ */
 SEC("tracepoint/percpu/percpu_alloc_percpu")
 int tp_percpu_alloc_percpu(struct trace_event_raw_percpu_alloc_percpu *ctx)
 {
-	__u64 bytes_alloc = 0, gfp_flags = 0;
+	__u64 bytes_alloc = 0, gfp_flags = 0, call_site = 0;
 
+	if (bpf_core_field_exists(ctx->call_site))
+		call_site = BPF_CORE_READ(ctx, call_site);
 	if (bpf_core_field_exists(ctx->bytes_alloc))
 		bytes_alloc = BPF_CORE_READ(ctx, bytes_alloc);
 	if (bpf_core_field_exists(ctx->gfp_flags))
 		gfp_flags = BPF_CORE_READ(ctx, gfp_flags);
-	return on_percpu_alloc(ctx, ctx->call_site, (__u64)ctx->ptr, ctx->size, bytes_alloc,
-			       gfp_flags);
+	return on_percpu_alloc(ctx, call_site, (__u64)ctx->ptr, ctx->size, bytes_alloc, gfp_flags);
 }
 
 SEC("raw_tp/percpu_free_percpu")

@@ -34,6 +34,12 @@ const volatile __u64 cfg_min_bytes_alloc = 0;
 const volatile __u64 cfg_max_bytes_alloc = ~0ULL;
 const volatile __u32 cfg_tgid = 0;      /* only this process, 0 = all */
 const volatile __u32 cfg_self_tgid = 0; /* the tracer itself: never recorded */
+/*
+ * The tracer in a child pid namespace (a container without --pid host): cfg_self_tgid is its
+ * pid there, and this namespace's nsfs dev/inode tell the kernel which numbering that is.
+ */
+const volatile __u64 cfg_self_pidns_dev = 0;
+const volatile __u64 cfg_self_pidns_ino = 0;
 const volatile bool cfg_filter_cache = false;
 const volatile char cfg_cache[KLEAK_CACHE_NAME_LEN] = {};
 const volatile __u64 cfg_page_size = 4096;
@@ -42,6 +48,14 @@ const volatile __u32 cfg_sample_every = 1; /* --sample N: track 1 in N addresses
 const volatile __u64 cfg_cgroup_id = 0;  /* only tasks in this cgroup v2 or below, 0 = all */
 const volatile __u32 cfg_cgroup_level = 0; /* its level (root = 0) */
 const volatile __u32 cfg_stack_reuse = 1; /* --stack-reuse N: at most N allocations per walk and site */
+/*
+ * Helpers the loader found on this kernel (libbpf_probe_bpf_helper). Both are there on 6.1 and
+ * 6.18; 5.10 (Debian 11, Amazon Linux 2) has neither, and there the paths below that read the
+ * task through bpf_probe_read_kernel are loaded instead. The verifier prunes the branch the
+ * constant rules out, so the missing helper is never seen by it.
+ */
+const volatile bool cfg_task_btf = true;     /* bpf_get_current_task_btf (5.11+) */
+const volatile bool cfg_task_pt_regs = true; /* bpf_task_pt_regs (5.15+) */
 
 /* ---- maps; max_entries and the stack depth are set by the loader before load ------------ */
 struct {
@@ -207,6 +221,14 @@ static __always_inline bool cache_seen(__u64 cache, const char *name_src, struct
 	return fresh.filter_match;
 }
 
+/* bpf_get_current_task_btf where the kernel has it (5.11+), else the untyped helper. */
+static __always_inline struct task_struct *current_task(void)
+{
+	if (cfg_task_btf)
+		return bpf_get_current_task_btf();
+	return (struct task_struct *)bpf_get_current_task();
+}
+
 static __always_inline bool cgroup_wanted(void)
 {
 	if (!cfg_cgroup_id)
@@ -229,7 +251,13 @@ static __always_inline void churn_add(const struct kleak_churn_key *key, bool is
 	}
 	if (is_free) {
 		__sync_fetch_and_add(&c->frees, 1);
-		__sync_fetch_and_add(&c->free_bytes, bytes);
+		/*
+		 * Not with bytes == 0 (the pre-window frees): clang turns an atomic add of a constant
+		 * 0 into an atomic OR, which kernels before 5.12 refuse ("BPF_STX uses reserved
+		 * fields", measured on 5.10).
+		 */
+		if (bytes)
+			__sync_fetch_and_add(&c->free_bytes, bytes);
 	} else {
 		__sync_fetch_and_add(&c->allocs, 1);
 		__sync_fetch_and_add(&c->alloc_bytes, bytes);
@@ -263,8 +291,11 @@ static __always_inline __u32 kernel_stack_depth(void *ctx, struct task_struct *t
 	 * syscall runs, so it can be added back; before, it is per CPU and the depth stays
 	 * randomized (fewer allocations share a site, none is given a wrong stack for it).
 	 */
-	if (bpf_core_field_exists(task->kstack_offset))
-		depth += ((task->kstack_offset & 0x3ff) + 15) & ~15u;
+	if (bpf_core_field_exists(task->kstack_offset)) {
+		__u32 off = cfg_task_btf ? task->kstack_offset : BPF_CORE_READ(task, kstack_offset);
+
+		depth += ((off & 0x3ff) + 15) & ~15u;
+	}
 	return depth & (KLEAK_THREAD_SIZE - 1);
 }
 
@@ -272,14 +303,22 @@ static __always_inline __u32 kernel_stack_depth(void *ctx, struct task_struct *t
  * The syscall the current task is in: the orig_ax its entry saved (x86-64; 0 elsewhere). Paths
  * through one call site from different syscalls (pipe2, socket, eventfd2 all open a `filp` at the
  * same place) never share a site, even when their stacks happen to be equally deep. A BTF
- * pointer, so a direct load.
+ * pointer, so a direct load. Without bpf_task_pt_regs (before 5.15) the registers are where
+ * x86-64's task_pt_regs() finds them: the top of the task's stack (no padding on x86-64).
  */
 static __always_inline __s32 task_syscall(struct task_struct *task)
 {
 #if defined(__TARGET_ARCH_x86)
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	struct pt_regs *regs;
+	long orig_ax = 0;
 
-	return regs ? (__s32)regs->orig_ax : 0;
+	if (cfg_task_pt_regs) {
+		regs = (struct pt_regs *)bpf_task_pt_regs(task);
+		return regs ? (__s32)regs->orig_ax : 0;
+	}
+	regs = (struct pt_regs *)((char *)BPF_CORE_READ(task, stack) + KLEAK_THREAD_SIZE) - 1;
+	bpf_probe_read_kernel(&orig_ax, sizeof(orig_ax), &regs->orig_ax);
+	return (__s32)orig_ax;
 #else
 	return 0;
 #endif
@@ -355,6 +394,27 @@ static __always_inline __s32 stack_for(void *ctx, const struct alloc_event *ev, 
 	return id;
 }
 
+/* The tracer's tgid as bpf_get_current_pid_tgid() numbers it, learned from its first
+ * allocation when it runs in a child pid namespace; then one load per allocation. */
+__u32 self_tgid_global = 0;
+
+static __always_inline bool is_self(__u32 tgid)
+{
+	struct bpf_pidns_info ns = {};
+
+	if (!cfg_self_tgid)
+		return false;
+	if (!cfg_self_pidns_ino)
+		return tgid == cfg_self_tgid;
+	if (self_tgid_global)
+		return tgid == self_tgid_global;
+	if (bpf_get_ns_current_pid_tgid(cfg_self_pidns_dev, cfg_self_pidns_ino, &ns, sizeof(ns)) ||
+	    ns.tgid != cfg_self_tgid)
+		return false;
+	self_tgid_global = tgid;
+	return true;
+}
+
 static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 {
 	struct task_struct *task;
@@ -385,11 +445,11 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 	pid_tgid = bpf_get_current_pid_tgid();
 	tgid = pid_tgid >> 32;
 	if (!kind_wanted(ev->kind) || !size_wanted(ev->bytes_req, ev->bytes_alloc) ||
-	    (cfg_tgid && tgid != cfg_tgid) || (cfg_self_tgid && tgid == cfg_self_tgid)) {
+	    (cfg_tgid && tgid != cfg_tgid) || is_self(tgid)) {
 		count(ev->kind, KLEAK_ALLOC_FILTERED);
 		return 0;
 	}
-	task = bpf_get_current_task_btf();
+	task = current_task();
 	if (!cgroup_wanted()) {
 		count(ev->kind, KLEAK_ALLOC_FILTERED);
 		return 0;

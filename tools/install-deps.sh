@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
-# Installs every build, test and run dependency of kleak on a fresh Debian 12 machine.
+# Installs what building and running kleak needs on a fresh Debian 12 machine (tools/run.sh);
+# with --test also what only the tests use (tools/test.sh, CI).
 # Idempotent: packages already present are not fetched again.
 set -euo pipefail
+test_deps=0
+if [ "${1:-}" = --test ]; then test_deps=1; shift; fi
 # Extra package names on the command line are installed the same way (tools/bench.sh uses it).
 pkgs=("$@"
   build-essential cmake pkg-config
-  clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev
-  libcli11-dev nlohmann-json3-dev libfmt-dev libcpp-httplib-dev python3-prometheus-client
-  libgtest-dev libgmock-dev googletest libbenchmark-dev
+  clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
+  libcli11-dev nlohmann-json3-dev libfmt-dev libcpp-httplib-dev
   libprotobuf-dev protobuf-compiler golang-github-google-pprof-dev
+)
+# Test-only: gtest, the libFuzzer runtime (tools/fuzz.sh), the pprof and svg checks (go,
+# chromium), the Prometheus client, and the packaging tests (tests/package/: lintian, a clean
+# Debian root with mmdebstrap, podman with runc and catatonit (kube play's pause image),
+# systemd-analyze, groff for the man page).
+[ $test_deps = 0 ] || pkgs+=(
+  libgtest-dev libgmock-dev googletest libclang-rt-14-dev python3-prometheus-client
   golang-go chromium
+  lintian mmdebstrap podman runc catatonit systemd groff python3-yaml
 )
 missing=()
 for p in "${pkgs[@]}"; do

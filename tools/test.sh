@@ -6,7 +6,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-"${sudo_cmd[@]}" "$here/tools/install-deps.sh"
+"${sudo_cmd[@]}" "$here/tools/install-deps.sh" --test
 "$here/tools/build.sh"
+# The .deb and the container image tests (tests/package/) package the static build.
+"$here/tools/build-static.sh"
 cd "$here/build"
 "${sudo_cmd[@]}" env ${KLEAK_REQUIRE_BPF:+KLEAK_REQUIRE_BPF=1} ${KLEAK_REQUIRE_TOOLS:+KLEAK_REQUIRE_TOOLS=1} ctest --output-on-failure --timeout 600 --repeat until-pass:2 "$@"

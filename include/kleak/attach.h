@@ -35,6 +35,7 @@ struct EventFacts {
   bool btf_ok = false;          // btf_trace_<name> exists with the prototype our raw_tp program expects
   std::string btf_why;          // why not, when !btf_ok
   bool tracepoint = false;      // tracefs has events/<category>/<name>
+  std::string tracepoint_why;   // why not, when it cannot be told (tracefs unreadable)
   bool kprobe = false;          // a kprobe can be attached to EventSpec::kprobe
   std::string kprobe_why;
 };
@@ -57,6 +58,19 @@ struct KernelProbe {
   std::string tracefs;  // "" = find or mount it
 };
 
+// What the live kernel offers kleak, probed without loading anything: `kleak trace` plans from
+// it, `kleak doctor` prints it.
+struct KernelOffer {
+  std::string tracefs;      // where tracefs is, "" when it cannot be used
+  std::string tracefs_why;  // why not, when tracefs is ""
+  bool kprobe_pmu = false;
+  std::vector<EventFacts> events;  // in event_table() order
+  EventFacts facts(const EventSpec& e) const;
+};
+// Throws kleak::Error when the BTF cannot be parsed. `may_mount`: mount tracefs where it is
+// missing (the tracer does; doctor only looks).
+KernelOffer probe_kernel(const KernelProbe& probe, bool may_mount);
+
 // Size and filter settings applied to the BPF object before load.
 struct BpfSettings {
   uint32_t max_allocs = KLEAK_DEFAULT_MAX_ALLOCS;
@@ -67,7 +81,9 @@ struct BpfSettings {
   uint64_t min_bytes_req = 0, max_bytes_req = UINT64_MAX;
   uint64_t min_bytes_alloc = 0, max_bytes_alloc = UINT64_MAX;
   uint32_t tgid = 0;
-  uint32_t self_tgid = 0;
+  uint32_t self_tgid = 0;          // kleak's pid as getpid() sees it (set_self_identity())
+  uint64_t self_pidns_dev = 0;      // and, in a child pid namespace, that namespace (else 0)
+  uint64_t self_pidns_ino = 0;
   std::optional<std::string> cache;
   bool capture_stacks = true;
   uint32_t max_churn = KLEAK_DEFAULT_MAX_CHURN;
@@ -85,8 +101,19 @@ struct SourceStatus {
   std::string status;  // "attached" or the reason it is not
 };
 
+// The helpers the programs read the current task with, probed on the live kernel: both exist from
+// 5.15 (6.1, 6.18); 5.10 has neither, and the programs then read the task through
+// bpf_probe_read_kernel (record.bpf.h: cfg_task_btf, cfg_task_pt_regs).
+struct TaskHelpers {
+  bool task_btf = true;  // bpf_get_current_task_btf (5.11+)
+  bool pt_regs = true;   // bpf_task_pt_regs (5.15+)
+};
+// What the report says: "task: bpf_get_current_task_btf, syscall: bpf_task_pt_regs" or the
+// probe-read variant.
+std::string task_helpers_variant(const TaskHelpers& h);
+
 // Checks that must pass before anything is loaded; each throws kleak::Error with one line.
-void check_privileges();
+// (Capabilities: kleak/privileges.h.)
 void check_btf(const std::string& btf_path);
 
 class Tracer {
@@ -120,6 +147,8 @@ class Tracer {
 
   const std::vector<SourceStatus>& sources() const { return sources_; }
   const std::vector<std::string>& warnings() const { return warnings_; }
+  // Which task helpers the programs were loaded with (task_helpers_variant()).
+  const std::string& bpf_variant() const { return bpf_variant_; }
   uint64_t window_start_ns() const { return window_start_ns_; }
 
   struct Impl;
@@ -129,11 +158,16 @@ class Tracer {
   std::unique_ptr<Impl> impl_;
   std::vector<SourceStatus> sources_;
   std::vector<std::string> warnings_;
+  std::string bpf_variant_;
   uint64_t window_start_ns_ = 0;
   uint32_t sample_every_ = 1;
   uint32_t stack_reuse_ = 1;
 };
 
 uint64_t monotonic_ns();
+
+// Sets the self_* fields of `s`, so kleak's own allocations are never recorded: in a child pid
+// namespace getpid() is not the tgid the kernel hands BPF, so the namespace is passed as well.
+void set_self_identity(BpfSettings& s);
 
 }  // namespace kleak

@@ -22,6 +22,7 @@ struct ReportInputs {
   const Snapshot* meminfo_end = nullptr;
   bool filtered_in_kernel = false;
   std::map<std::string, std::string> sources, attach_mode;
+  std::string bpf_variant;
   std::vector<std::string> warnings;
   std::string kernel;  // "" = this box's
 };

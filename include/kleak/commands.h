@@ -9,5 +9,6 @@ namespace kleak {
 void register_trace_command(CLI::App& app, int& exit_code);    // user/trace/trace_cmd.cpp
 void register_meminfo_command(CLI::App& app, int& exit_code);  // user/meminfo/meminfo_cmd.cpp
 void register_report_command(CLI::App& app, int& exit_code);   // user/report/report_cmd.cpp (report, diff)
+void register_doctor_command(CLI::App& app, int& exit_code);   // user/doctor/doctor_cmd.cpp
 
 }  // namespace kleak

@@ -22,6 +22,7 @@ struct Recording {
   std::string kallsyms;  // kallsyms lines for every symbol the stacks touch
   std::string kernel;
   std::map<std::string, std::string> sources, attach_mode;
+  std::string bpf_variant;
   std::vector<std::string> warnings;
   std::optional<Snapshot> meminfo_start, meminfo_end;
   bool filtered_in_kernel = false;  // --cgroup/--filter applied in BPF during the run

@@ -73,6 +73,7 @@ struct Report {
   std::string filter;                        // canonical filter text, "" = none
   std::map<std::string, std::string> sources;      // event -> "attached" or the reason
   std::map<std::string, std::string> attach_mode;  // event -> raw_tp/tracepoint/kprobe
+  std::string bpf_variant;  // which task helpers the programs were loaded with ("" = not known)
   std::map<std::string, uint64_t> dropped;         // cause -> count (losses only)
   std::map<std::string, uint64_t> events;          // allocs_seen, frees_seen, ...
   std::map<std::string, std::map<std::string, uint64_t>> events_by_kind;  // kind -> cause -> n

@@ -64,14 +64,15 @@ TEST(Errors, NotRoot) {
   if (geteuid() != 0) {
     RunResult r = trace({"--duration", "1s"});
     EXPECT_EQ(r.status, 1);
-    EXPECT_TRUE(one_line_error(r, "needs root"));
+    EXPECT_TRUE(one_line_error(r, "missing capabilities"));
     return;
   }
   // Drop to nobody with no capabilities, as a real unprivileged user would run it.
   RunResult r = run({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                      "--inh-caps=-all", "--bounding-set=-all", KLEAK_BIN, "trace", "--duration", "1s"});
   EXPECT_EQ(r.status, 1);
-  EXPECT_TRUE(one_line_error(r, "needs root: missing CAP_BPF CAP_PERFMON"));
+  EXPECT_TRUE(one_line_error(
+      r, "missing capabilities CAP_BPF, CAP_PERFMON, CAP_SYSLOG, CAP_DAC_READ_SEARCH: kleak trace needs"));
 }
 
 TEST(Errors, NoBtf) {

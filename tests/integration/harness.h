@@ -209,10 +209,15 @@ class Planter {
 // `kleak trace` in the background; ready once it says it is tracing.
 class Tracing {
  public:
-  explicit Tracing(std::vector<std::string> args) {
-    std::vector<std::string> argv{KLEAK_BIN, "trace"};
+  // `prefix` runs kleak under another command (setpriv, unshare); `bin` replaces KLEAK_BIN;
+  // `env` adds NAME=VALUE entries to kleak's environment.
+  explicit Tracing(std::vector<std::string> args, std::vector<std::string> prefix = {},
+                   const std::string& bin = KLEAK_BIN, const std::vector<std::string>& env = {}) {
+    std::vector<std::string> argv = prefix;
+    argv.push_back(bin);
+    argv.push_back("trace");
     argv.insert(argv.end(), args.begin(), args.end());
-    child_ = std::make_unique<Child>(argv);
+    child_ = std::make_unique<Child>(argv, env);
     child_->close_stdin();
     for (;;) {
       std::string l = child_->read_err_line();

@@ -18,10 +18,10 @@ using nlohmann::json;
 json trace_while_planted(const std::vector<std::string>& trace_args,
                          const std::vector<std::string>& plant_args, bool release_first,
                          std::map<std::string, std::string>* planted = nullptr,
-                         int* exit_status = nullptr) {
+                         int* exit_status = nullptr, const std::vector<std::string>& env = {}) {
   std::vector<std::string> args{"--duration", "2m", "--format", "json", "--top", "1000"};
   args.insert(args.end(), trace_args.begin(), trace_args.end());
-  Tracing t(args);
+  Tracing t(args, {}, KLEAK_BIN, env);
   {
     Planter p(plant_args);
     if (planted) *planted = p.values;
@@ -285,14 +285,16 @@ using nlohmann::json;
 // Stack reuse: every file the planter opens comes from one call site (alloc_empty_file's
 // kmem_cache_alloc of a `filp`) under four different callers, and the files of one pipe come in
 // pairs from two of them. Reused stacks must still put each file under its own caller, exactly.
-TEST(Trace, StackReuseKeepsTheCallersOfOneCallSiteApart) {
-  KLEAK_REQUIRE_BPF_OR_SKIP();
+// `env`: kleak's environment (KLEAK_TASK_HELPERS=probe-read loads the 5.10 variant); `variant`:
+// what the report must say was loaded.
+void callers_of_one_call_site_stay_apart(const std::vector<std::string>& env, const std::string& variant) {
   const uint64_t pipes = 600, eventfds = 400, sockets = 300;
   json r = trace_while_planted(
       {"--filter", "cache == \"filp\" && comm == \"kleak-planter\"", "--stack-reuse", "64"},
       {"--pipes", std::to_string(pipes), "--fill", "0", "--eventfds", std::to_string(eventfds),
        "--sockets", std::to_string(sockets)},
-      false);
+      false, nullptr, nullptr, env);
+  EXPECT_EQ(r["bpf_variant"], variant);
   // Within the first frames (6.18: alloc_empty_file <- alloc_file_pseudo <- create_pipe_files;
   // 6.1 has __alloc_file and alloc_file in between).
   auto count_under = [&](const std::string& func) { return find_stacks(r, "slab", func, 6).count; };
@@ -307,6 +309,21 @@ TEST(Trace, StackReuseKeepsTheCallersOfOneCallSiteApart) {
   EXPECT_EQ(u["max_run"], 64);
   EXPECT_GT(u["reused"].get<uint64_t>(), u["walked"].get<uint64_t>()) << u.dump();
   EXPECT_GT(u["checked"].get<uint64_t>(), 0u) << u.dump();
+}
+
+TEST(Trace, StackReuseKeepsTheCallersOfOneCallSiteApart) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  callers_of_one_call_site_stay_apart({}, "task: bpf_get_current_task_btf, syscall: bpf_task_pt_regs");
+}
+
+// The variant loaded where bpf_get_current_task_btf and bpf_task_pt_regs do not exist (5.10):
+// the task read through bpf_probe_read_kernel, the syscall from the pt_regs at its stack top. The
+// same files under the same callers, on this kernel too.
+TEST(Trace, ProbeReadVariantKeepsTheCallersOfOneCallSiteApart) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  callers_of_one_call_site_stay_apart(
+      {"KLEAK_TASK_HELPERS=probe-read"},
+      "task: bpf_get_current_task + bpf_probe_read_kernel, syscall: pt_regs at the task's stack top");
 }
 
 TEST(Trace, StackReuseOneWalksEveryAllocation) {

@@ -36,19 +36,11 @@ now() { cut -d. -f1 /proc/uptime; }
   cat /sys/kernel/tracing/events/kmem/kmem_cache_alloc/format 2>&1 | sed -n 's/^\s*field:/  field:/p'
   echo "percpu_alloc_percpu.format:"
   cat /sys/kernel/tracing/events/percpu/percpu_alloc_percpu/format 2>&1 | sed -n 's/^\s*field:/  field:/p'
+  echo "kmem_events=$(ls /sys/kernel/tracing/events/kmem | paste -sd' ' -)"
   echo "kprobe_pmu=$([ -e /sys/bus/event_source/devices/kprobe/type ] && echo yes || echo no)"
   echo "modules:"
   cat /proc/modules
 } >"$R/env.txt" 2>&1
-
-# ---- which variant kleak attaches per family, for every --attach mode ----------------------
-mkdir -p "$R/attach"
-for mode in auto raw_tp tracepoint kprobe; do
-  timeout -s KILL 120 "$KLEAK_BIN" trace --attach "$mode" --duration 1s --top 1 \
-    >"$R/attach/$mode.txt" 2>"$R/attach/$mode.err"
-  echo $? >"$R/attach/$mode.rc"
-done
-say "attach modes surveyed"
 
 # ---- an investigation script passed with KLEAK_LANE_EXTRA_SCRIPT (none by default) ---------
 if [ -x /lane/extra.sh ]; then
@@ -97,13 +89,38 @@ for t in $tests; do
 done
 say "integration tests done in $(($(now) - t0))s"
 
+# ---- the root without Debian libraries ----------------------------------------------------------
+# STATIC_ROOT holds only static executables (run-lane.sh checks that on the host): the attach
+# survey and the scenarios run the static kleak there, chrooted, as on a machine it was not built
+# on. The integration tests above ran the dynamic build from the initramfs root (set up after
+# them, so that they see no second set of mounts).
+KLEAK_RUN=$KLEAK_BIN
+if [ -n "${STATIC_ROOT:-}" ] && [ -x "$STATIC_ROOT/usr/bin/kleak" ]; then
+  (cd "$STATIC_ROOT" && find . | sort) >"$R/static-root.txt"
+  for m in proc sys dev; do mount -o rbind "/$m" "$STATIC_ROOT/$m"; done
+  mount -o bind "$R" "$STATIC_ROOT/results"
+  KLEAK_RUN="chroot $STATIC_ROOT /usr/bin/kleak"
+  chroot "$STATIC_ROOT" /usr/bin/kleak --version >"$R/static-version.txt" 2>&1
+  echo "$?" >>"$R/static-version.txt"
+fi
+echo "$KLEAK_RUN" >"$R/kleak-run.txt"
+
+# ---- which variant kleak attaches per family, for every --attach mode ----------------------
+mkdir -p "$R/attach"
+for mode in auto raw_tp tracepoint kprobe; do
+  timeout -s KILL 120 $KLEAK_RUN trace --attach "$mode" --duration 1s --top 1 \
+    >"$R/attach/$mode.txt" 2>"$R/attach/$mode.err"
+  echo $? >"$R/attach/$mode.rc"
+done
+say "attach modes surveyed"
+
 # ---- helpers for the scenarios -------------------------------------------------------------
 # start_trace DIR [ARGS]: `kleak trace` in the background, JSON report to DIR/trace.json; waits
 # until it says it is tracing. Sets TRACE_PID.
 start_trace() {
   sd=$1
   shift
-  "$KLEAK_BIN" trace --duration 1h --format json --top 1000 -o "$sd/trace.json" "$@" 2>"$sd/trace.err" &
+  $KLEAK_RUN trace --duration 1h --format json --top 1000 -o "$sd/trace.json" "$@" 2>"$sd/trace.err" &
   TRACE_PID=$!
   w=0
   while ! grep -q 'kleak: tracing' "$sd/trace.err" 2>/dev/null; do
@@ -169,8 +186,8 @@ if ! ls -d /sys/bus/virtio/drivers/virtio_balloon/virtio* >/dev/null 2>&1; then
 elif start_trace "$R/balloon"; then
   pages=$((BALLOON_BYTES / $(getconf PAGESIZE 2>/dev/null || echo 4096)))
   inflate0=$(vmstat_get balloon_inflate)
-  "$KLEAK_BIN" meminfo --format json >"$R/balloon/meminfo-before.json" 2>"$R/balloon/meminfo-before.err"
-  "$KLEAK_BIN" meminfo >"$R/balloon/meminfo-before.txt" 2>&1
+  $KLEAK_RUN meminfo --format json >"$R/balloon/meminfo-before.json" 2>"$R/balloon/meminfo-before.err"
+  $KLEAK_RUN meminfo >"$R/balloon/meminfo-before.txt" 2>&1
   cp /proc/meminfo "$R/balloon/proc-meminfo-before.txt"
   echo "LANE-BALLOON-REQUEST $BALLOON_BYTES" >/dev/console
   w=0
@@ -184,8 +201,8 @@ elif start_trace "$R/balloon"; then
   sleep 2  # let the last batch settle
   echo "inflate_pages=$(($(vmstat_get balloon_inflate) - inflate0)) wanted_pages=$pages waited_s=$w" \
     >"$R/balloon/inflate.txt"
-  "$KLEAK_BIN" meminfo --format json >"$R/balloon/meminfo-after.json" 2>"$R/balloon/meminfo-after.err"
-  "$KLEAK_BIN" meminfo >"$R/balloon/meminfo-after.txt" 2>&1
+  $KLEAK_RUN meminfo --format json >"$R/balloon/meminfo-after.json" 2>"$R/balloon/meminfo-after.err"
+  $KLEAK_RUN meminfo >"$R/balloon/meminfo-after.txt" 2>&1
   cp /proc/meminfo "$R/balloon/proc-meminfo-after.txt"
   stop_trace "$R/balloon"
   say "balloon: $(cat "$R/balloon/inflate.txt")"

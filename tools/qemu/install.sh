@@ -16,7 +16,12 @@
 # nothing (and touches no network); otherwise it runs `apt-get update` once.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
-out="${KLEAK_QEMU_DIR:-$here/build/qemu}"
+# 6.1 (default) or 5.10: the lane's kernel. Each has its own directory.
+case "${KLEAK_QEMU_KERNEL:-6.1}" in
+  6.1) out="${KLEAK_QEMU_DIR:-$here/build/qemu}" ;;
+  5.10) out="${KLEAK_QEMU_DIR:-$here/build/qemu-5.10}" ;;
+  *) echo "qemu-install: KLEAK_QEMU_KERNEL must be 6.1 or 5.10" >&2; exit 1 ;;
+esac
 mkdir -p "$out"
 log() { echo "qemu-install: $*" >&2; }
 
@@ -25,7 +30,8 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-pkgs=(qemu-system-x86 busybox-static cpio socat jq kmod gcc make util-linux coreutils)
+pkgs=(qemu-system-x86 busybox-static cpio socat jq kmod gcc make util-linux coreutils file)
+kernel="${KLEAK_QEMU_KERNEL:-6.1}"
 
 pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 kernel_ready() {  # $1 = abi
@@ -35,7 +41,51 @@ kernel_ready() {  # $1 = abi
 }
 
 # kleak's own build dependencies (clang, libbpf, gtest, ...): the lane builds kleak first.
-"$here/tools/install-deps.sh"
+"$here/tools/install-deps.sh" --test  # the lane builds and runs the integration tests
+
+if [ "$kernel" = 5.10 ]; then
+  # Debian 11's cloud kernel from bullseye, through a private apt state (tools/apt-suite.sh) on
+  # the mirror this machine uses: image, headers and kbuild are unpacked under $out, nothing of
+  # bullseye is installed on the host. The ABI is pinned: bullseye is frozen (LTS point releases
+  # may add one; KLEAK_QEMU_KABI picks another).
+  abi="${KLEAK_QEMU_KABI:-5.10.0-32-cloud-amd64}"
+  kdir="$out/kernel/$abi"
+  hdir="$out/headers/$abi"
+  missing=()
+  for p in "${pkgs[@]}"; do pkg_installed "$p" || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  if [ ! -e "$kdir/.unpacked" ] || [ ! -e "$hdir/.unpacked" ]; then
+    dl="$out/bullseye-debs"
+    mkdir -p "$dl"
+    suite() { "$here/tools/apt-suite.sh" "$out/apt-bullseye" "deb bullseye main" "$@"; }
+    log "apt-get download linux-image-$abi linux-headers-$abi (bullseye)"
+    (cd "$dl" && suite -qq download "linux-image-$abi" "linux-headers-$abi")
+    # The headers package needs its -common half and the kbuild tools (fixdep, modpost).
+    deps=$(dpkg-deb -f "$dl"/linux-headers-"$abi"_*.deb Depends | tr ',' '\n' |
+      sed -n 's/^ *\(linux-headers-[^ ]*-common\|linux-kbuild-[^ ]*\)\( .*\)\?$/\1/p')
+    (cd "$dl" && suite -qq download $deps)
+    rm -rf "$kdir" "$hdir"
+    mkdir -p "$kdir" "$hdir"
+    dpkg-deb -x "$dl"/linux-image-"$abi"_*.deb "$kdir"
+    for deb in "$dl"/linux-headers-*.deb "$dl"/linux-kbuild-*.deb; do dpkg-deb -x "$deb" "$hdir"; done
+    # Its Makefile includes the -common half by absolute path (/usr/src/...): point it here.
+    sed -i "s|^include /usr/src/|include $hdir/usr/src/|" "$hdir/usr/src/linux-headers-$abi/Makefile"
+    depmod -b "$kdir" "$abi"
+    dpkg-deb -f "$dl"/linux-image-"$abi"_*.deb Version >"$kdir/.unpacked"
+    touch "$hdir/.unpacked"
+  fi
+  [ -s "$kdir/boot/vmlinuz-$abi" ] && [ -s "$kdir/lib/modules/$abi/modules.dep" ] &&
+    [ -e "$hdir/usr/src/linux-headers-$abi/Makefile" ] ||
+    { echo "qemu-install: kernel $abi is incomplete in $kdir / $hdir" >&2; exit 1; }
+  echo "$abi" >"$out/kernel-abi"
+  echo "$hdir/usr/src/linux-headers-$abi" >"$out/kernel-headers"
+  log "ready: $kdir (version $(cat "$kdir/.unpacked")), headers $hdir"
+  exit 0
+fi
 
 abi="${KLEAK_QEMU_KABI:-}"
 [ -n "$abi" ] || abi=$(cat "$out/kernel-abi" 2>/dev/null || true)
@@ -43,6 +93,7 @@ missing=()
 for p in "${pkgs[@]}"; do pkg_installed "$p" || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ] && kernel_ready "$abi"; then
   echo "$abi" >"$out/kernel-abi"
+  echo "/usr/src/linux-headers-$abi" >"$out/kernel-headers"
   log "up to date (kernel $abi)"
   exit 0
 fi
@@ -97,4 +148,5 @@ if [ ! -e "$kdir/.unpacked" ]; then
 fi
 kernel_ready "$abi" || { echo "qemu-install: kernel $abi is incomplete in $kdir" >&2; exit 1; }
 echo "$abi" >"$out/kernel-abi"
+echo "/usr/src/linux-headers-$abi" >"$out/kernel-headers"
 log "ready: $kdir (version $(cat "$kdir/.unpacked")), headers /usr/src/linux-headers-$abi"

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# The second-kernel lane: kleak on Debian's 6.1 cloud kernel, booted under qemu (TCG, no KVM).
+# The second-kernel lane: kleak on Debian's 6.1 cloud kernel (or Debian 11's 5.10 one), booted
+# under qemu (TCG, no KVM).
 #
-#   tools/qemu/run-lane.sh            as root, from any clean clone on a Debian 12 host
+#   tools/qemu/run-lane.sh                           as root, from any clean clone on a Debian 12 host
+#   KLEAK_QEMU_KERNEL=5.10 tools/qemu/run-lane.sh    the same on 5.10.0-N-cloud-amd64 (bullseye)
 #
 # 1. installs what is missing (tools/qemu/install.sh: qemu, busybox, the 6.1 image unpacked
-#    under build/qemu/kernel/, its headers) and builds kleak (tools/build.sh);
-# 2. builds tests/kmod/leaky.ko against the 6.1 headers (in build/qemu/kmod/);
+#    under build/qemu/kernel/, its headers) and builds kleak (tools/build.sh) and the static kleak
+#    (tools/build-static.sh);
+# 2. builds tests/kmod/leaky.ko against the kernel's headers (in build/qemu/kmod/);
 # 3. builds an initramfs: busybox, /init (tests/qemu/init), the lane script
 #    (tests/qemu/guest-lane.sh), kleak, kleak-planter and kleak_integration_tests at the absolute
 #    paths compiled into the tests, every shared library they need (ldd), bpftool, dd, setpriv,
 #    python3 with prometheus_client (when the host has them), the virtio modules (balloon, blk,
-#    pci) and leaky.ko;
+#    pci) and leaky.ko; and /static, a root holding only static binaries (busybox, the static
+#    kleak and kleak-planter: no shared library at all), where the scenarios run kleak (chroot);
 # 4. boots it (qemu-system-x86_64 -accel tcg, -device virtio-balloon-pci, a raw results disk
 #    (vda), a scratch disk for the tests' temporary files (vdb), QMP on a unix socket), shows the
 #    guest's progress, inflates the balloon through QMP when the guest asks, and kills qemu if the
@@ -30,10 +34,19 @@
 # KLEAK_LANE_SCENARIOS (default "leaky balloon"; "" runs none), KLEAK_LANE_EXTRA_SCRIPT (a shell
 # script run in the guest before the tests, its output in results/extra.log: for investigating
 # something on the 6.1 kernel), KLEAK_LANE_GUEST_TIMEOUT (the guest's own limit for its lane,
-# default KLEAK_LANE_TIMEOUT minus 10%, 10..60 s), KLEAK_QEMU_DIR (default build/qemu).
+# default KLEAK_LANE_TIMEOUT minus 10%, 10..60 s), KLEAK_QEMU_DIR (default build/qemu, or
+# build/qemu-5.10), KLEAK_QEMU_KERNEL (6.1 or 5.10), KLEAK_LANE_STATIC_DIR (default
+# build-static/, built with tools/build-static.sh unless KLEAK_LANE_SKIP_BUILD=1).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
-out="${KLEAK_QEMU_DIR:-$here/build/qemu}"
+kernel="${KLEAK_QEMU_KERNEL:-6.1}"
+case "$kernel" in
+  6.1) out="${KLEAK_QEMU_DIR:-$here/build/qemu}" ;;
+  5.10) out="${KLEAK_QEMU_DIR:-$here/build/qemu-5.10}" ;;
+  *) echo "lane: KLEAK_QEMU_KERNEL must be 6.1 or 5.10" >&2; exit 1 ;;
+esac
+export KLEAK_QEMU_KERNEL="$kernel" KLEAK_QEMU_DIR="$out"
+sdir="${KLEAK_LANE_STATIC_DIR:-$here/build-static}"
 timeout_s="${KLEAK_LANE_TIMEOUT:-780}"
 mem_mib="${KLEAK_LANE_MEM_MIB:-2048}"
 smp="${KLEAK_LANE_SMP:-2}"
@@ -52,6 +65,7 @@ elapsed() { echo $(($(date +%s) - t_start)); }
 say "installing what is missing (tools/qemu/install.sh)"
 "$here/tools/qemu/install.sh"
 abi=$(cat "$out/kernel-abi")
+kheaders=$(cat "$out/kernel-headers")
 kdir="$out/kernel/$abi"
 vmlinuz="$kdir/boot/vmlinuz-$abi"
 moddir="$kdir/lib/modules/$abi"
@@ -67,6 +81,15 @@ if [ "${KLEAK_LANE_SKIP_BUILD:-0}" != 1 ]; then
       { tail -n 40 "$out/build.log" >&2; die "kleak build failed (log: $out/build.log)"; }
   fi
 fi
+if [ "${KLEAK_LANE_SKIP_BUILD:-0}" != 1 ]; then
+  say "building the static kleak (tools/build-static.sh)"
+  KLEAK_STATIC_BUILD_DIR="$sdir" "$here/tools/build-static.sh" >"$out/build-static.log" 2>&1 ||
+    { tail -n 40 "$out/build-static.log" >&2; die "static build failed (log: $out/build-static.log)"; }
+fi
+static_bins=("$sdir/kleak" "$sdir/kleak-planter" /bin/busybox)
+for b in "${static_bins[@]}"; do
+  file -L "$b" | grep -q 'statically linked' || die "$b is not a static executable"
+done
 bins=("$bdir/kleak" "$bdir/kleak-planter" "$bdir/kleak_integration_tests")
 for b in "${bins[@]}"; do [ -x "$b" ] || die "$b is missing: build kleak first"; done
 # The integration tests run kleak and the planter through these absolute paths.
@@ -80,7 +103,9 @@ say "building tests/kmod/leaky.ko against linux-headers-$abi"
 rm -rf "$out/kmod"
 mkdir -p "$out/kmod"
 cp "$here/tests/kmod/leaky.c" "$here/tests/kmod/Kbuild" "$here/tests/kmod/Makefile" "$out/kmod/"
-make -C "$out/kmod" KDIR="/usr/src/linux-headers-$abi" >"$out/kmod/build.log" 2>&1 ||
+# CC: 5.10's headers name bullseye's gcc-10; Debian 12's gcc builds the module as well.
+kcc=(); [ "$kernel" = 5.10 ] && kcc=(CC=gcc)
+make -C "$out/kmod" KDIR="$kheaders" "${kcc[@]}" >"$out/kmod/build.log" 2>&1 ||
   { tail -n 30 "$out/kmod/build.log" >&2; die "leaky.ko did not build"; }
 [ "$(modinfo -F vermagic "$out/kmod/leaky.ko" | cut -d' ' -f1)" = "$abi" ] ||
   die "leaky.ko vermagic is not $abi"
@@ -113,6 +138,7 @@ copy_bin() {
 for b in "${bins[@]}"; do copy_bin "$b"; done
 copy_bin "$(command -v bpftool)" /usr/sbin/bpftool   # the tests count kleak's objects with it
 copy_bin /usr/bin/setpriv /usr/bin/setpriv           # Errors.NotRoot drops privileges with it
+copy_bin /usr/bin/unshare /usr/bin/unshare           # Privileges.InAPidNamespaceNeverReportsItself
 copy_bin "$(readlink -f /bin/dd)" /bin/dd            # coreutils dd: status=none
 # Python 3 and the reference parsers some tests check kleak's output with (Debian's
 # python3-prometheus-client), when the host has them: the standard library without its tests,
@@ -177,6 +203,18 @@ for m in "${mods[@]}"; do
   echo "$m" >>"$root/lane/modules"
 done
 cp "$out/kmod/leaky.ko" "$root/lane/leaky.ko"
+# /static: the root the scenarios run kleak in (tests/qemu/guest-lane.sh chroots into it, with
+# /proc, /sys, /dev and /results bound in). Static executables only: no ld.so, no library.
+sroot="$root/static"
+mkdir -p "$sroot"/{bin,usr/bin,proc,sys,dev,tmp,results,etc}
+install -m 755 "$sdir/kleak" "$sroot/usr/bin/kleak"
+install -m 755 "$sdir/kleak-planter" "$sroot/usr/bin/kleak-planter"
+install -m 755 /bin/busybox "$sroot/bin/busybox"
+ln -s busybox "$sroot/bin/sh"
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$sroot/etc/passwd"
+if find "$sroot" -name '*.so*' | grep -q . || [ -e "$sroot/lib" ] || [ -e "$sroot/lib64" ]; then
+  die "$sroot holds a shared library"
+fi
 install -m 755 "$here/tests/qemu/init" "$root/init"
 install -m 755 "$here/tests/qemu/guest-lane.sh" "$root/lane/guest-lane.sh"
 if [ -n "${KLEAK_LANE_EXTRA_SCRIPT:-}" ]; then
@@ -187,6 +225,7 @@ cat >"$root/lane/config" <<EOF
 KLEAK_BIN=$bdir/kleak
 KLEAK_PLANTER=$bdir/kleak-planter
 KLEAK_TESTS=$bdir/kleak_integration_tests
+STATIC_ROOT=/static
 BALLOON_BYTES=$balloon_bytes
 TEST_TIMEOUT=$test_timeout
 SCENARIO_TIMEOUT=300

@@ -9,24 +9,29 @@
 #include <vector>
 
 #include "kleak/commands.h"
+#include "kleak/docs.h"
 #include "kleak/error.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"kleak: find the kernel call stacks that hold memory"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "kleak 0.1.0");
+  app.set_version_flag("--version", "kleak " KLEAK_VERSION);
+  kleak::register_docs_commands(app, "kleak " KLEAK_VERSION);  // hidden: help-man, help-bash-completion
   int exit_code = 0;
   kleak::register_trace_command(app, exit_code);
   kleak::register_meminfo_command(app, exit_code);
   kleak::register_report_command(app, exit_code);
-  app.add_subcommand("version", "Print kleak's version")->callback([] { fmt::print("kleak 0.1.0\n"); });
+  kleak::register_doctor_command(app, exit_code);
+  app.add_subcommand("version", "Print kleak's version")->callback([] { fmt::print("kleak " KLEAK_VERSION "\n"); });
   try {
     // CLI11 takes an unknown first word for a stray argument and says "A subcommand is required".
-    std::vector<std::string> names;
-    for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+    std::vector<std::string> names, shown;  // hidden ones (help-man, ...) are known, not listed
+    for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
       names.push_back(sub->get_name());
+      if (!sub->get_group().empty()) shown.push_back(sub->get_name());
+    }
     if (argc > 1 && argv[1][0] != '-' && std::find(names.begin(), names.end(), argv[1]) == names.end()) {
-      throw kleak::usage_error(fmt::format("unknown command '{}' (commands: {})", argv[1], fmt::join(names, ", ")));
+      throw kleak::usage_error(fmt::format("unknown command '{}' (commands: {})", argv[1], fmt::join(shown, ", ")));
     }
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version (CallForHelp derives from Success)

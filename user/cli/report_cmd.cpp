@@ -56,6 +56,7 @@ Report replay_report(const Replay& rp, const Filter& filter, const ViewOptions& 
   in.filtered_in_kernel = rp.rec.filtered_in_kernel;
   in.sources = rp.rec.sources;
   in.attach_mode = rp.rec.attach_mode;
+  in.bpf_variant = rp.rec.bpf_variant;
   in.warnings = rp.rec.warnings;
   in.kernel = rp.rec.kernel;
   return build_report(in);

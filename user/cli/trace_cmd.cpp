@@ -23,6 +23,7 @@
 #include "kleak/filter.h"
 #include "kleak/kind.h"
 #include "kleak/meminfo.h"
+#include "kleak/privileges.h"
 #include "kleak/procfs.h"
 #include "kleak/reconcile.h"
 #include "kleak/report.h"
@@ -153,6 +154,7 @@ struct LiveReport {
       if (s.mode != AttachMode::None) in.attach_mode[s.event] = std::string(attach_mode_name(s.mode));
     }
     in.warnings = tracer.warnings();
+    in.bpf_variant = tracer.bpf_variant();
     return in;
   }
 };
@@ -206,7 +208,7 @@ int run_trace(const TraceOptions& o) {
   s.min_bytes_alloc = pre.min_bytes_alloc;
   s.max_bytes_alloc = pre.max_bytes_alloc;
   s.tgid = pre.pid.value_or(0);
-  s.self_tgid = static_cast<uint32_t>(getpid());
+  set_self_identity(s);
   s.cache = pre.cache;
   s.max_churn = o.max_churn;
   s.sample_every = o.sample;
@@ -330,6 +332,7 @@ int run_trace(const TraceOptions& o) {
     rec.kernel = r.kernel;
     rec.sources = r.sources;
     rec.attach_mode = r.attach_mode;
+    rec.bpf_variant = r.bpf_variant;
     rec.warnings = tracer->warnings();
     rec.meminfo_start = meminfo_start;
     rec.meminfo_end = meminfo_end;

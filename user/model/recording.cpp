@@ -59,6 +59,7 @@ void save_recording(const std::string& path, const Recording& r) {
   h["kallsyms"] = r.kallsyms;
   h["sources"] = r.sources;
   h["attach_mode"] = r.attach_mode;
+  h["bpf_variant"] = r.bpf_variant;
   h["warnings"] = r.warnings;
   h["filtered_in_kernel"] = r.filtered_in_kernel;
   h["now_ns"] = c.now_ns;
@@ -130,6 +131,7 @@ Recording load_recording(const std::string& path) {
     r.kallsyms = h.at("kallsyms").get<std::string>();
     r.sources = h.at("sources").get<std::map<std::string, std::string>>();
     r.attach_mode = h.at("attach_mode").get<std::map<std::string, std::string>>();
+    r.bpf_variant = h.value("bpf_variant", std::string());
     r.warnings = h.at("warnings").get<std::vector<std::string>>();
     r.filtered_in_kernel = h.at("filtered_in_kernel").get<bool>();
     c.now_ns = h.at("now_ns").get<uint64_t>();

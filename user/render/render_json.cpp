@@ -52,6 +52,7 @@ std::string render_json(const Report& r) {
   j["filter"] = r.filter.empty() ? json(nullptr) : json(r.filter);
   j["sources"] = r.sources;
   j["attach_mode"] = r.attach_mode;
+  j["bpf_variant"] = r.bpf_variant;
   j["dropped"] = r.dropped;
   j["events"] = r.events;
   j["events_by_kind"] = r.events_by_kind;

@@ -48,6 +48,7 @@ std::string render_text(const Report& r) {
   o += fmt::format("kleak trace: {}, window {:.1f} s{}\n", r.kernel, r.duration_s,
                    r.filter.empty() ? "" : ", filter: " + r.filter);
   o += "sources:\n" + sources_line(r);
+  if (!r.bpf_variant.empty()) o += "  programs: " + r.bpf_variant + "\n";
   auto ev = [&](const char* k) { auto it = r.events.find(k); return it == r.events.end() ? 0 : it->second; };
   o += fmt::format("events: {} allocations seen ({} tracked, {} filtered in kernel), {} frees seen "
                    "({} matched, {} of allocations made before the window or not tracked)\n",

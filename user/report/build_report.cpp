@@ -57,6 +57,7 @@ Report build_report(const ReportInputs& in) {
   }
   r.sources = in.sources;
   r.attach_mode = in.attach_mode;
+  r.bpf_variant = in.bpf_variant;
   r.warnings.insert(r.warnings.end(), in.warnings.begin(), in.warnings.end());
   if (!in.kernel.empty()) r.kernel = in.kernel;
   return r;

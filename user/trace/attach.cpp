@@ -7,9 +7,9 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
-#include <linux/capability.h>
 #include <sys/mount.h>
-#include <sys/syscall.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,6 +26,7 @@
 
 #include "kleak.skel.h"
 #include "kleak/error.h"
+#include "kleak/privileges.h"
 
 namespace kleak {
 namespace fs = std::filesystem;
@@ -44,6 +45,18 @@ uint64_t monotonic_ns() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+void set_self_identity(BpfSettings& s) {
+  s.self_tgid = static_cast<uint32_t>(getpid());
+  s.self_pidns_dev = s.self_pidns_ino = 0;
+  struct stat st {};
+  // PROC_PID_INIT_INO: the initial pid namespace, where getpid() is the kernel's own tgid.
+  constexpr ino_t kInitPidNsIno = 0xEFFFFFFCu;
+  if (stat("/proc/self/ns/pid", &st) != 0 || st.st_ino == kInitPidNsIno) return;
+  // bpf_get_ns_current_pid_tgid() compares the kernel's dev_t (MKDEV: major << 20 | minor).
+  s.self_pidns_dev = (static_cast<uint64_t>(major(st.st_dev)) << 20) | minor(st.st_dev);
+  s.self_pidns_ino = st.st_ino;
 }
 
 const std::vector<EventSpec>& event_table() {
@@ -99,7 +112,9 @@ std::vector<FamilyPlan> plan_families(const std::function<EventFacts(const Event
       }
       if (!f.tracepoint) {
         tp = false;
-        if (tp_why.empty()) tp_why = "tracepoint " + ev + " does not exist on this kernel";
+        if (tp_why.empty())
+          tp_why = !f.tracepoint_why.empty() ? f.tracepoint_why
+                                             : "tracepoint " + ev + " does not exist on this kernel";
       }
       if (table[j].kprobe.empty() || !f.kprobe) {
         kp = false;
@@ -132,21 +147,6 @@ std::vector<FamilyPlan> plan_families(const std::function<EventFacts(const Event
 }
 
 // ---- privilege and environment checks ---------------------------------------------------
-
-void check_privileges() {
-  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[2]{};
-  if (syscall(SYS_capget, &hdr, data) != 0)
-    throw Error(std::string("cannot read capabilities: ") + std::strerror(errno));
-  auto has = [&](int cap) { return (data[cap / 32].effective >> (cap % 32)) & 1u; };
-  constexpr int kCapSysAdmin = 21, kCapPerfmon = 38, kCapBpf = 39;
-  if (has(kCapSysAdmin) || (has(kCapBpf) && has(kCapPerfmon))) return;
-  std::string missing;
-  if (!has(kCapBpf)) missing += "CAP_BPF ";
-  if (!has(kCapPerfmon)) missing += "CAP_PERFMON ";
-  throw Error("kleak trace needs root: missing " + missing +
-              "(CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN); run it with sudo");
-}
 
 void check_btf(const std::string& btf_path) {
   std::error_code ec;
@@ -213,14 +213,35 @@ std::string check_btf_proto(const btf* vmlinux, std::string_view event) {
   return "";
 }
 
-std::string find_tracefs(const std::string& explicit_dir, bool may_mount) {
-  if (!explicit_dir.empty()) return fs::exists(explicit_dir + "/events") ? explicit_dir : "";
+// Whether `path` exists; an error (EACCES: tracefs is 0700 root) is kept in `why`, not thrown.
+bool exists_or_why(const std::string& path, std::string& why) {
+  std::error_code ec;
+  bool ok = fs::exists(path, ec);
+  if (ec && why.empty()) {
+    why = path + ": " + ec.message();
+    if (ec == std::errc::permission_denied) why += " (needs CAP_DAC_READ_SEARCH)";
+  }
+  return ok && !ec;
+}
+
+// tracefs's directory, or "" with the reason in `why`.
+std::string find_tracefs(const std::string& explicit_dir, bool may_mount, std::string& why) {
+  if (!explicit_dir.empty()) {
+    if (exists_or_why(explicit_dir + "/events", why)) return explicit_dir;
+    if (why.empty()) why = "no tracefs at " + explicit_dir + " (no events/ directory there)";
+    return "";
+  }
   for (const char* d : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"})
-    if (fs::exists(std::string(d) + "/events")) return d;
-  if (may_mount && fs::exists("/sys/kernel/tracing") &&
+    if (exists_or_why(std::string(d) + "/events", why)) return d;
+  if (!why.empty()) return "";  // there but unreadable: mounting again would not help
+  std::string ignored;
+  if (may_mount && exists_or_why("/sys/kernel/tracing", ignored) &&
       mount("nodev", "/sys/kernel/tracing", "tracefs", 0, nullptr) == 0 &&
-      fs::exists("/sys/kernel/tracing/events"))
+      exists_or_why("/sys/kernel/tracing/events", why))
     return "/sys/kernel/tracing";
+  if (why.empty())
+    why = "tracefs is not mounted and could not be mounted at /sys/kernel/tracing "
+          "(mount -t tracefs nodev /sys/kernel/tracing)";
   return "";
 }
 
@@ -313,6 +334,42 @@ bpf_program* free_twin(bpf_object* obj, AttachMode mode, const EventSpec& e) {
 
 }  // namespace
 
+EventFacts KernelOffer::facts(const EventSpec& e) const {
+  const auto& table = event_table();
+  for (size_t i = 0; i < table.size() && i < events.size(); ++i)
+    if (table[i].name == e.name) return events[i];
+  return {};
+}
+
+KernelOffer probe_kernel(const KernelProbe& probe, bool may_mount) {
+  btf* vmlinux = btf__parse(probe.btf_path.c_str(), nullptr);
+  if (!vmlinux) throw Error("cannot parse kernel BTF at " + probe.btf_path);
+  KernelOffer o;
+  o.tracefs = find_tracefs(probe.tracefs, may_mount, o.tracefs_why);
+  o.kprobe_pmu = fs::exists("/sys/bus/event_source/devices/kprobe/type");
+  std::set<std::string> kprobe_syms;
+  if (o.kprobe_pmu) kprobe_syms = kallsyms_text_symbols({"alloc_vmap_area", "free_vmap_area_noflush"});
+  for (const auto& e : event_table()) {
+    EventFacts f;
+    f.btf_why = check_btf_proto(vmlinux, e.name);
+    f.btf_ok = f.btf_why.empty();
+    if (o.tracefs.empty()) {
+      f.tracepoint_why = "no tracepoint variant: " + o.tracefs_why;
+    } else {
+      std::string ev = o.tracefs + "/events/" + std::string(e.category) + "/" + std::string(e.name);
+      f.tracepoint = exists_or_why(ev, f.tracepoint_why);
+    }
+    if (!e.kprobe.empty()) {
+      f.kprobe = o.kprobe_pmu && kprobe_syms.count(std::string(e.kprobe));
+      f.kprobe_why = !o.kprobe_pmu ? "kprobes are not available on this kernel (CONFIG_KPROBES)"
+                                   : "kernel symbol " + std::string(e.kprobe) + " not found";
+    }
+    o.events.push_back(std::move(f));
+  }
+  btf__free(vmlinux);
+  return o;
+}
+
 struct Tracer::Impl {
   std::unique_ptr<kleak_bpf, SkelDeleter> skel;
   std::vector<LinkPtr> links;
@@ -351,6 +408,30 @@ Tracer::~Tracer() { stop(); }
 
 void Tracer::stop() { impl_->links.clear(); }
 
+std::string task_helpers_variant(const TaskHelpers& h) {
+  std::string v = h.task_btf ? "task: bpf_get_current_task_btf"
+                             : "task: bpf_get_current_task + bpf_probe_read_kernel";
+  v += h.pt_regs ? ", syscall: bpf_task_pt_regs" : ", syscall: pt_regs at the task's stack top";
+  return v;
+}
+
+namespace {
+
+// Asks the verifier (libbpf_probe_bpf_helper loads a two-instruction raw_tp program). The
+// KLEAK_TASK_HELPERS=probe-read environment variable loads the 5.10 variant on any kernel: the
+// tests run it on this one.
+TaskHelpers probe_task_helpers() {
+  TaskHelpers h;
+  auto has = [](bpf_func_id id) { return libbpf_probe_bpf_helper(BPF_PROG_TYPE_RAW_TRACEPOINT, id, nullptr) == 1; };
+  h.task_btf = has(BPF_FUNC_get_current_task_btf);
+  // bpf_task_pt_regs takes a BTF task pointer: without one it cannot be called.
+  h.pt_regs = h.task_btf && has(BPF_FUNC_task_pt_regs);
+  if (const char* v = getenv("KLEAK_TASK_HELPERS"); v && std::string_view(v) == "probe-read") h = {false, false};
+  return h;
+}
+
+}  // namespace
+
 std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& probe,
                                       std::optional<AttachMode> forced) {
   check_btf(probe.btf_path);
@@ -360,34 +441,10 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
   std::unique_ptr<Tracer> t(new Tracer());
 
   // ---- probe the kernel and plan
-  btf* vmlinux = btf__parse(probe.btf_path.c_str(), nullptr);
-  if (!vmlinux) throw Error("cannot parse kernel BTF at " + probe.btf_path);
-  std::string tracefs = find_tracefs(probe.tracefs, probe.tracefs.empty());
-  bool kprobe_pmu = fs::exists("/sys/bus/event_source/devices/kprobe/type");
-  std::set<std::string> kprobe_syms;
-  if (kprobe_pmu) kprobe_syms = kallsyms_text_symbols({"alloc_vmap_area", "free_vmap_area_noflush"});
-
-  auto facts = [&](const EventSpec& e) {
-    EventFacts f;
-    f.btf_why = check_btf_proto(vmlinux, e.name);
-    f.btf_ok = f.btf_why.empty();
-    f.tracepoint = !tracefs.empty() && fs::exists(tracefs + "/events/" + std::string(e.category) +
-                                                  "/" + std::string(e.name));
-    if (!e.kprobe.empty()) {
-      f.kprobe = kprobe_pmu && kprobe_syms.count(std::string(e.kprobe));
-      f.kprobe_why = !kprobe_pmu ? "kprobes are not available on this kernel (CONFIG_KPROBES)"
-                                 : "kernel symbol " + std::string(e.kprobe) + " not found";
-    }
-    return f;
-  };
+  KernelOffer offer = probe_kernel(probe, probe.tracefs.empty());
+  auto facts = [&](const EventSpec& e) { return offer.facts(e); };
   std::vector<FamilyPlan> plans = plan_families(facts, forced, s.kinds_mask);
-  btf__free(vmlinux);
-
-  if (forced == AttachMode::Tracepoint && tracefs.empty())
-    throw Error(probe.tracefs.empty()
-                    ? "tracefs is not mounted and could not be mounted at /sys/kernel/tracing "
-                      "(mount -t tracefs nodev /sys/kernel/tracing)"
-                    : "no tracefs at " + probe.tracefs + " (no events/ directory there)");
+  if (forced == AttachMode::Tracepoint && offer.tracefs.empty()) throw Error(offer.tracefs_why);
 
   // ---- open and configure
   LIBBPF_OPTS(bpf_object_open_opts, oopts);
@@ -404,6 +461,8 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
   ro->cfg_max_bytes_alloc = s.max_bytes_alloc;
   ro->cfg_tgid = s.tgid;
   ro->cfg_self_tgid = s.self_tgid;
+  ro->cfg_self_pidns_dev = s.self_pidns_dev;
+  ro->cfg_self_pidns_ino = s.self_pidns_ino;
   ro->cfg_page_size = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   ro->cfg_capture_stacks = s.capture_stacks;
   if (s.cache) {
@@ -420,6 +479,10 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
   ro->cfg_cgroup_level = s.cgroup_level;
   ro->cfg_sample_every = s.sample_every ? s.sample_every : 1;
   ro->cfg_stack_reuse = s.stack_reuse ? s.stack_reuse : 1;
+  TaskHelpers helpers = probe_task_helpers();
+  ro->cfg_task_btf = helpers.task_btf;
+  ro->cfg_task_pt_regs = helpers.pt_regs;
+  t->bpf_variant_ = task_helpers_variant(helpers);
   bpf_map__set_max_entries(skel->maps.sites, s.max_sites);
   t->sample_every_ = ro->cfg_sample_every;
   t->stack_reuse_ = s.capture_stacks ? ro->cfg_stack_reuse : 1;
@@ -444,15 +507,17 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
     std::lock_guard lk(g_log_mu);
     g_log.clear();
   }
+  const MemlockState memlock = prepare_memlock();
   if (int err = kleak_bpf__load(skel); err) {
     std::string reason;
     {
       std::lock_guard lk(g_log_mu);
       reason = verifier_reason(g_log);
     }
+    std::string hint = err == -EPERM ? memlock_hint(memlock) : "";
     throw Error("failed to load BPF programs: " +
                 (reason.empty() ? std::string(std::strerror(-err)) : reason) +
-                " (KLEAK_VERBOSE=1 shows the verifier log)");
+                (hint.empty() ? " (KLEAK_VERBOSE=1 shows the verifier log)" : " (" + hint + ")"));
   }
 
   // ---- attach, one family at a time: all of a family's events or none

@@ -1,0 +1,87 @@
+# Install rules and the .deb (CPack). Included at the end of CMakeLists.txt.
+# `cmake --install build --prefix P` installs the binary, its man page and bash completion (both
+# rendered by the built binary from its own option tables: include/kleak/docs.h), the license,
+# the systemd unit and the Kubernetes example. `cd build && cpack` makes kleak_<version>_<arch>.deb.
+include(GNUInstallDirs)
+
+target_compile_definitions(kleak PRIVATE KLEAK_VERSION="${PROJECT_VERSION}")
+
+set(KLEAK_DOCS ${CMAKE_BINARY_DIR}/docs)
+file(MAKE_DIRECTORY ${KLEAK_DOCS})
+add_custom_command(
+  OUTPUT ${KLEAK_DOCS}/kleak.1.gz ${KLEAK_DOCS}/kleak.bash ${KLEAK_DOCS}/changelog.gz
+  COMMAND sh -c "$<TARGET_FILE:kleak> help-man > kleak.1 && gzip -9n -c kleak.1 > kleak.1.gz"
+  COMMAND sh -c "$<TARGET_FILE:kleak> help-bash-completion > kleak.bash"
+  COMMAND sh -c "gzip -9n -c ${CMAKE_SOURCE_DIR}/deploy/debian/changelog > changelog.gz"
+  WORKING_DIRECTORY ${KLEAK_DOCS}
+  DEPENDS kleak ${CMAKE_SOURCE_DIR}/deploy/debian/changelog
+  COMMENT "man page and bash completion from kleak's option tables"
+  VERBATIM)
+add_custom_target(kleak_docs ALL DEPENDS ${KLEAK_DOCS}/kleak.1.gz ${KLEAK_DOCS}/kleak.bash)
+
+set(KLEAK_DOCDIR ${CMAKE_INSTALL_DATAROOTDIR}/doc/kleak)
+install(TARGETS kleak RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(FILES ${KLEAK_DOCS}/kleak.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+install(FILES ${KLEAK_DOCS}/kleak.bash DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/bash-completion/completions
+        RENAME kleak)
+install(FILES ${CMAKE_SOURCE_DIR}/LICENSE ${CMAKE_SOURCE_DIR}/deploy/debian/copyright ${KLEAK_DOCS}/changelog.gz
+        DESTINATION ${KLEAK_DOCDIR})
+install(FILES ${CMAKE_SOURCE_DIR}/deploy/kubernetes/kleak-daemonset.yaml DESTINATION ${KLEAK_DOCDIR}/examples)
+if(KLEAK_STATIC)
+  # Static on purpose (one binary for boxes it was not built on): lintian's overrides say so.
+  install(FILES ${CMAKE_SOURCE_DIR}/deploy/debian/lintian-overrides.static
+          DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/lintian/overrides RENAME kleak)
+endif()
+# <prefix>/lib/systemd/system: with the .deb's /usr, the place lintian calls canonical.
+install(FILES ${CMAKE_SOURCE_DIR}/deploy/systemd/kleak.service DESTINATION lib/systemd/system)
+
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME kleak)
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_PACKAGE_CONTACT "kleak maintainers <kleak@example.org>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "find the kernel call stacks that hold memory (eBPF)")
+# The extended description only: CPack puts the summary above it as the synopsis.
+set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
+    "kleak attaches BPF programs to the kernel's allocation tracepoints, keeps
+every allocation made during a window that is not yet freed, and reports
+what is still outstanding grouped by kernel call stack, with module names.
+It also accounts for every kB of MemTotal from /proc (kleak meminfo) and can
+run as a daemon serving Prometheus metrics and pprof profiles.")
+set(CPACK_DEBIAN_PACKAGE_SECTION admin)
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_STRIP_FILES ON)
+# A static build (KLEAK_STATIC) needs nothing; a dynamic one gets its Depends from dpkg-shlibdeps.
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS OFF)
+include(CPack)
+
+# ---- packaging tests (tests/package/): label package ----------------------------------------
+# The .deb and the image are made from the static build (tools/build-static.sh -> build-static/);
+# the .deb falls back to this build (dynamic, Depends from dpkg-shlibdeps) where there is none.
+if(KLEAK_BUILD_TESTS)
+  set(KLEAK_STATIC_BUILD_DIR ${CMAKE_SOURCE_DIR}/build-static
+      CACHE PATH "the static build tree the .deb and the container image are made from")
+  set(pkgtests ${CMAKE_SOURCE_DIR}/tests/package)
+  add_test(NAME package.docs
+           COMMAND ${pkgtests}/docs_test.sh $<TARGET_FILE:kleak> ${KLEAK_DOCS}/kleak.1.gz ${KLEAK_DOCS}/kleak.bash)
+  add_test(NAME package.capabilities
+           COMMAND ${pkgtests}/capabilities_test.sh $<TARGET_FILE:kleak> ${CMAKE_SOURCE_DIR})
+  add_test(NAME package.systemd COMMAND ${pkgtests}/systemd_test.sh ${CMAKE_BINARY_DIR})
+  add_test(NAME package.deb
+           COMMAND ${pkgtests}/deb_test.sh ${KLEAK_STATIC_BUILD_DIR} ${CMAKE_BINARY_DIR} ${CMAKE_BINARY_DIR}/package-cache)
+  add_test(NAME package.container
+           COMMAND ${pkgtests}/container_test.sh ${KLEAK_STATIC_BUILD_DIR}/kleak $<TARGET_FILE:kleak-planter>
+                   ${CMAKE_SOURCE_DIR})
+  add_test(NAME package.daemonset
+           COMMAND ${pkgtests}/daemonset_test.sh ${KLEAK_STATIC_BUILD_DIR}/kleak ${CMAKE_SOURCE_DIR})
+  set_tests_properties(package.daemonset PROPERTIES LABELS "package;integration" RUN_SERIAL TRUE TIMEOUT 300
+                       SKIP_RETURN_CODE 77)
+  set_tests_properties(package.docs package.capabilities package.systemd PROPERTIES LABELS package TIMEOUT 120)
+  set_tests_properties(package.deb PROPERTIES LABELS package TIMEOUT 600 SKIP_RETURN_CODE 77)
+  # The container traces the real kernel: one BPF test at a time.
+  set_tests_properties(package.container PROPERTIES LABELS "package;integration" RUN_SERIAL TRUE TIMEOUT 300
+                     SKIP_RETURN_CODE 77)
+endif()

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The image (deploy/container) holds the static kleak and its license only; run with nothing but
+# the DaemonSet's capabilities (tests/package/capabilities_test.sh ties those to `kleak doctor`),
+# deploy/container/seccomp.json, the host's pid namespace and /sys/kernel read-only, `kleak trace`
+# finds pipes planted on the host; with no capability it refuses with one line.
+#   container_test.sh STATIC_KLEAK PLANTER SOURCE_DIR
+set -euo pipefail
+# Root only (chroot, mounts, podman, BPF): skipped (77) elsewhere, a failure under KLEAK_REQUIRE_BPF (CI).
+if [ "$(id -u)" -ne 0 ]; then
+  [ -n "${KLEAK_REQUIRE_BPF:-}" ] && { echo "FAIL: needs root and KLEAK_REQUIRE_BPF is set"; exit 1; }
+  echo "skipped: needs root"; exit 77
+fi
+bin=$1 planter=$2 src=$3
+tag=$("$src/deploy/container/build.sh" "$bin")
+work=$(mktemp -d)
+planter_pid=
+cleanup() { [ -z "$planter_pid" ] || kill "$planter_pid" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+# What the image holds: nothing but the binary and the license.
+cid=$(podman create "$tag")
+podman export "$cid" | tar -t | grep -v '/$' | sort >"$work/files"
+podman rm "$cid" >/dev/null
+# (podman create adds empty mount points and /etc/{hosts,resolv.conf,hostname}: not image content.)
+extra=$(grep -vxE 'usr/bin/kleak|usr/share/doc/kleak/copyright|etc/(hosts|resolv.conf|hostname)|run/.containerenv|dev/.*|proc/.*|sys/.*' "$work/files" || true)
+[ -z "$extra" ] || { echo "FAIL: the image holds more than kleak: $extra"; exit 1; }
+
+caps=$(python3 "$src/tests/package/caps.py" daemonset "$src/deploy/kubernetes/kleak-daemonset.yaml" | paste -sd,)
+# runc and cgroupfs: crun refuses this VM's hybrid cgroup layout; podman's default nofile/nproc
+# limits exceed what root may raise here (no CAP_SYS_RESOURCE).
+# deploy/container/seccomp.json: the default profile lets bpf() through only with CAP_SYS_ADMIN.
+podman_run=(podman --runtime runc --cgroup-manager cgroupfs run --rm --ulimit nofile=1024:1024
+  --ulimit nproc=1024:1024 --security-opt seccomp="$src/deploy/container/seccomp.json"
+  --cap-drop all --pid host -v /sys/kernel:/sys/kernel:ro)
+
+# No capability: a one-line refusal, not a crash or an empty report.
+set +e
+"${podman_run[@]}" "$tag" trace --duration 1s >"$work/nocap.out" 2>"$work/nocap.err"
+st=$?
+set -e
+if [ $st -eq 0 ] || ! grep -q '^kleak: ' "$work/nocap.err"; then
+  echo "FAIL: without capabilities kleak trace exited $st: $(cat "$work/nocap.err")"; exit 1
+fi
+echo "no capability: exit $st, $(head -1 "$work/nocap.err")"
+
+echo "capabilities: $caps"
+"${podman_run[@]}" --cap-add "$caps" "$tag" trace --duration 5s --format json --top 1000 \
+  >"$work/report.json" 2>"$work/trace.err" &
+trace_pid=$!
+for _ in $(seq 600); do
+  grep -q 'kleak: tracing' "$work/trace.err" && break
+  kill -0 $trace_pid 2>/dev/null || break
+  sleep 0.1
+done
+grep -q 'kleak: tracing' "$work/trace.err" || { wait $trace_pid || true; echo "FAIL: kleak in the container did not start tracing: $(cat "$work/trace.err")"; exit 1; }
+# Planted on the host while the container traces; holds past the 5 s window.
+"$planter" --pipes 300 --fill 60000 --hold 30 >"$work/planted" &
+planter_pid=$!
+for _ in $(seq 100); do grep -q '^ready' "$work/planted" && break; sleep 0.1; done
+st=0; wait $trace_pid || st=$?
+[ $st -eq 0 ] || { echo "FAIL: kleak trace in the container exited $st: $(cat "$work/trace.err")"; exit 1; }
+python3 - "$work/report.json" "$work/planted" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+ready = dict(kv.split("=", 1) for kv in open(sys.argv[2]).readline().split()[1:] if "=" in kv)
+want = int(ready["pipe_page_bytes"])
+funcs = ("anon_pipe_write+", "pipe_write+")  # anon_pipe_write since 6.16
+got = sum(s["bytes"] for s in report["stacks"]
+          if s["kind"] == "page" and s["frames"] and s["frames"][0].startswith(funcs))
+print(f"planted {want} bytes of pipe pages on the host; the container's report holds {got}")
+if abs(got - want) > 0.10 * want:
+    sys.exit("FAIL: the planted pipes are not in the container's report")
+PY
+echo "container: kleak in $tag found the leak planted on the host"
