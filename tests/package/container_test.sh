@@ -57,9 +57,12 @@ grep -q 'kleak: tracing' "$work/trace.err" || { wait $trace_pid || true; echo "F
 "$planter" --pipes 300 --fill 60000 --hold 30 >"$work/planted" &
 planter_pid=$!
 for _ in $(seq 100); do grep -q '^ready' "$work/planted" && break; sleep 0.1; done
+grep -q '^ready' "$work/planted" || echo "note: the planter was not ready after 10 s"
 st=0; wait $trace_pid || st=$?
+# On a failure below, what kleak said (window, events, drops) is the first thing to read.
+show_err() { echo "--- kleak stderr:"; tail -n 5 "$work/trace.err"; echo "--- planter: $(head -c 300 "$work/planted")"; }
 [ $st -eq 0 ] || { echo "FAIL: kleak trace in the container exited $st: $(cat "$work/trace.err")"; exit 1; }
-python3 - "$work/report.json" "$work/planted" <<'PY'
+if python3 - "$work/report.json" "$work/planted" <<'PY'
 import json, sys
 report = json.load(open(sys.argv[1]))
 ready = dict(kv.split("=", 1) for kv in open(sys.argv[2]).readline().split()[1:] if "=" in kv)
@@ -71,4 +74,5 @@ print(f"planted {want} bytes of pipe pages on the host; the container's report h
 if abs(got - want) > 0.10 * want:
     sys.exit("FAIL: the planted pipes are not in the container's report")
 PY
+then :; else show_err; exit 1; fi
 echo "container: kleak in $tag found the leak planted on the host"

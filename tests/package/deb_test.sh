@@ -33,7 +33,9 @@ lintian --fail-on error --tag-display-limit 0 "$deb"
 root_tar=$cache/bookworm-apt.tar
 if [ ! -s "$root_tar" ]; then
   # (mmdebstrap picks the format from the name: keep .tar at the end)
-  mmdebstrap --variant=apt --quiet bookworm "$cache/partial-bookworm-apt.tar" http://deb.debian.org/debian
+  # The same Debian mirror this machine's apt uses.
+  mirror=$("$(dirname "$0")/../../tools/debian-mirror.sh")
+  mmdebstrap --variant=apt --quiet bookworm "$cache/partial-bookworm-apt.tar" "$mirror"
   mv "$cache/partial-bookworm-apt.tar" "$root_tar"
 fi
 root=$work/root
