@@ -81,6 +81,26 @@ int tp_kmalloc(void *ctx)
 			  e->gfp_flags);
 }
 
+/*
+ * Before 6.0 an allocation with an explicit node fired kmem:kmalloc_node (kmem_alloc_node class:
+ * the kmem_alloc record plus `node`); attached only where the kernel has it (EventSpec::optional).
+ */
+struct trace_event_raw_kmem_alloc_node___v5_10 {
+	struct trace_entry ent;
+	unsigned long call_site;
+	const void *ptr;
+	size_t bytes_req;
+	size_t bytes_alloc;
+	gfp_t gfp_flags;
+} __attribute__((preserve_access_index));
+
+SEC("tracepoint/kmem/kmalloc_node")
+int tp_kmalloc_node(struct trace_event_raw_kmem_alloc_node___v5_10 *ctx)
+{
+	return on_kmalloc(ctx, ctx->call_site, (__u64)ctx->ptr, ctx->bytes_req, ctx->bytes_alloc,
+			  ctx->gfp_flags);
+}
+
 SEC("raw_tp/kfree")
 int BPF_PROG(raw_kfree, unsigned long call_site, const void *ptr)
 {
@@ -183,6 +203,14 @@ int tp_kmem_cache_alloc(struct trace_event_raw_kmem_cache_alloc *ctx)
 		cache = tp_cache_name(ctx, BPF_CORE_READ(ctx, __data_loc_name), name);
 	return on_cache_alloc(ctx, ctx->call_site, (__u64)ctx->ptr, cache, cache ? name : NULL,
 			      false, ctx->bytes_req, ctx->bytes_alloc, ctx->gfp_flags);
+}
+
+/* kmem:kmem_cache_alloc_node (before 6.0, the same record as kmalloc_node: no cache name). */
+SEC("tracepoint/kmem/kmem_cache_alloc_node")
+int tp_kmem_cache_alloc_node(struct trace_event_raw_kmem_alloc_node___v5_10 *ctx)
+{
+	return on_cache_alloc(ctx, ctx->call_site, (__u64)ctx->ptr, 0, NULL, false, ctx->bytes_req,
+			      ctx->bytes_alloc, ctx->gfp_flags);
 }
 
 static __always_inline int on_cache_free(__u64 ptr, __u64 cache)

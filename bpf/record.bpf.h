@@ -47,6 +47,7 @@ const volatile bool cfg_capture_stacks = true;
 const volatile __u32 cfg_sample_every = 1; /* --sample N: track 1 in N addresses */
 const volatile __u64 cfg_cgroup_id = 0;  /* only tasks in this cgroup v2 or below, 0 = all */
 const volatile __u32 cfg_cgroup_level = 0; /* its level (root = 0) */
+const volatile bool cfg_cgroup_by_helper = true; /* bpf_get_current_ancestor_cgroup_id, else CO-RE */
 const volatile __u32 cfg_stack_reuse = 1; /* --stack-reuse N: at most N allocations per walk and site */
 /*
  * Helpers the loader found on this kernel (libbpf_probe_bpf_helper). Both are there on 6.1 and
@@ -229,11 +230,40 @@ static __always_inline struct task_struct *current_task(void)
 	return (struct task_struct *)bpf_get_current_task();
 }
 
+/* 5.10-5.19: a cgroup keeps the ids of its ancestors (gone in 6.0, whose tracing programs have the helper). */
+struct cgroup___v5_10 {
+	int level;
+	__u64 ancestor_ids[];
+} __attribute__((preserve_access_index));
+
+/*
+ * The id of the current task's cgroup v2 ancestor at cfg_cgroup_level (0: not that deep). The
+ * helper is refused to tracing programs on 5.10 (measured: "unknown func
+ * bpf_get_current_ancestor_cgroup_id#123"): there the loader sets cfg_cgroup_by_helper = false
+ * and the task's default-hierarchy cgroup is read through CO-RE.
+ */
+static __always_inline __u64 current_ancestor_cgroup_id(void)
+{
+	struct task_struct *task;
+	struct cgroup___v5_10 *cgrp;
+	__u64 id = 0;
+
+	if (cfg_cgroup_by_helper)
+		return bpf_get_current_ancestor_cgroup_id(cfg_cgroup_level);
+	task = (struct task_struct *)bpf_get_current_task();
+	cgrp = (void *)BPF_CORE_READ(task, cgroups, dfl_cgrp);
+	if (!cgrp || BPF_CORE_READ(cgrp, level) < (int)cfg_cgroup_level)
+		return 0;
+	bpf_probe_read_kernel(&id, sizeof(id), (void *)cgrp + bpf_core_field_offset(cgrp->ancestor_ids) +
+			      cfg_cgroup_level * sizeof(__u64));
+	return id;
+}
+
 static __always_inline bool cgroup_wanted(void)
 {
 	if (!cfg_cgroup_id)
 		return true;
-	return bpf_get_current_ancestor_cgroup_id(cfg_cgroup_level) == cfg_cgroup_id;
+	return current_ancestor_cgroup_id() == cfg_cgroup_id;
 }
 
 static __always_inline void churn_add(const struct kleak_churn_key *key, bool is_free, __u64 bytes)

@@ -4,8 +4,6 @@
 # the systemd unit and the Kubernetes example. `cd build && cpack` makes kleak_<version>_<arch>.deb.
 include(GNUInstallDirs)
 
-target_compile_definitions(kleak PRIVATE KLEAK_VERSION="${PROJECT_VERSION}")
-
 set(KLEAK_DOCS ${CMAKE_BINARY_DIR}/docs)
 file(MAKE_DIRECTORY ${KLEAK_DOCS})
 add_custom_command(

@@ -22,14 +22,14 @@ shift || true
 [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "fuzz.sh: seconds must be a whole number, got '$seconds'" >&2; exit 2; }
 
 TARGETS=(
-  "meminfo|-|user/procfs/*.cpp user/meminfo/account.cpp user/meminfo/render_meminfo.cpp user/meminfo/snapshot.cpp"
-  "vmallocinfo|-|user/procfs/*.cpp user/meminfo/account.cpp user/meminfo/render_meminfo.cpp user/meminfo/snapshot.cpp"
-  "slabinfo|-|user/procfs/*.cpp user/meminfo/account.cpp user/meminfo/render_meminfo.cpp user/meminfo/snapshot.cpp"
-  "snapshot|-|user/procfs/*.cpp user/meminfo/account.cpp user/meminfo/render_meminfo.cpp user/meminfo/snapshot.cpp"
+  "meminfo|-|user/procfs/*.cpp user/meminfo/account.cpp user/meminfo/render_meminfo.cpp user/meminfo/snapshot.cpp user/util/bounded_read.cpp"
+  "vmallocinfo|-|user/procfs/*.cpp user/meminfo/account.cpp user/meminfo/render_meminfo.cpp user/meminfo/snapshot.cpp user/util/bounded_read.cpp"
+  "slabinfo|-|user/procfs/*.cpp user/meminfo/account.cpp user/meminfo/render_meminfo.cpp user/meminfo/snapshot.cpp user/util/bounded_read.cpp"
+  "snapshot|-|user/procfs/*.cpp user/meminfo/account.cpp user/meminfo/render_meminfo.cpp user/meminfo/snapshot.cpp user/util/bounded_read.cpp"
   "duration|include/kleak/duration.h|user/util/duration.cpp"
   "filter|include/kleak/filter.h|user/filter/*.cpp user/model/kind.cpp"
-  "kallsyms|include/kleak/symbolize.h|user/report/symbolize.cpp user/report/frames.cpp"
-  "recording|include/kleak/recording.h|user/model/recording.cpp user/procfs/*.cpp user/meminfo/snapshot.cpp"
+  "kallsyms|include/kleak/symbolize.h|user/report/symbolize.cpp user/report/frames.cpp user/model/frame.cpp user/util/bounded_read.cpp"
+  "recording|include/kleak/recording.h|user/model/recording.cpp user/procfs/*.cpp user/meminfo/snapshot.cpp user/util/bounded_read.cpp user/util/output_file.cpp"
 )
 
 cxx=${CXX_FUZZ:-}
@@ -94,7 +94,9 @@ for t in "${TARGETS[@]}"; do
   mkdir -p "$corpus"
   if [[ -d "$root/tests/fuzz/corpus/$name" ]]; then cp -n "$root/tests/fuzz/corpus/$name"/* "$corpus/" 2>/dev/null || true; fi
   echo "fuzz.sh: $name: fuzzing for ${seconds}s"
-  args=(-timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1
+  # -malloc_limit_mb: any single allocation over 512 MB is a failure, so a parser that sizes
+  # memory from what the input claims (instead of the caps in bounded_read.h/recording.h) is caught.
+  args=(-timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 -max_len=65536 -print_final_stats=1
         -artifact_prefix="$out/artifacts/$name-" "$corpus")
   if [[ "$seconds" -eq 0 ]]; then args=(-runs=0 "${args[@]}"); else args=(-max_total_time="$seconds" "${args[@]}"); fi
   ran=$((ran + 1))

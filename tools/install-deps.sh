@@ -9,17 +9,20 @@ if [ "${1:-}" = --test ]; then test_deps=1; shift; fi
 pkgs=("$@"
   build-essential cmake pkg-config
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
-  libcli11-dev nlohmann-json3-dev libfmt-dev libcpp-httplib-dev
+  libcli11-dev nlohmann-json3-dev libfmt-dev
   libprotobuf-dev protobuf-compiler golang-github-google-pprof-dev
+  libboost-dev libssl-dev libyaml-cpp-dev libcrypt-dev
 )
 # Test-only: gtest, the libFuzzer runtime (tools/fuzz.sh), the pprof and svg checks (go,
-# chromium), the Prometheus client, and the packaging tests (tests/package/: lintian, a clean
+# chromium), the Prometheus client, cpp-httplib as the tests' HTTP client, a real Prometheus
+# server with promtool, htpasswd (bcrypt) and openssl for the serve tests, and the packaging tests (tests/package/: lintian, a clean
 # Debian root with mmdebstrap, podman with runc and catatonit (kube play's pause image),
 # systemd-analyze, groff for the man page).
 [ $test_deps = 0 ] || pkgs+=(
-  libgtest-dev libgmock-dev googletest libclang-rt-14-dev python3-prometheus-client
+  libgtest-dev libgmock-dev googletest libclang-rt-14-dev python3-prometheus-client libcpp-httplib-dev
   golang-go chromium
   lintian mmdebstrap podman runc catatonit systemd groff python3-yaml
+  prometheus apache2-utils openssl curl
 )
 missing=()
 for p in "${pkgs[@]}"; do

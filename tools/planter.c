@@ -477,9 +477,26 @@ static unsigned long btf_struct_size(int which, unsigned long fallback)
 
 /* ---- bpf ------------------------------------------------------------------------------------- */
 
+/*
+ * Before 5.11 BPF maps are charged to RLIMIT_MEMLOCK (measured: 5.10's 64 KiB default gives
+ * EPERM to the first 4 MiB map); since, to the memory cgroup. Raised as libbpf does for kleak;
+ * where it cannot be raised (no CAP_SYS_RESOURCE) a kernel that needs it says EPERM below.
+ */
+static void raise_memlock(void)
+{
+	static bool done;
+	struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
+
+	if (!done)
+		(void)setrlimit(RLIMIT_MEMLOCK, &rl);
+	done = true;
+}
+
 static int bpf_map_create(uint32_t type, uint32_t value_size, uint32_t max_entries, const char *name)
 {
 	union bpf_attr attr;
+
+	raise_memlock();
 
 	memset(&attr, 0, sizeof(attr));
 	attr.map_type = type;

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +26,9 @@ struct EventSpec {
   std::string_view name;      // "kmalloc"
   bool is_free;               // frees: a miss here invents a leak
   std::string_view kprobe;    // kprobe fallback target ("" = none)
+  // Only some kernels have it (kmalloc_node, kmem_cache_alloc_node: separate events before 6.0,
+  // folded into kmalloc / kmem_cache_alloc since): where absent, the family attaches without it.
+  bool optional = false;
 };
 
 // The fixed table of events, in family order.
@@ -38,12 +42,14 @@ struct EventFacts {
   std::string tracepoint_why;   // why not, when it cannot be told (tracefs unreadable)
   bool kprobe = false;          // a kprobe can be attached to EventSpec::kprobe
   std::string kprobe_why;
+  bool absent = false;          // an optional event this kernel does not have (no BTF, no tracefs)
 };
 
 struct FamilyPlan {
   std::string family;
   AttachMode mode = AttachMode::None;
   std::string reason;  // why not raw_tp / why skipped
+  std::set<std::string, std::less<>> absent;  // optional events this kernel does not have
 };
 
 // Which variant serves each family: the most preferred one that every event of the family
@@ -64,6 +70,11 @@ struct KernelOffer {
   std::string tracefs;      // where tracefs is, "" when it cannot be used
   std::string tracefs_why;  // why not, when tracefs is ""
   bool kprobe_pmu = false;
+  // CO-RE fallbacks (5.10): --cgroup through cgroup->ancestor_ids where tracing programs may not
+  // call bpf_get_current_ancestor_cgroup_id; a slab cache filter on the classic tracepoint needs
+  // its `name` field.
+  bool cgroup_has_ancestor_ids = false;
+  bool slab_tracepoint_has_name = false;
   std::vector<EventFacts> events;  // in event_table() order
   EventFacts facts(const EventSpec& e) const;
 };

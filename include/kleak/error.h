@@ -10,7 +10,9 @@ namespace kleak {
 enum ExitCode : int {
   kExitOk = 0,
   kExitFailure = 1,  // the box refused: privileges, BTF, tracefs, load/attach failures
-  kExitUsage = 2,    // the user's input: flags, durations, filters, files
+  // The user's input: flags, durations, filters, files they named, to read (unreadable, over a
+  // cap, damaged) or to write (refused, or a write failed: a full disk, /dev/full, stdout).
+  kExitUsage = 2,
   kExitIncomplete = 3,  // trace: a report was printed, but allocations were lost (map full)
 };
 

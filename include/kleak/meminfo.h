@@ -136,6 +136,9 @@ struct Accounting {
   // Additive parts, biggest first, `unaccounted` included: their kb add up to MemTotal exactly.
   // Empty when MemTotal is unknown.
   std::vector<Part> parts;
+  // False when meminfo had values kleak could not use (out of range, unreadable lines): the
+  // remainder then holds them too, and the table does not claim the parts are exact.
+  bool exact = true;
   std::optional<std::int64_t> unaccounted_kb;  // MemTotal - every other part; may be negative
   std::string user_formula;                    // which counters make user memory, and why
   std::vector<InfoLine> breakdown;             // inside the parts, not added again

@@ -23,7 +23,10 @@ namespace kleak {
 // page counts (no unit). Field names keep their spelling: "Active(anon)", "HugePages_Total".
 struct Meminfo {
   std::map<std::string, std::int64_t, std::less<>> fields;
-  std::size_t skipped_lines = 0;  // lines that were not `Key: number [kB]` (or out of range)
+  std::size_t skipped_lines = 0;  // lines that were not `Key: number [kB]`
+  // `Key: value` lines whose value is a number outside 0..2^56 (negative, or past what any
+  // machine holds): "MemFree: 18446744073709551615". Left out of `fields`, never silently.
+  std::vector<std::string> out_of_range;
 
   bool has(std::string_view key) const { return fields.find(key) != fields.end(); }
   std::optional<std::int64_t> get(std::string_view key) const;
@@ -112,7 +115,12 @@ std::vector<std::string> parse_module_names(std::string_view text);
 struct ReadResult {
   std::optional<std::string> text;  // nullopt when the file could not be read
   std::string error;                // why not, e.g. "Permission denied"
+  bool refused = false;             // there, but not a regular file or over its cap: an error
 };
+
+// The most kleak reads of one /proc file (bounded_read.h); sized from this 6.18 box with room
+// for machines a hundred times bigger: meminfo 1.5 kB, zoneinfo 5 kB, vmallocinfo 136 kB.
+std::uint64_t proc_file_cap(std::string_view path);
 
 // Where /proc and /sys files come from. Paths starting with "/sys/" name sysfs files; any other
 // path is relative to the proc root ("meminfo", "sys/kernel/osrelease").

@@ -1,19 +1,30 @@
 // kleak trace --record FILE: a run kept in one compressed file, to render again without root
 // (kleak report) or to compare with another run (kleak diff).
 //
-// File format (gzip stream): the line "KLEAK-RECORDING 1\n", a JSON header line (everything but
-// the records), then the outstanding records as raw struct kleak_alloc values (96 bytes each,
-// little endian, as many as the header's "records" says) preceded by their 8-byte keys. The
-// reader validates the magic, the version, the record size and every count against the bytes
-// present: a damaged or hostile file is a one-line error, never a crash.
+// File format 2 (one gzip member, nothing after it): the line "KLEAK-RECORDING 2\n", a JSON
+// header line (everything but the records), then the outstanding records as raw struct
+// kleak_alloc values (96 bytes each, little endian, as many as the header's "records" says)
+// preceded by their 8-byte keys, then the footer line "KLEAK-END crc32=XXXXXXXX\n": the CRC-32
+// of every byte before it. gzip's own CRC covers the compressed layer; ours binds the payload to
+// the writer whatever happens to the compression (a file gunzipped, edited and recompressed, a
+// truncated member that another tool re-wrapped), and zlib already has it. Format 1 (no footer)
+// is refused with a line saying so.
+//
+// The reader is bounded: the stored file at most kCapRecording (bounded_read.h), the header line
+// at most kMaxRecordingHeader decompressed bytes and 16 levels of JSON nesting, the records at
+// most what the header announces (never more than kMaxRecords), everything checked against the
+// bytes present as they arrive, and SIGINT/SIGTERM stop it. A damaged or hostile file is a
+// one-line error naming what is wrong (exit 2), never a crash or a gigabyte of memory.
 #pragma once
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kleak/collect.h"
 #include "kleak/meminfo.h"
+#include "kleak/output_file.h"
 
 namespace kleak {
 
@@ -30,7 +41,16 @@ struct Recording {
   std::map<std::string, std::map<size_t, uint64_t>> series;
 };
 
-void save_recording(const std::string& path, const Recording& r);  // throws kleak::Error
+// A 10-minute run on this box has a 2 MB header; 64k stacks of 32 frames would be 45 MB.
+inline constexpr uint64_t kMaxRecordingHeader = 128ull << 20;
+inline constexpr uint64_t kMaxRecords = 1ull << 24;  // 64x the default --max-allocs
+inline constexpr int kRecordingFormat = 2;
+
+std::string recording_bytes(const Recording& r);  // the file's bytes (gzip)
+// `name` is what errors call the file. Throws kleak::Error (exit 2).
+Recording parse_recording(std::string_view bytes, const std::string& name);
+
+void save_recording(const std::string& path, const Recording& r, const OutputOptions& opts = {});  // AtomicFile
 Recording load_recording(const std::string& path);                 // throws kleak::Error/usage
 
 }  // namespace kleak

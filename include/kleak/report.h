@@ -28,7 +28,7 @@ struct StackGroup {
   uint64_t count = 0;
   double oldest_age_s = 0;
   std::optional<std::string> cache;
-  std::vector<std::pair<std::string, uint64_t>> comms;  // most allocations first, at most 3
+  std::vector<std::pair<std::string, uint64_t>> comms;  // most allocations first, every one
   std::vector<Frame> frames;                            // innermost first
   std::vector<int32_t> stack_ids;                       // BPF stack ids merged in this group
   size_t trimmed = 0;                                   // frames hidden from the top

@@ -1,12 +1,15 @@
 // Serving the current state of a long trace over HTTP, for Prometheus and pprof-ingesting
-// backends: /metrics (Prometheus text format, bounded cardinality) and /profile (pprof of the
-// latest report, where kleak is built with it).
+// backends: /metrics (Prometheus text format, bounded cardinality) and /debug/pprof/heap (the
+// outstanding-memory profile, every group; /profile is an alias).
 #pragma once
+#include <chrono>
 #include <cstdint>
-#include <functional>
+#include <map>
 #include <memory>
-#include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "kleak/report.h"
 
@@ -16,27 +19,83 @@ struct MetricsOptions {
   size_t top = 20;  // stacks exported as labelled series, by growth: the cardinality bound
 };
 
-// Prometheus text exposition format (version 0.0.4) of a report.
-std::string render_metrics(const Report& r, const MetricsOptions& opts, double events_per_s);
+// What the exported series describe beyond the report: kleak_build_info's labels.
+struct BuildInfo {
+  std::string version;  // kleak's
+  std::string kernel;   // uname -r
+  std::string attach_mode;  // "raw_tp", or several joined with ',' when families differ
+};
+
+// Prometheus text exposition format (version 0.0.4) of a report. Counters only ever count up
+// during a run (the BPF counters); current state is a gauge. Stacks are identified by
+// `stack_id`, a hash of what makes the group (kind, category, frames, --by values), so a series
+// follows one stack across scrapes whatever its rank.
+std::string render_metrics(const Report& r, const MetricsOptions& opts, const BuildInfo& build,
+                           double events_per_s);
+// The 12 hex digit id of a group: the same stack gets the same id in every report.
+std::string stack_id(const StackGroup& g);
+// attach_mode of a report as one label value: the distinct modes, sorted, joined with ','.
+std::string attach_modes(const Report& r);
+
+// --- the exporter-toolkit web configuration file (--web.config.file), the format Prometheus
+// itself and its exporters read: https://prometheus.io/docs/prometheus/latest/configuration/https/
+struct TlsServerConfig {
+  std::string cert_file, key_file, client_ca_file;
+  // NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven,
+  // RequireAndVerifyClientCert (the default when client_ca_file is given).
+  std::string client_auth_type = "NoClientCert";
+  std::string min_version = "TLS12", max_version;  // TLS10..TLS13; "" = the newest
+};
+struct WebConfig {
+  std::optional<TlsServerConfig> tls;
+  std::map<std::string, std::string> basic_auth_users;  // user -> bcrypt hash ($2y$, $2b$, $2a$)
+  std::vector<std::string> warnings;  // settings read but not applied (cipher_suites, ...)
+};
+// Pure: YAML text -> config; kleak::usage_error (one line, naming the key) on anything wrong.
+WebConfig parse_web_config(const std::string& yaml_text);
+WebConfig load_web_config(const std::string& path);  // reads and parses the file
+// bcrypt check with libxcrypt's crypt_r (constant-time comparison of the result).
+bool bcrypt_matches(const std::string& password, const std::string& hash);
+
+// --serve's argument: "HOST:PORT", "[V6]:PORT", or ":PORT" (= 127.0.0.1: loopback by default).
+struct ListenAddress {
+  std::string host;
+  uint16_t port = 0;
+};
+ListenAddress parse_listen_address(const std::string& addr);  // kleak::usage_error
+
+// Bounds on what a client may cost. Connections are served by one event loop thread (Boost.Beast
+// on asio): an idle connection costs a socket and a few KiB, never a thread.
+struct ServerLimits {
+  size_t max_connections = 256;   // beyond this, the longest-waiting reader is closed
+  size_t header_limit = 8192;     // request line + headers; more gets 431
+  std::chrono::milliseconds read_timeout{10'000};   // a whole request (headers) must arrive in this
+  std::chrono::milliseconds write_timeout{10'000};
+  std::chrono::milliseconds handshake_timeout{10'000};  // TLS
+};
 
 // What the HTTP thread serves: replaced whole at every sample.
 struct Served {
   std::string metrics;
-  std::string profile;  // gzipped pprof, "" when not available
+  std::string profile;  // gzipped pprof
 };
 
-// A listening HTTP server on its own thread; stops and joins on destruction.
+// A listening HTTP(S) server on its own thread; stops and joins on destruction. Until the first
+// publish() it answers 503 with Retry-After.
 class HttpServer {
  public:
-  // `addr` is "HOST:PORT" (IPv4 or [IPv6]); throws kleak::usage_error on a bad address and
-  // kleak::Error when it cannot listen.
-  explicit HttpServer(const std::string& addr);
+  // Throws kleak::usage_error on a bad config and kleak::Error when it cannot listen.
+  HttpServer(const ListenAddress& addr, WebConfig config, ServerLimits limits = {});
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
   void publish(Served s);
   int port() const;  // the bound port (useful with port 0)
+  bool tls() const;
+  // Set when the address is reachable from other machines without TLS or without
+  // authentication: what is missing, for a warning ("" when loopback or both are on).
+  std::string exposure_warning() const;
 
   struct Impl;
 

@@ -25,6 +25,19 @@ inline std::string bpf_unavailable_reason() {
   return "";
 }
 
+// Whether the classic kmem:kmem_cache_alloc tracepoint names its cache (a `name` field: 6.2+;
+// 5.10 and 6.1 have none). Read from tracefs; true when tracefs is not mounted (nothing known).
+inline bool slab_tracepoint_names_its_cache() {
+  for (const char* d : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
+    std::ifstream in(std::string(d) + "/events/kmem/kmem_cache_alloc/format");
+    if (!in) continue;
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str().find(" name;") != std::string::npos;
+  }
+  return true;
+}
+
 #define KLEAK_REQUIRE_BPF_OR_SKIP()                                                      \
   do {                                                                                   \
     std::string why_ = ::kleak::test::bpf_unavailable_reason();                          \

@@ -3,8 +3,12 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <zlib.h>
+
 #include <fstream>
 #include <regex>
+
+#include "pprof/profile.pb.h"
 
 #include "harness.h"
 
@@ -42,7 +46,7 @@ TEST(Serve, MetricsPassAPrometheusParserAndShowThePlantedPipes) {
                      "for f in text_string_to_metric_families(open(sys.argv[1]).read()):\n"
                      "    for s in f.samples:\n"
                      "        n += 1\n"
-                     "        if s.name == 'kleak_outstanding_bytes' and s.labels.get('category') == 'pipe':\n"
+                     "        if s.name == 'kleak_kernel_outstanding_bytes' and s.labels.get('category') == 'pipe':\n"
                      "            print('pipe', int(s.value))\n"
                      "print('samples', n)\n",
                      file});
@@ -51,8 +55,83 @@ TEST(Serve, MetricsPassAPrometheusParserAndShowThePlantedPipes) {
   std::smatch pm;
   ASSERT_TRUE(std::regex_search(r.out, pm, std::regex("pipe ([0-9]+)"))) << r.out << body.substr(0, 2000);
   EXPECT_TRUE(within(std::stod(pm[1]), std::stod(planted.at("pipe_page_bytes")), 0.10)) << body.substr(0, 2000);
-  EXPECT_NE(body.find("kleak_stack_outstanding_bytes{rank=\"1\""), std::string::npos);
+  EXPECT_NE(body.find("kleak_stack_outstanding_bytes{stack_id=\""), std::string::npos);
   EXPECT_NE(body.find("kleak_dropped_total{cause=\"alloc_map_full\"} 0"), std::string::npos);
+}
+
+std::map<std::string, double> samples(const std::string& body, const std::string& suffix) {
+  std::map<std::string, double> out;
+  std::regex line("^(kleak_[a-z_]*" + suffix + "(\\{[^}]*\\})?) ([-0-9.e+]+)$");
+  std::istringstream in(body);
+  std::string l;
+  std::smatch m;
+  while (std::getline(in, l))
+    if (std::regex_match(l, m, line)) out[m[1]] = std::stod(m[3]);
+  return out;
+}
+
+std::string gunzip(const std::string& gz) {
+  z_stream zs{};
+  inflateInit2(&zs, 15 + 32);
+  std::string out;
+  char buf[65536];
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
+  zs.avail_in = static_cast<uInt>(gz.size());
+  int rc;
+  do {
+    zs.next_out = reinterpret_cast<Bytef*>(buf);
+    zs.avail_out = sizeof buf;
+    rc = inflate(&zs, Z_NO_FLUSH);
+    out.append(buf, sizeof buf - zs.avail_out);
+  } while (rc == Z_OK);
+  inflateEnd(&zs);
+  return out;
+}
+
+// On the live box (hundreds of groups): 4a8f649 served 10 groups in /profile and 10 series for a
+// documented --serve-top of 20, and outstanding_records as a counter went down between scrapes.
+TEST(Serve, TheLiveBoxIsServedWholeWithCountersThatOnlyGoUp) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  Tracing t({"--duration", "1h", "--serve", "127.0.0.1:0"});
+  std::string line = t.next_err_line();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(line, m, std::regex("http://127\\.0\\.0\\.1:([0-9]+)/metrics"))) << line;
+  httplib::Client cli("127.0.0.1", std::stoi(m[1]));
+  Planter p({"--pipes", "50", "--eventfds", "50", "--sockets", "50", "--churn-seconds", "10"});
+  usleep(2'500'000);
+  auto first = cli.Get("/metrics");
+  ASSERT_TRUE(first && first->status == 200);
+  usleep(2'000'000);
+  auto second = cli.Get("/metrics");
+  auto heap = cli.Get("/debug/pprof/heap");
+  ASSERT_TRUE(second && heap && second->status == 200 && heap->status == 200);
+  EXPECT_EQ(t.stop(), 0) << t.err();
+
+  auto c1 = samples(first->body, "_total"), c2 = samples(second->body, "_total");
+  EXPECT_GT(c1.size(), 10u);
+  for (const auto& [name, v] : c1)
+    if (c2.count(name)) EXPECT_GE(c2[name], v) << name << " is a counter and went down";
+  double groups = samples(second->body, "groups").at("kleak_groups");
+  ASSERT_GT(groups, 20) << "the box has more groups than --serve-top";
+  size_t series = 0;
+  for (size_t pos = 0; (pos = second->body.find("\nkleak_stack_outstanding_bytes{", pos)) != std::string::npos; ++pos) ++series;
+  EXPECT_EQ(series, 20u) << "--serve-top defaults to 20";
+
+  perftools::profiles::Profile prof;
+  ASSERT_TRUE(prof.ParseFromString(gunzip(heap->body)));
+  std::string comments;
+  for (int64_t c : prof.comment()) comments += prof.string_table(static_cast<int>(c)) + "\n";
+  std::smatch cm;
+  ASSERT_TRUE(std::regex_search(comments, cm, std::regex("([0-9]+) of ([0-9]+) groups"))) << comments;
+  EXPECT_EQ(cm[1], cm[2]) << "the profile holds every group: " << comments;
+  EXPECT_GT(prof.sample_size(), 20);
+
+  std::string file = ::testing::TempDir() + "kleak-live-metrics-" + std::to_string(getpid());
+  std::ofstream(file) << second->body;
+  RunResult lint = run({"/bin/sh", "-c", "/usr/bin/promtool check metrics < " + file + " 2>&1"});
+  unlink(file.c_str());
+  EXPECT_EQ(lint.status, 0) << lint.out;
+  EXPECT_EQ(lint.out, "") << "promtool lint of a live scrape";
 }
 
 TEST(Serve, BadAddressIsAOneLineError) {

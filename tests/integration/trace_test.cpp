@@ -89,6 +89,14 @@ TEST(Trace, SizeFilterKeepsExactlyThePlantedKmallocs) {
 
 TEST(Trace, CacheFilterFindsSocketInodes) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
+  if (!slab_tracepoint_names_its_cache()) {
+    // Then the best slab variant may still carry the cache (raw_tp with struct kmem_cache *,
+    // 6.1); kleak refuses the filter where none does (5.10), tested in Errors.*.
+    RunResult probe = run({KLEAK_BIN, "trace", "--cache", "dentry", "--duration", "1s"});
+    if (probe.err.find("slab cache filter cannot work") != std::string::npos)
+      GTEST_SKIP() << "this kernel's kmem_cache_alloc event carries no cache (no struct kmem_cache * "
+                      "argument, no name field): " << probe.err;
+  }
   json r = trace_while_planted({"--filter", "cache == \"sock_inode_cache\""}, {"--sockets", "300"},
                                false);
   uint64_t count = 0;

@@ -7,6 +7,8 @@
  *
  *   leaky_kmalloc_one  kmalloc(size, GFP_KERNEL)          kind kmalloc
  *   leaky_cache_one    kmem_cache_alloc(leaky_cache)      kind slab, cache "leaky_cache"
+ *   leaky_kmalloc_node_one, leaky_cache_node_one: the same through kmalloc_node and
+ *                      kmem_cache_alloc_node (separate events before 6.0)
  *   leaky_vmalloc_one  vmalloc(size)                      kind vmalloc (one vmap area each)
  *   leaky_pages_one    alloc_pages(GFP_KERNEL, order)     kind page, category page_direct
  *
@@ -15,6 +17,7 @@
  *
  *   echo "kmalloc COUNT SIZE" > /sys/kernel/debug/leaky/leak
  *   echo "cache COUNT 0"      > /sys/kernel/debug/leaky/leak     (objects of LEAKY_OBJ_SIZE)
+ *   echo "kmalloc_node COUNT SIZE", "cache_node COUNT 0"        (the _node allocators)
  *   echo "vmalloc COUNT SIZE" > /sys/kernel/debug/leaky/leak
  *   echo "pages COUNT ORDER"  > /sys/kernel/debug/leaky/leak
  *   cat /sys/kernel/debug/leaky/stats     one line of key=value totals of what is held
@@ -28,7 +31,9 @@
  * ksize(): the slab slot), cache_count, cache_bytes_req (count * object size; the slot size,
  * which the event reports as bytes_alloc, is /sys/kernel/slab/leaky_cache/slab_size),
  * vmalloc_count, vmalloc_bytes (sizes asked for), vmalloc_area_bytes (PAGE_ALIGN(size) + one
- * guard page each: the vmap area), page_count (calls), page_bytes (PAGE_SIZE << order each).
+ * guard page each: the vmap area), page_count (calls), page_bytes (PAGE_SIZE << order each),
+ * knode_count, knode_bytes_req, knode_bytes_alloc (kmalloc_node), cnode_count (objects of
+ * leaky_cache from kmem_cache_alloc_node).
  */
 #include <linux/debugfs.h>
 #include <linux/gfp.h>
@@ -87,6 +92,7 @@ static struct {
 	u64 cache_count, cache_bytes_req;
 	u64 vmalloc_count, vmalloc_bytes, vmalloc_area_bytes;
 	u64 page_count, page_bytes;
+	u64 knode_count, knode_bytes_req, knode_bytes_alloc, cnode_count;
 } held;
 static struct dentry *leaky_dir;
 
@@ -113,6 +119,35 @@ static noinline int leaky_cache_one(void)
 	list_add(&b->node, &cache_list);
 	held.cache_count++;
 	held.cache_bytes_req += kmem_cache_size(leaky_cache);
+	return 0;
+}
+
+/*
+ * The _node allocators: before 6.0 they fire their own events (kmem:kmalloc_node,
+ * kmem:kmem_cache_alloc_node), which a tracer attached to kmalloc / kmem_cache_alloc alone misses.
+ */
+static noinline int leaky_kmalloc_node_one(size_t size)
+{
+	struct leaky_buf *b = kmalloc_node(size, GFP_KERNEL, numa_node_id());
+
+	if (!b)
+		return -ENOMEM;
+	b->size = size;
+	list_add(&b->node, &kmalloc_list);
+	held.knode_count++;
+	held.knode_bytes_req += size;
+	held.knode_bytes_alloc += ksize(b);
+	return 0;
+}
+
+static noinline int leaky_cache_node_one(void)
+{
+	struct leaky_buf *b = kmem_cache_alloc_node(leaky_cache, GFP_KERNEL, numa_node_id());
+
+	if (!b)
+		return -ENOMEM;
+	list_add(&b->node, &cache_list);
+	held.cnode_count++;
 	return 0;
 }
 
@@ -154,9 +189,17 @@ static int leaky_leak(const char *kind, unsigned int count, unsigned int arg)
 			return -EINVAL;
 		for (i = 0; i < count && !err; i++)
 			err = leaky_kmalloc_one(arg);
+	} else if (!strcmp(kind, "kmalloc_node")) {
+		if (arg < sizeof(struct leaky_buf) || arg > KMALLOC_MAX_SIZE)
+			return -EINVAL;
+		for (i = 0; i < count && !err; i++)
+			err = leaky_kmalloc_node_one(arg);
 	} else if (!strcmp(kind, "cache")) {
 		for (i = 0; i < count && !err; i++)
 			err = leaky_cache_one();
+	} else if (!strcmp(kind, "cache_node")) {
+		for (i = 0; i < count && !err; i++)
+			err = leaky_cache_node_one();
 	} else if (!strcmp(kind, "vmalloc")) {
 		if (arg < sizeof(struct leaky_buf))
 			return -EINVAL;
@@ -236,11 +279,13 @@ static ssize_t leaky_stats_read(struct file *file, char __user *ubuf, size_t len
 		      "kmalloc_count=%llu kmalloc_bytes_req=%llu kmalloc_bytes_alloc=%llu "
 		      "cache_count=%llu cache_bytes_req=%llu "
 		      "vmalloc_count=%llu vmalloc_bytes=%llu vmalloc_area_bytes=%llu "
-		      "page_count=%llu page_bytes=%llu page_size=%lu\n",
+		      "page_count=%llu page_bytes=%llu page_size=%lu "
+		      "knode_count=%llu knode_bytes_req=%llu knode_bytes_alloc=%llu cnode_count=%llu\n",
 		      held.kmalloc_count, held.kmalloc_bytes_req, held.kmalloc_bytes_alloc,
 		      held.cache_count, held.cache_bytes_req,
 		      held.vmalloc_count, held.vmalloc_bytes, held.vmalloc_area_bytes,
-		      held.page_count, held.page_bytes, PAGE_SIZE);
+		      held.page_count, held.page_bytes, PAGE_SIZE,
+		      held.knode_count, held.knode_bytes_req, held.knode_bytes_alloc, held.cnode_count);
 	mutex_unlock(&leaky_lock);
 	return simple_read_from_buffer(ubuf, len, ppos, buf, n);
 }

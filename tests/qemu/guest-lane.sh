@@ -148,6 +148,8 @@ leak_under_trace() {
     {
       echo "kmalloc ${LEAK_KMALLOC}" >/sys/kernel/debug/leaky/leak &&
         echo "cache ${LEAK_CACHE} 0" >/sys/kernel/debug/leaky/leak &&
+        echo "kmalloc_node ${LEAK_KMALLOC_NODE}" >/sys/kernel/debug/leaky/leak &&
+        echo "cache_node ${LEAK_CACHE_NODE} 0" >/sys/kernel/debug/leaky/leak &&
         echo "vmalloc ${LEAK_VMALLOC}" >/sys/kernel/debug/leaky/leak &&
         echo "pages ${LEAK_PAGES0}" >/sys/kernel/debug/leaky/leak &&
         echo "pages ${LEAK_PAGES2}" >/sys/kernel/debug/leaky/leak

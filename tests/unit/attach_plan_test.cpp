@@ -93,3 +93,30 @@ TEST(AttachPlan, EventTableCoversTheIssueList) {
                            "vmalloc:alloc_vmap_area", "vmalloc:free_vmap_area_noflush"})
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
 }
+
+TEST(AttachPlan, OptionalNodeEventsJoinTheirFamilyOnlyWhereTheKernelHasThem) {
+  // 6.x: kmalloc_node / kmem_cache_alloc_node are gone (folded into kmalloc / kmem_cache_alloc).
+  auto gone = [](const EventSpec& e) {
+    EventFacts f = all_good(e);
+    if (e.optional) f = EventFacts{.absent = true};
+    return f;
+  };
+  auto plans = plan_families(gone, std::nullopt, 0xffffffff);
+  EXPECT_EQ(plan_of(plans, "kmalloc").mode, AttachMode::RawTp);
+  EXPECT_EQ(plan_of(plans, "kmalloc").absent, (std::set<std::string, std::less<>>{"kmalloc_node"}));
+  EXPECT_EQ(plan_of(plans, "slab").absent, (std::set<std::string, std::less<>>{"kmem_cache_alloc_node"}));
+  // 5.10: they exist as classic tracepoints only: the family must attach them (or it misses
+  // every allocation made with an explicit node), so it cannot be raw_tp.
+  auto old = [](const EventSpec& e) {
+    EventFacts f = all_good(e);
+    if (e.optional) {
+      f.btf_ok = false;
+      f.btf_why = "no raw_tp program for " + std::string(e.name);
+    }
+    return f;
+  };
+  plans = plan_families(old, std::nullopt, 0xffffffff);
+  EXPECT_EQ(plan_of(plans, "kmalloc").mode, AttachMode::Tracepoint);
+  EXPECT_TRUE(plan_of(plans, "kmalloc").absent.empty());
+  EXPECT_EQ(plan_of(plans, "slab").mode, AttachMode::Tracepoint);
+}

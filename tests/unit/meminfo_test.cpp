@@ -212,6 +212,29 @@ TEST(MeminfoAccount, NegativeRemainderIsReportedNotClamped) {
   EXPECT_NE(render_text(a).find("-150"), std::string::npos);
 }
 
+// Issue 12: values out of range were dropped silently while the table said "add up to it
+// exactly". They are now listed under Missing and the table no longer claims exactness.
+TEST(MeminfoAccount, OutOfRangeValuesAreReportedNotDropped) {
+  std::string text = meminfo_text({{"MemTotal", 1000}, {"Active", 300}, {"Inactive", 200}, {"Unevictable", 0}}) +
+                     "MemFree: 18446744073709551615 kB\nSlab: -50 kB\n";
+  Meminfo m = parse_meminfo(text);
+  EXPECT_EQ(m.out_of_range.size(), 2u);
+  Accounting a = account(synthetic(text));
+  EXPECT_FALSE(a.exact);
+  EXPECT_TRUE(any_contains(a.missing, "MemFree: 18446744073709551615"));
+  EXPECT_TRUE(any_contains(a.missing, "Slab: -50"));
+  std::string t = render_text(a);
+  EXPECT_EQ(t.find("add up to it exactly"), std::string::npos) << t;
+  EXPECT_NE(t.find("out of range"), std::string::npos) << t;
+  EXPECT_FALSE(json::parse(render_json(a))["exact"].get<bool>());
+  // MemTotal itself out of range: nothing can be accounted, and the value is named.
+  Accounting huge = account(synthetic("MemTotal: 100000000000000000000000 kB\nMemFree: 5 kB\n"));
+  EXPECT_FALSE(huge.mem_total_kb);
+  EXPECT_TRUE(any_contains(huge.missing, "MemTotal: 100000000000000000000000"));
+  // A clean meminfo still says it is exact.
+  EXPECT_TRUE(account(synthetic(meminfo_text({{"MemTotal", 1000}, {"MemFree", 600}}))).exact);
+}
+
 TEST(MeminfoAccount, NoMemTotal) {
   Accounting a = account(synthetic("MemFree: 5 kB\n"));
   EXPECT_FALSE(a.mem_total_kb);

@@ -82,7 +82,9 @@ TEST(ProcMeminfo, BadLinesAreSkippedNotFatal) {
   EXPECT_EQ(m.get("MemTotal"), 100);
   EXPECT_EQ(m.get("Spaced"), 7);
   EXPECT_EQ(m.get("Last"), 3);
-  EXPECT_EQ(m.skipped_lines, 6u);
+  // Numbers out of range are not "unreadable": they are kept by name, to be reported.
+  EXPECT_EQ(m.skipped_lines, 4u);
+  EXPECT_EQ(m.out_of_range, (std::vector<std::string>{"Huge: 18446744073709551615", "Neg: -5"}));
   EXPECT_EQ(m.fields.size(), 3u);
   EXPECT_TRUE(parse_meminfo("").fields.empty());
 }

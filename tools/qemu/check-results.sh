@@ -167,6 +167,20 @@ leaky_run() {
     want_cache=null
   fi
   leak_check "$J" slab leaky_cache_one "$(($(kv "$st" cache_count) * $(kv "$st" cache_slab_size)))" "$(kv "$st" cache_bytes_req)" slab "$want_cache"
+  # The _node allocators: their own events before 6.0 (kmem:kmalloc_node, kmem:kmem_cache_alloc_node),
+  # attached only where the kernel has them; folded into kmalloc / kmem_cache_alloc since.
+  if [ -n "$(kv "$st" knode_count)" ]; then
+    leak_check "$J" kmalloc leaky_kmalloc_node_one "$(kv "$st" knode_bytes_alloc)" "$(kv "$st" knode_bytes_req)" slab
+    leak_check "$J" slab leaky_cache_node_one "$(($(kv "$st" cnode_count) * $(kv "$st" cache_slab_size)))" \
+      "$(($(kv "$st" cnode_count) * $(kv "$st" cache_bytes_req) / $(kv "$st" cache_count)))" slab "$want_cache"
+    if grep -q '^release=5\.10\.' "$R/env.txt"; then
+      for ev in kmalloc_node kmem_cache_alloc_node; do
+        jq -e ".sources[\"kmem:$ev\"] == \"attached\"" "$J" >/dev/null &&
+          pass "kmem:$ev attached ($(jq -r ".attach_mode[\"kmem:$ev\"]" "$J"))" ||
+          fail "kmem:$ev not attached: $(jq -r ".sources[\"kmem:$ev\"]" "$J")"
+      done
+    fi
+  fi
   if jq -e '.sources["vmalloc:alloc_vmap_area"] == "attached" and .attach_mode["vmalloc:alloc_vmap_area"] == "kprobe"' "$J" >/dev/null &&
      grep -q '^release=5\.10\.' "$R/env.txt"; then
     # 5.10's unwinder stops at the kretprobe trampoline (fixed in 5.14): a kretprobe's stack walk

@@ -8,6 +8,10 @@
 #include <string>
 #include <vector>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
 #include "kleak/commands.h"
 #include "kleak/docs.h"
 #include "kleak/error.h"
@@ -45,6 +49,11 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     fmt::print(stderr, "kleak: internal error: {}\n", e.what());
     return kleak::kExitFailure;
+  }
+  // Whatever went to stdout through stdio must have arrived: `kleak ... > /dev/full` is an error.
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    fmt::print(stderr, "kleak: writing to stdout failed: {}\n", std::strerror(errno));
+    return kleak::kExitUsage;
   }
   return exit_code;
 }

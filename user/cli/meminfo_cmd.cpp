@@ -5,16 +5,18 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
+#include <optional>
 #include <memory>
 #include <nlohmann/json.hpp>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "kleak/commands.h"
 #include "kleak/duration.h"
 #include "kleak/error.h"
 #include "kleak/meminfo.h"
+#include "kleak/output_file.h"
 #include "kleak/signals.h"
 
 namespace kleak {
@@ -29,6 +31,7 @@ struct MeminfoOptions {
   std::vector<std::string> diff;
   std::string watch;
   std::size_t samples = 0;  // --watch: stop after this many samples (0 = until SIGINT)
+  bool force = false;
 };
 
 std::int64_t now_unix() {
@@ -37,30 +40,36 @@ std::int64_t now_unix() {
       .count();
 }
 
-// Where the output goes: stdout, or the -o file (truncated once, then appended to).
+// Where the output goes: stdout, or the -o file through AtomicFile: the first write replaces the
+// previous file whole, later ones (--watch samples) are appended and synced.
 class Output {
  public:
-  explicit Output(const std::string& path) {
-    if (path.empty()) return;
-    file_.open(path, std::ios::out | std::ios::trunc | std::ios::binary);
-    if (!file_) throw usage_error(fmt::format("cannot write {}", path));
-    path_ = path;
+  Output(const std::string& path, const OutputOptions& opts) : path_(path), opts_(opts) {
+    if (!path.empty()) check_output_path(path, opts);
   }
   void write(const std::string& text) {
-    if (path_.empty()) {
-      std::fwrite(text.data(), 1, text.size(), stdout);
-      std::fflush(stdout);
+    if (path_.empty()) return write_stdout(text);
+    if (!file_) {
+      file_.emplace(path_, opts_);
+      file_->write(text);
+      file_->commit();
       return;
     }
-    file_ << text;
-    file_.flush();
-    if (!file_) throw Error(fmt::format("writing {} failed", path_));
+    file_->write(text);
+    file_->sync();
   }
 
  private:
   std::string path_;
-  std::ofstream file_;
+  OutputOptions opts_;
+  std::optional<AtomicFile> file_;
 };
+
+OutputOptions output_options(const MeminfoOptions& o) {
+  OutputOptions oo;
+  oo.force = o.force;
+  return oo;
+}
 
 Snapshot take_snapshot(const MeminfoOptions& o) {
   if (!o.proc.empty()) return load_snapshot(o.proc);
@@ -70,25 +79,22 @@ Snapshot take_snapshot(const MeminfoOptions& o) {
   return s;
 }
 
-void save_snapshot(const Snapshot& s, const std::string& path) {
-  std::ofstream f(path, std::ios::out | std::ios::trunc | std::ios::binary);
-  if (!f) throw usage_error(fmt::format("cannot write snapshot {}", path));
-  f << snapshot_to_json(s);
-  if (!f.flush()) throw Error(fmt::format("writing snapshot {} failed", path));
+void save_snapshot(const Snapshot& s, const std::string& path, const OutputOptions& opts) {
+  write_file_atomically(path, snapshot_to_json(s), opts);
 }
 
 int run_diff(const MeminfoOptions& o, const RenderOptions& r) {
   Accounting before = account(load_snapshot(o.diff.at(0)));
   Accounting after = account(load_snapshot(o.diff.at(1)));
   MeminfoDiff d = diff_accountings(before, after);
-  Output out(o.output);
+  Output out(o.output, output_options(o));
   out.write(o.format == "json" ? render_diff_json(d, r) : render_diff_text(d, r));
   return kExitOk;
 }
 
 int run_watch(const MeminfoOptions& o, const RenderOptions& r) {
   const auto every = parse_duration(o.watch);
-  Output out(o.output);
+  Output out(o.output, output_options(o));
   BlockedSignals signals;
   const Accounting base = account(take_snapshot(o));
   const bool json = o.format == "json";
@@ -122,14 +128,26 @@ int run_meminfo(const MeminfoOptions& o) {
   r.top = o.top;
   if (!o.diff.empty()) return run_diff(o, r);
   if (!o.watch.empty()) return run_watch(o, r);
+  if (!o.save.empty()) check_output_path(o.save, output_options(o));
+  Output out(o.output, output_options(o));
   Snapshot s = take_snapshot(o);
+  // As for trace: the snapshot and the table are written on their own, each failure named.
+  std::vector<std::string> failed;
   if (!o.save.empty()) {
-    save_snapshot(s, o.save);
-    fmt::print(stderr, "kleak: snapshot saved to {}\n", o.save);
+    try {
+      save_snapshot(s, o.save, output_options(o));
+      fmt::print(stderr, "kleak: snapshot saved to {}\n", o.save);
+    } catch (const Error& e) {
+      failed.push_back(e.what());
+    }
   }
   Accounting a = account(s);
-  Output out(o.output);
-  out.write(o.format == "json" ? render_json(a, r) : render_text(a, r));
+  try {
+    out.write(o.format == "json" ? render_json(a, r) : render_text(a, r));
+  } catch (const Error& e) {
+    failed.push_back(e.what());
+  }
+  if (!failed.empty()) throw Error(fmt::format("{}", fmt::join(failed, "; ")), kExitUsage);
   return kExitOk;
 }
 
@@ -148,8 +166,11 @@ void register_meminfo_command(CLI::App& app, int& exit_code) {
   sub->add_option("--format", o->format, "Output format: text (a table) or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
-  sub->add_option("-o,--output", o->output, "Write the output to this file instead of stdout")
+  sub->add_option("-o,--output", o->output,
+                  "Write the output to this file instead of stdout (mode 0600, replaced whole)")
       ->type_name("FILE");
+  sub->add_flag("--force", o->force,
+                "Write -o/--save even where FILE is a symlink (to where it points) or another user's file");
   sub->add_option("--top", o->top, "How many vmalloc callers, slab caches and diff rows (0 = all)")
       ->type_name("N")
       ->capture_default_str();

@@ -3,7 +3,6 @@
 // frames = same group), biggest change first.
 #include <fmt/format.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "cli/view_options.h"
@@ -12,6 +11,7 @@
 #include "kleak/diff.h"
 #include "kleak/error.h"
 #include "kleak/filter.h"
+#include "kleak/output_file.h"
 #include "kleak/recording.h"
 #include "kleak/render.h"
 #include "kleak/symbolize.h"
@@ -63,14 +63,10 @@ Report replay_report(const Replay& rp, const Filter& filter, const ViewOptions& 
 }
 
 void emit(const ViewOptions& o, const std::string& text) {
-  if (o.output.empty()) {
-    fwrite(text.data(), 1, text.size(), stdout);
-    return;
-  }
-  std::ofstream out(o.output, std::ios::out | std::ios::trunc | std::ios::binary);
-  if (!out) throw Error("cannot write " + o.output + ": " + std::strerror(errno));
-  out << text;
-  if (!out.flush()) throw Error("writing " + o.output + " failed");
+  if (o.output.empty()) return write_stdout(text);
+  OutputOptions oo;
+  oo.force = o.force;
+  write_file_atomically(o.output, text, oo);
 }
 
 int run_report(const ReplayOptions& o) {

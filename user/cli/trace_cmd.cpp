@@ -9,13 +9,15 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
+#include <filesystem>
 #include <optional>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "cli/view_options.h"
 #include "kleak/attach.h"
+#include "kleak/bounded_read.h"
 #include "kleak/cgroup.h"
 #include "kleak/commands.h"
 #include "kleak/duration.h"
@@ -30,6 +32,7 @@
 #include "kleak/symbolize.h"
 #include "kleak/build_report.h"
 #include "kleak/recording.h"
+#include "kleak/output_file.h"
 #include "kleak/render.h"
 #include "kleak/serve.h"
 #include "kleak/signals.h"
@@ -60,6 +63,7 @@ struct TraceOptions {
   uint32_t stack_reuse = KLEAK_DEFAULT_STACK_REUSE;
   uint32_t max_sites = KLEAK_DEFAULT_MAX_SITES;
   std::string serve;
+  std::string web_config;  // --web.config.file: TLS and basic auth for --serve
   size_t serve_top = 20;
   std::string cgroup;
   uint32_t max_churn = KLEAK_DEFAULT_MAX_CHURN;
@@ -124,8 +128,6 @@ std::optional<Snapshot> meminfo_now() {
   }
 }
 
-// The pprof profile served at /profile.
-std::string render_profile(const Report& r) { return render_pprof(r); }
 
 struct LiveReport {
   const Tracer& tracer;
@@ -135,6 +137,7 @@ struct LiveReport {
   const std::optional<Snapshot>& meminfo_start;
   bool filtered_in_kernel;
   SortBy sort;
+  std::vector<std::string> window_warnings = {};  // what happened to the window itself (an overrun)
 
   ReportInputs inputs(const Collected& c, const GrowthTracker& growth, const std::optional<Snapshot>& end) const {
     ReportInputs in;
@@ -155,9 +158,37 @@ struct LiveReport {
     }
     in.warnings = tracer.warnings();
     in.bpf_variant = tracer.bpf_variant();
+    in.warnings.insert(in.warnings.end(), window_warnings.begin(), window_warnings.end());
     return in;
   }
 };
+
+Recording make_recording(const Kallsyms& syms, const Collected& snap, const Report& r,
+                         const GrowthTracker& growth, const std::optional<Snapshot>& meminfo_start,
+                         const std::optional<Snapshot>& meminfo_end, bool filtered_in_kernel) {
+  Recording rec;
+  rec.collected = snap;
+  rec.kallsyms = kallsyms_subset(syms, snap);
+  rec.kernel = r.kernel;
+  rec.sources = r.sources;
+  rec.attach_mode = r.attach_mode;
+  rec.bpf_variant = r.bpf_variant;
+  rec.warnings = r.warnings;
+  rec.meminfo_start = meminfo_start;
+  rec.meminfo_end = meminfo_end;
+  rec.filtered_in_kernel = filtered_in_kernel;
+  rec.sample_times = growth.times();
+  rec.series = growth.series();
+  return rec;
+}
+
+// --tracefs names a directory that must be a tracefs: checked with the other flags, so a typo is
+// not accepted silently when the attach mode chosen does not need tracefs.
+void check_tracefs_dir(const std::string& dir) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(std::filesystem::path(dir) / "events", ec))
+    throw usage_error("no tracefs at " + dir + " (--tracefs: it has no events/ directory)");
+}
 
 int run_trace(const TraceOptions& o) {
   // Everything the user typed is checked before anything touches the kernel.
@@ -182,19 +213,23 @@ int run_trace(const TraceOptions& o) {
   BpfPrefilter pre = filter.prefilter();
   if (pre.matches_nothing) throw usage_error("the filter '" + filter.to_string() + "' can match no allocation");
 
-  // The output file is opened now, so an unwritable path fails before the window, not after.
-  std::ofstream out_file;
-  if (!o.view.output.empty()) {
-    out_file.open(o.view.output, std::ios::out | std::ios::trunc | std::ios::binary);
-    if (!out_file) throw Error("cannot write " + o.view.output + ": " + std::strerror(errno));
-  }
-
-  if (!o.record.empty()) {
-    std::ofstream probe_record(o.record, std::ios::out | std::ios::app);
-    if (!probe_record) throw Error("cannot write " + o.record + ": " + std::strerror(errno));
-  }
+  // Output paths are checked now, so an unwritable or refused path fails before the window,
+  // not after; nothing is written (or truncated) until there is something to write.
+  OutputOptions out_opts;
+  out_opts.force = o.view.force;
+  if (!o.view.output.empty()) check_output_path(o.view.output, out_opts);
+  if (!o.record.empty()) check_output_path(o.record, out_opts);
+  if (!o.tracefs.empty()) check_tracefs_dir(o.tracefs);
+  if (!o.kallsyms.starts_with("/proc/")) check_regular_file(o.kallsyms, kCapKallsyms, "a kallsyms file");
   std::unique_ptr<HttpServer> server;
-  if (!o.serve.empty()) server = std::make_unique<HttpServer>(o.serve);
+  if (!o.web_config.empty() && o.serve.empty()) throw usage_error("--web.config.file needs --serve");
+  if (o.serve_top < 1) throw usage_error("--serve-top must be at least 1");
+  if (!o.serve.empty()) {
+    WebConfig web = o.web_config.empty() ? WebConfig{} : load_web_config(o.web_config);
+    for (const auto& w : web.warnings) fmt::print(stderr, "kleak: warning: web config: {}\n", w);
+    server = std::make_unique<HttpServer>(parse_listen_address(o.serve), std::move(web));
+    if (auto w = server->exposure_warning(); !w.empty()) fmt::print(stderr, "kleak: warning: {}\n", w);
+  }
   check_privileges();
 
   BpfSettings s;
@@ -250,10 +285,18 @@ int run_trace(const TraceOptions& o) {
   // Maintenance every 5 s (the first after 1 s): stop tracking pages whose stacks are user
   // memory (unless --user-pages), and free stack map entries no allocation refers to.
   constexpr uint64_t kGcPeriod = 5'000'000'000ull;
+  // Wakes are at most 200 ms apart and a report takes well under a second on this box: a
+  // deadline missed by more than 1 s means the process did not run.
+  constexpr uint64_t kOverrunNoted = 1'000'000'000ull;
   uint64_t next_gc = start + 1'000'000'000ull, last_gc = start;
   // Verdict samples: at least 10 per window, at most 30 s apart, at every --interval too.
   GrowthTracker growth;
   LiveReport live{*tracer, syms, filter, aopts, meminfo_start, cgroup.has_value(), sort};
+  // What --serve publishes holds every group: the profile is complete and --serve-top picks the
+  // exported series from all of them (not from the --top the text report shows).
+  AggregateOptions serve_aopts = aopts;
+  serve_aopts.top = SIZE_MAX;
+  LiveReport served{*tracer, syms, filter, serve_aopts, meminfo_start, cgroup.has_value(), sort};
   uint64_t sample_period = std::clamp<uint64_t>(static_cast<uint64_t>(duration.count()) / 10,
                                                 200'000'000ull, 30'000'000'000ull);
   if (interval) sample_period = std::min<uint64_t>(sample_period, static_cast<uint64_t>(interval->count()));
@@ -263,9 +306,12 @@ int run_trace(const TraceOptions& o) {
     // Scrapes come every few seconds: sample at least every 5 s while serving.
     sample_period = std::min<uint64_t>(sample_period, 5'000'000'000ull);
     next_sample = start + std::min<uint64_t>(sample_period, 1'000'000'000ull);
-    fmt::print(stderr, "kleak: serving http://{}:{}/metrics and /profile\n",
-               o.serve.substr(0, o.serve.rfind(':')), server->port());
+    ListenAddress la = parse_listen_address(o.serve);
+    std::string host = la.host.find(':') != std::string::npos ? "[" + la.host + "]" : la.host;
+    fmt::print(stderr, "kleak: serving {}://{}:{}/metrics and /debug/pprof/heap\n", server->tls() ? "https" : "http",
+               host, server->port());
   }
+  std::optional<AtomicFile> interval_file;  // -o with --interval: one file, a report per interval
   int sig = 0;
   for (;;) {
     uint64_t now = monotonic_ns();
@@ -273,9 +319,18 @@ int run_trace(const TraceOptions& o) {
     if (now >= next_report) {
       Collected c = tracer->drain();
       Report r = build_report(live.inputs(c, growth, meminfo_now()));
-      std::string text = render(r);
-      if (out_file.is_open()) out_file << text << std::flush;
-      else fmt::print("{}\n", text), fflush(stdout);
+      std::string text = render(r) + "\n";
+      if (o.view.output.empty()) {
+        write_stdout(text);
+      } else if (interval_file) {
+        interval_file->write(text);
+        interval_file->sync();
+      } else {
+        // The first report replaces the previous file whole; later ones are appended to it.
+        interval_file.emplace(o.view.output, out_opts);
+        interval_file->write(text);
+        interval_file->commit();
+      }
       next_report += static_cast<uint64_t>(interval->count());
       continue;
     }
@@ -284,7 +339,7 @@ int run_trace(const TraceOptions& o) {
       growth.add(static_cast<double>(c.now_ns - start) / 1e9, aggregate_all(c, syms, filter, aopts));
       if (server) {
         // The current state, as a report of the window so far, for every scrape until the next.
-        Report r = build_report(live.inputs(c, growth, std::nullopt));
+        Report r = build_report(served.inputs(c, growth, std::nullopt));
         uint64_t events = r.events["allocs_seen"] + r.events["frees_seen"];
         double dt = static_cast<double>(c.now_ns - last_served_ns) / 1e9;
         double rate = dt > 0 ? static_cast<double>(events - last_served_events) / dt : 0;
@@ -292,7 +347,8 @@ int run_trace(const TraceOptions& o) {
         last_served_events = events;
         MetricsOptions mo;
         mo.top = o.serve_top;
-        server->publish({render_metrics(r, mo, rate), render_profile(r)});
+        BuildInfo bi{KLEAK_VERSION, r.kernel, attach_modes(r)};
+        server->publish({render_metrics(r, mo, bi, rate), render_pprof(r)});
       }
       next_sample += sample_period;
       continue;
@@ -320,36 +376,49 @@ int run_trace(const TraceOptions& o) {
   }
   if (tty) fmt::print(stderr, "\r\033[K");
   if (sig) fmt::print(stderr, "kleak: {} received, reporting what was collected\n", strsignal(sig));
+  // The window's length in the report is measured (drain's clock), never the configured one; a
+  // window that ran well past its deadline (kleak was stopped with SIGSTOP, or starved) also
+  // holds what was allocated after the deadline, and the report says so.
+  if (uint64_t stopped = monotonic_ns(); !sig && stopped > end + kOverrunNoted) {
+    live.window_warnings.push_back(fmt::format(
+        "the window ended {:.1f} s after its configured {} (kleak was stopped or starved of CPU): "
+        "the report covers {:.1f} s, allocations made after the deadline included",
+        static_cast<double>(stopped - end) / 1e9, format_duration(duration),
+        static_cast<double>(stopped - start) / 1e9));
+    fmt::print(stderr, "kleak: warning: {}\n", live.window_warnings.back());
+  }
 
   tracer->stop();
   Collected snap = tracer->drain();
   std::optional<Snapshot> meminfo_end = meminfo_now();
   Report r = build_report(live.inputs(snap, growth, meminfo_end));
+  // Each output is written on its own: a recording lost to a full disk does not take the
+  // report with it, nor the other way round. Every failure is named; exit 2 if any failed.
+  std::vector<std::string> failed;
+  try {
+    std::string text = render(r);
+    if (o.view.output.empty()) {
+      write_stdout(text);
+    } else if (interval_file) {
+      interval_file->write(text);
+      interval_file->sync();
+    } else {
+      write_file_atomically(o.view.output, text, out_opts);
+    }
+  } catch (const Error& e) {
+    failed.push_back(e.what());
+  }
   if (!o.record.empty()) {
-    Recording rec;
-    rec.collected = snap;
-    rec.kallsyms = kallsyms_subset(syms, snap);
-    rec.kernel = r.kernel;
-    rec.sources = r.sources;
-    rec.attach_mode = r.attach_mode;
-    rec.bpf_variant = r.bpf_variant;
-    rec.warnings = tracer->warnings();
-    rec.meminfo_start = meminfo_start;
-    rec.meminfo_end = meminfo_end;
-    rec.filtered_in_kernel = cgroup.has_value();
-    rec.sample_times = growth.times();
-    rec.series = growth.series();
-    save_recording(o.record, rec);
-    fmt::print(stderr, "kleak: recorded {} outstanding allocations to {}\n", snap.allocs.size(), o.record);
+    try {
+      save_recording(o.record, make_recording(syms, snap, r, growth, meminfo_start, meminfo_end,
+                                              cgroup.has_value()),
+                     out_opts);
+      fmt::print(stderr, "kleak: recorded {} outstanding allocations to {}\n", snap.allocs.size(), o.record);
+    } catch (const Error& e) {
+      failed.push_back(e.what());
+    }
   }
-  std::string text = render(r);
-  if (out_file.is_open()) {
-    out_file << text;
-    out_file.close();
-    if (!out_file) throw Error("writing " + o.view.output + " failed");
-  } else {
-    fwrite(text.data(), 1, text.size(), stdout);
-  }
+  if (!failed.empty()) throw Error(fmt::format("{}", fmt::join(failed, "; ")), kExitUsage);
   uint64_t lost = r.dropped.count("alloc_map_full") ? r.dropped.at("alloc_map_full") : 0;
   if (lost) {
     fmt::print(stderr,
@@ -379,9 +448,12 @@ void register_trace_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--cache", opts->cache, "Only objects of this slab cache (e.g. dentry, kmalloc-512)");
   cmd->add_option("--kinds", opts->kinds, "Only these kinds: kmalloc,slab,page,vmalloc,percpu");
   cmd->add_option("--serve", opts->serve,
-                  "While tracing, serve /metrics (Prometheus) and /profile (pprof) on HOST:PORT "
-                  "(e.g. 127.0.0.1:9464); with a long --duration, a daemon");
-  cmd->add_option("--serve-top", opts->serve_top, "Groups exported as labelled series (default 20)");
+                  "While tracing, serve /metrics (Prometheus) and /debug/pprof/heap (pprof) on [HOST]:PORT "
+                  "(:9464 = loopback; 0.0.0.0:9464 every interface); with a long --duration, a daemon");
+  cmd->add_option("--web.config.file,--web-config", opts->web_config,
+                  "TLS and basic auth for --serve: the Prometheus exporter-toolkit web configuration file");
+  cmd->add_option("--serve-top", opts->serve_top,
+                  "Stacks exported as labelled series, the fastest growing (default 20)");
   cmd->add_option("--sample", opts->sample,
                   "Track 1 in N allocations (chosen by address, so frees match) and scale the counts: "
                   "for the busiest boxes");

@@ -27,7 +27,11 @@ void add_view_options(CLI::App* cmd, ViewOptions& o, const std::string& formats)
           "N"))
       ->each([&o](const std::string&) { o.top_given = true; });
   cmd->add_option("--format", o.format, formats);
-  cmd->add_option("-o,--output", o.output, "Write the report to FILE instead of stdout");
+  cmd->add_option("-o,--output", o.output,
+                  "Write the report to FILE instead of stdout (mode 0600, replaced whole: temporary file + rename)");
+  cmd->add_flag("--force", o.force,
+                "Write -o (trace: and --record) even where FILE is a symlink (to where it points) or another "
+                "user's file");
   cmd->add_option("--by", o.by,
                   "Group by stack (default), callsite, cache, comm, pid or cgroup; combine with commas: cgroup,cache");
   cmd->add_option("--sort", o.sort, "growth (default: growing groups first, by rate), bytes, count or age");

@@ -19,12 +19,13 @@ struct ViewOptions {
   std::string sort = "growth";
   bool full_stacks = false;
   bool user_pages = false;
+  bool force = false;  // -o (and trace's --record) over a symlink or another user's file
 
   // How many groups to show: --top (0 = all); without --top, all for flame graphs and profiles.
   size_t groups_shown() const;
 };
 
-// --filter, --top, --format, -o, --by, --sort, --full-stacks, --user-pages. `formats` is the help
+// --filter, --top, --format, -o, --force, --by, --sort, --full-stacks, --user-pages. `formats` is the help
 // text of --format (diff takes fewer).
 void add_view_options(CLI::App* cmd, ViewOptions& o, const std::string& formats);
 

@@ -420,6 +420,11 @@ Accounting account(const Snapshot& s) {
     a.missing.push_back("meminfo is an excerpt (meminfo.partial): lines were elided");
   }
   if (m.skipped_lines) a.notes.push_back(fmt::format("{} meminfo lines could not be read and were skipped", m.skipped_lines));
+  if (!m.out_of_range.empty())
+    a.missing.push_back(fmt::format("meminfo values out of range (negative, or above 2^56 kB), left out of the "
+                                    "accounting: {}",
+                                    join(m.out_of_range)));
+  a.exact = m.out_of_range.empty() && m.skipped_lines == 0;
   if (p.vmalloc && p.vmalloc->skipped_lines)
     a.notes.push_back(fmt::format("{} vmallocinfo lines could not be read and were skipped", p.vmalloc->skipped_lines));
   if (p.slab && p.slab->skipped_lines)

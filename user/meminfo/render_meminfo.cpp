@@ -83,8 +83,10 @@ std::string render_text(const Accounting& a, const RenderOptions& opt) {
     list(out, "Notes", a.notes);
     return out;
   }
-  out += fmt::format("MemTotal {} kB ({}). The parts below add up to it exactly, biggest first.\n\n",
-                     *a.mem_total_kb, human(*a.mem_total_kb));
+  out += fmt::format("MemTotal {} kB ({}). {}\n\n", *a.mem_total_kb, human(*a.mem_total_kb),
+                     a.exact ? "The parts below add up to it exactly, biggest first."
+                             : "The parts below add up to it, biggest first, but meminfo values kleak could not "
+                               "use are inside unaccounted (see Missing).");
   out += fmt::format("  {:>12}  {:>10}  {:>7}  {:<11} {:<38} {}\n", "kB", "size", "%", "group", "part", "from");
   std::vector<std::string> zero;
   for (const auto& p : a.parts) {
@@ -239,6 +241,7 @@ std::string render_json(const Accounting& a, const RenderOptions& opt) {
                   {"outside_memtotal", a.balloon.outside_memtotal}};
   j["notes"] = a.notes;
   j["missing"] = a.missing;
+  j["exact"] = a.exact;
   return dump(j);
 }
 

@@ -9,6 +9,7 @@
 #include <system_error>
 #include <tuple>
 
+#include "kleak/bounded_read.h"
 #include "kleak/error.h"
 #include "kleak/meminfo.h"
 #include "procfs/text_util.h"
@@ -44,12 +45,14 @@ Snapshot collect_snapshot(const ProcSource& src, std::int64_t taken_at) {
   for (std::string_view name : kProcFiles) {
     std::string key(name);
     auto r = src.read(key);
+    if (r.refused) throw usage_error(r.error);  // /dev/zero or gigabytes: not a /proc file
     if (r.text) {
       s.files[key] = std::move(*r.text);
       continue;
     }
     // Excerpts kept as NAME.partial (fixtures made from documents where lines were elided).
     auto p = src.read(key + ".partial");
+    if (p.refused) throw usage_error(p.error);
     if (p.text) {
       s.files[key] = std::move(*p.text);
       s.partial.insert(key);
@@ -105,7 +108,12 @@ std::string snapshot_to_json(const Snapshot& s) {
 Snapshot snapshot_from_json(std::string_view text) {
   Snapshot s;
   try {
-    auto j = nlohmann::json::parse(text.begin(), text.end());
+    // Snapshots nest 3 deep (files -> name -> text); the parser recurses, so depth is capped.
+    nlohmann::json::parser_callback_t depth_cap = [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+      if (depth > 16) throw usage_error("not a kleak meminfo snapshot: nested deeper than 16 levels, the cap");
+      return true;
+    };
+    auto j = nlohmann::json::parse(text.begin(), text.end(), depth_cap);
     if (!j.is_object() || !j.contains("schema") || j.at("schema") != kSchema)
       throw usage_error(fmt::format("not a kleak meminfo snapshot (no \"schema\": \"{}\")", kSchema));
     s.source = j.value("source", std::string());
@@ -127,16 +135,13 @@ Snapshot load_snapshot(const std::filesystem::path& path) {
   if (std::filesystem::is_directory(path, ec)) {
     Snapshot s = collect_snapshot(DirProcSource::copy(path), 0);
     if (!s.files.count("meminfo"))
-      throw usage_error(fmt::format("{}: no meminfo in this directory", path.string()));
+      throw usage_error(fmt::format("{}: no meminfo in this directory ({})", path.string(), s.unreadable["meminfo"]));
     return s;
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw usage_error(fmt::format("{}: cannot read (not a snapshot file or a directory)", path.string()));
-  std::ostringstream buf;
-  buf << in.rdbuf();
+  std::string text = read_bounded(path.string(), kCapSnapshot, "a meminfo snapshot");
   Snapshot s;
   try {
-    s = snapshot_from_json(buf.str());
+    s = snapshot_from_json(text);
   } catch (const Error& e) {
     throw usage_error(fmt::format("{}: {}", path.string(), e.what()));
   }

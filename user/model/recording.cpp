@@ -3,11 +3,15 @@
 
 #include <zlib.h>
 
+#include <charconv>
 #include <cstring>
+#include <fmt/format.h>
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "kleak/bounded_read.h"
 #include "kleak/error.h"
+#include "kleak/output_file.h"
 
 namespace kleak {
 
@@ -15,42 +19,168 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::string_view kMagic = "KLEAK-RECORDING 1\n";
-constexpr uint64_t kMaxHeader = 1ull << 30;   // 1 GiB of JSON is not a recording
-constexpr uint64_t kMaxRecords = 1ull << 28;  // far above any map size kleak allows
+constexpr std::string_view kMagicPrefix = "KLEAK-RECORDING ";
+constexpr std::string_view kFooterPrefix = "KLEAK-END crc32=";
+constexpr size_t kFooterSize = kFooterPrefix.size() + 8 + 1;
+constexpr int kMaxJsonDepth = 16;  // the header nests 4 deep (series -> id -> point -> value)
+constexpr size_t kRecordBytes = sizeof(AllocRecord::key) + sizeof(AllocRecord::a);
 
-struct GzCloser {
-  void operator()(gzFile f) const { gzclose(f); }
-};
-using GzPtr = std::unique_ptr<std::remove_pointer_t<gzFile>, GzCloser>;
+std::string magic_line() { return std::string(kMagicPrefix) + std::to_string(kRecordingFormat) + "\n"; }
 
-void put(gzFile f, const void* data, size_t n, const std::string& path) {
-  const char* p = static_cast<const char*>(data);
-  while (n) {
-    unsigned chunk = static_cast<unsigned>(std::min<size_t>(n, 1u << 30));
-    if (gzwrite(f, p, chunk) != static_cast<int>(chunk)) throw Error("writing " + path + " failed");
-    p += chunk;
-    n -= chunk;
+// gzip of `data` with zlib's deflate (windowBits 15 + 16: a gzip wrapper, mtime 0).
+std::string gzip(std::string_view data) {
+  z_stream z{};
+  if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) throw Error("zlib: deflateInit2 failed");
+  std::string out(deflateBound(&z, data.size()), '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  // One call per 1 GiB: avail_in/avail_out are 32-bit.
+  int rc = Z_OK;
+  size_t in_left = data.size(), out_left = out.size();
+  while (rc != Z_STREAM_END) {
+    uInt in_chunk = static_cast<uInt>(std::min<size_t>(in_left, 1u << 30));
+    uInt out_chunk = static_cast<uInt>(std::min<size_t>(out_left, 1u << 30));
+    z.avail_in = in_chunk;
+    z.avail_out = out_chunk;
+    rc = deflate(&z, in_chunk == in_left ? Z_FINISH : Z_NO_FLUSH);
+    if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
+      deflateEnd(&z);
+      throw Error("zlib: deflate failed");
+    }
+    in_left -= in_chunk - z.avail_in;
+    out_left -= out_chunk - z.avail_out;
   }
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
 }
 
-// Reads exactly n bytes, or throws: a short file is a damaged recording.
-void get(gzFile f, void* data, size_t n, const std::string& path) {
-  char* p = static_cast<char*>(data);
+uint32_t crc_of(uint32_t crc, const void* p, size_t n) {
+  const Bytef* b = static_cast<const Bytef*>(p);
   while (n) {
-    unsigned chunk = static_cast<unsigned>(std::min<size_t>(n, 1u << 30));
-    int got = gzread(f, p, chunk);
-    if (got <= 0) throw usage_error(path + " is not a complete kleak recording (it ends early)");
-    p += got;
-    n -= static_cast<size_t>(got);
+    uInt chunk = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
+    crc = static_cast<uint32_t>(crc32(crc, b, chunk));
+    b += chunk;
+    n -= chunk;
   }
+  return crc;
+}
+
+// The decompressed stream, pulled on demand with zlib's streaming inflate so nothing bigger
+// than what is asked for is ever held: a gzip bomb stops at the first cap it reaches.
+class Inflater {
+ public:
+  Inflater(std::string_view in, const std::string& name) : name_(name) {
+    if (inflateInit2(&z_, 15 + 16) != Z_OK) throw Error("zlib: inflateInit2 failed");
+    z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    in_left_ = in.size();
+  }
+  ~Inflater() { inflateEnd(&z_); }
+  Inflater(const Inflater&) = delete;
+  Inflater& operator=(const Inflater&) = delete;
+
+  // Exactly n bytes into dst (checksummed unless `footer`), or a one-line error.
+  void read(void* dst, size_t n, bool footer = false) {
+    char* out = static_cast<char*>(dst);
+    while (n) {
+      if (pos_ == buf_.size() && !fill()) throw damaged("it ends early (truncated)");
+      size_t take = std::min(n, buf_.size() - pos_);
+      std::memcpy(out, buf_.data() + pos_, take);
+      if (!footer) crc_ = crc_of(crc_, buf_.data() + pos_, take);
+      pos_ += take;
+      out += take;
+      n -= take;
+    }
+  }
+
+  // Up to and without '\n'; longer than `cap` is an error naming `what`.
+  std::string read_line(uint64_t cap, std::string_view what) {
+    std::string line;
+    for (;;) {
+      if (pos_ == buf_.size() && !fill()) throw damaged("it ends early (truncated)");
+      const char* start = buf_.data() + pos_;
+      const void* nl = std::memchr(start, '\n', buf_.size() - pos_);
+      size_t take = nl ? static_cast<size_t>(static_cast<const char*>(nl) - start) + 1 : buf_.size() - pos_;
+      if (line.size() + take > cap + 1)
+        throw usage_error(fmt::format("{}: the {} is longer than {}, the cap for it", name_, what, format_cap(cap)));
+      line.append(start, take);
+      crc_ = crc_of(crc_, start, take);
+      pos_ += take;
+      if (nl) {
+        line.pop_back();
+        return line;
+      }
+    }
+  }
+
+  // After the footer: the gzip member must end here (zlib then checks its CRC and length) and
+  // nothing may follow it.
+  void expect_end() {
+    if (pos_ != buf_.size() || fill()) throw damaged("bytes follow the end of the recording");
+    if (in_left_ != 0 || z_.avail_in != 0) throw damaged("bytes follow the gzip stream");
+  }
+
+  uint32_t crc() const { return crc_; }
+  uint64_t compressed_left() const { return in_left_ + z_.avail_in; }
+
+  Error damaged(const std::string& why) const {
+    return usage_error(fmt::format("{} is not a complete kleak recording: {}", name_, why));
+  }
+
+ private:
+  // Inflates the next chunk; false at the end of the gzip member.
+  bool fill() {
+    if (done_) return false;
+    check_stop("reading " + name_);
+    buf_.resize(kChunk);
+    pos_ = 0;
+    z_.next_out = reinterpret_cast<Bytef*>(buf_.data());
+    z_.avail_out = kChunk;
+    while (z_.avail_out == kChunk) {
+      if (z_.avail_in == 0 && in_left_) {
+        z_.avail_in = static_cast<uInt>(std::min<uint64_t>(in_left_, 1u << 30));
+        in_left_ -= z_.avail_in;
+      }
+      int rc = inflate(&z_, Z_NO_FLUSH);
+      if (rc == Z_STREAM_END) {
+        done_ = true;
+        break;
+      }
+      if (rc == Z_BUF_ERROR && z_.avail_in == 0 && in_left_ == 0) throw damaged("the gzip stream ends early (truncated)");
+      if (rc != Z_OK) {
+        if (z_.total_in < 10 && z_.total_out == 0) throw usage_error(name_ + " is not a kleak recording (not gzip)");
+        throw damaged(std::string("gzip: ") + (z_.msg ? z_.msg : "data error"));
+      }
+    }
+    buf_.resize(kChunk - z_.avail_out);
+    return !buf_.empty() || !done_;
+  }
+
+  static constexpr uInt kChunk = 256u << 10;
+  std::string name_;
+  z_stream z_{};
+  uint64_t in_left_ = 0;
+  std::string buf_;
+  size_t pos_ = 0;
+  bool done_ = false;
+  uint32_t crc_ = 0;
+};
+
+// Parses the header, refusing nesting deeper than kMaxJsonDepth (nlohmann's parser recurses).
+json parse_header(const std::string& text, const std::string& name) {
+  json::parser_callback_t depth_cap = [&](int depth, json::parse_event_t, json&) {
+    if (depth > kMaxJsonDepth)
+      throw usage_error(fmt::format("{}: the header nests deeper than {} levels, the cap for it", name, kMaxJsonDepth));
+    return true;
+  };
+  return json::parse(text, depth_cap);
 }
 
 json counters_json(const Counters& c) { return json(std::vector<uint64_t>(c.begin(), c.end())); }
 
 }  // namespace
 
-void save_recording(const std::string& path, const Recording& r) {
+std::string recording_bytes(const Recording& r) {
   const Collected& c = r.collected;
   json h;
   h["record_size"] = sizeof(kleak_alloc);
@@ -93,34 +223,40 @@ void save_recording(const std::string& path, const Recording& r) {
   }
   h["series"] = series;
 
-  GzPtr f(gzopen(path.c_str(), "wb6"));
-  if (!f) throw Error("cannot write " + path + ": " + std::strerror(errno));
-  std::string header = h.dump() + "\n";
-  put(f.get(), kMagic.data(), kMagic.size(), path);
-  put(f.get(), header.data(), header.size(), path);
+  std::string payload = magic_line() + h.dump() + "\n";
+  payload.reserve(payload.size() + c.allocs.size() * kRecordBytes + kFooterSize);
   for (const auto& rec : c.allocs) {
-    put(f.get(), &rec.key, sizeof rec.key, path);
-    put(f.get(), &rec.a, sizeof rec.a, path);
+    payload.append(reinterpret_cast<const char*>(&rec.key), sizeof rec.key);
+    payload.append(reinterpret_cast<const char*>(&rec.a), sizeof rec.a);
   }
-  if (gzclose(f.release()) != Z_OK) throw Error("writing " + path + " failed");
+  payload += fmt::format("{}{:08x}\n", kFooterPrefix, crc_of(0, payload.data(), payload.size()));
+  return gzip(payload);
+}
+
+void save_recording(const std::string& path, const Recording& r, const OutputOptions& opts) {
+  write_file_atomically(path, recording_bytes(r), opts);
 }
 
 Recording load_recording(const std::string& path) {
-  GzPtr f(gzopen(path.c_str(), "rb"));
-  if (!f) throw usage_error("cannot read " + path + ": " + std::strerror(errno));
-  std::string magic(kMagic.size(), '\0');
-  get(f.get(), magic.data(), magic.size(), path);
-  if (magic != kMagic) throw usage_error(path + " is not a kleak recording (bad magic)");
-  std::string header;
-  for (char ch = 0;;) {
-    get(f.get(), &ch, 1, path);
-    if (ch == '\n') break;
-    header += ch;
-    if (header.size() > kMaxHeader) throw usage_error(path + ": recording header too large");
-  }
+  return parse_recording(read_bounded(path, kCapRecording, "a recording"), path);
+}
+
+Recording parse_recording(std::string_view bytes, const std::string& path) {
+  Inflater f(bytes, path);
+  std::string magic = f.read_line(64, "first line");
+  if (!magic.starts_with(kMagicPrefix)) throw usage_error(path + " is not a kleak recording (bad magic)");
+  std::string version = magic.substr(kMagicPrefix.size());
+  if (version == "1")
+    throw usage_error(fmt::format("{}: recording format 1 (kleak before integrity checks) is not read by this kleak, "
+                                  "which reads format {}: record it again",
+                                  path, kRecordingFormat));
+  if (version != std::to_string(kRecordingFormat))
+    throw usage_error(fmt::format("{}: recording format '{}' is not one this kleak reads (format {})", path,
+                                  version.substr(0, 16), kRecordingFormat));
+  std::string header = f.read_line(kMaxRecordingHeader, "header");
   Recording r;
   try {
-    json h = json::parse(header);
+    json h = parse_header(header, path);
     if (h.at("record_size").get<uint64_t>() != sizeof(kleak_alloc))
       throw usage_error(path + ": records of " + h.at("record_size").dump() + " bytes, this kleak reads " +
                         std::to_string(sizeof(kleak_alloc)));
@@ -181,12 +317,29 @@ Recording load_recording(const std::string& path) {
         if (i >= r.sample_times.size()) throw usage_error(path + ": a sample index is out of range");
         r.series[id][i] = pt.at(1).get<uint64_t>();
       }
-    c.allocs.resize(n);
-    for (auto& rec : c.allocs) {
-      get(f.get(), &rec.key, sizeof rec.key, path);
-      get(f.get(), &rec.a, sizeof rec.a, path);
+    // Reserved only as far as the compressed bytes left could hold (deflate expands at most
+    // 1032:1): a header announcing millions of records costs nothing until they arrive.
+    c.allocs.reserve(std::min<uint64_t>(n, f.compressed_left() * 1032 / kRecordBytes + 1));
+    for (uint64_t i = 0; i < n; ++i) {
+      AllocRecord rec{};
+      f.read(&rec.key, sizeof rec.key);
+      f.read(&rec.a, sizeof rec.a);
       if (rec.a.kind >= KLEAK_KIND_MAX) throw usage_error(path + ": a record has an unknown kind");
+      c.allocs.push_back(rec);
     }
+    const uint32_t want = f.crc();
+    char footer[kFooterSize];
+    f.read(footer, sizeof footer, true);
+    std::string_view ft(footer, sizeof footer);
+    if (!ft.starts_with(kFooterPrefix) || ft.back() != '\n')
+      throw f.damaged("no checksum footer where the header's record count says it is");
+    uint32_t got = 0;
+    auto hex = ft.substr(kFooterPrefix.size(), 8);
+    auto [p, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), got, 16);
+    if (ec != std::errc() || p != hex.data() + hex.size()) throw f.damaged("the checksum footer is unreadable");
+    if (got != want)
+      throw f.damaged(fmt::format("checksum mismatch (footer says crc32 {:08x}, the content has {:08x})", got, want));
+    f.expect_end();
   } catch (const json::exception& e) {
     throw usage_error(path + " is not a valid kleak recording: " + e.what());
   } catch (const std::invalid_argument&) {

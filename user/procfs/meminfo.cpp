@@ -1,5 +1,8 @@
 // /proc/meminfo parser: `Key:   value [kB]` per line.
 #include "kleak/procfs.h"
+
+#include <fmt/format.h>
+
 #include "procfs/text_util.h"
 
 namespace kleak {
@@ -33,7 +36,10 @@ Meminfo parse_meminfo(std::string_view text) {
     }
     auto v = text::parse_u64(w[0]);
     if (!v) {
-      ++out.skipped_lines;
+      std::string_view digits = w[0].starts_with('-') ? w[0].substr(1) : w[0];
+      bool number = !digits.empty() && digits.find_first_not_of("0123456789") == std::string_view::npos;
+      if (number) out.out_of_range.push_back(fmt::format("{}: {}", key, w[0]));
+      else ++out.skipped_lines;
       return;
     }
     // The first occurrence wins: meminfo never repeats a key, a concatenated file might.

@@ -9,6 +9,8 @@
 
 #include "kleak/procfs.h"
 
+#include "kleak/bounded_read.h"
+
 namespace kleak {
 
 DirProcSource::DirProcSource(std::filesystem::path proc_root, std::filesystem::path sys_root)
@@ -21,30 +23,22 @@ std::filesystem::path DirProcSource::resolve(std::string_view path) const {
   return proc_root_ / std::string(path);
 }
 
+std::uint64_t proc_file_cap(std::string_view path) {
+  std::string_view name = path.substr(path.rfind('/') == std::string_view::npos ? 0 : path.rfind('/') + 1);
+  if (name.ends_with(".partial")) name.remove_suffix(8);
+  if (name == "vmallocinfo") return 256ull << 20;
+  if (name == "slabinfo" || name == "zoneinfo" || name == "modules") return 64ull << 20;
+  if (path.starts_with("/sys/")) return kCapSysfsFile;
+  return 4ull << 20;  // meminfo, vmstat, osrelease, kernel-release
+}
+
 ReadResult DirProcSource::read(std::string_view path) const {
-  // /proc files report size 0 and may be read in any number of chunks: read to EOF.
+  // /proc files report size 0 and may be read in any number of chunks: read to EOF, bounded.
   ReadResult r;
-  auto p = resolve(path);
-  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    r.error = std::strerror(errno);
-    return r;
-  }
-  std::string text;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      r.error = std::strerror(errno);
-      ::close(fd);
-      return r;
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  r.text = std::move(text);
+  auto b = try_read_bounded(resolve(path).string(), proc_file_cap(path), "a /proc file");
+  r.text = std::move(b.text);
+  r.error = b.errnum ? std::strerror(b.errnum) : std::move(b.error);  // "Permission denied", as before
+  r.refused = b.refused;
   return r;
 }
 

@@ -1,7 +1,16 @@
-// Prometheus text format for a report. Cardinality is bounded: per category (a fixed set), per
-// loss cause (a fixed set) and the top N groups by growth, labelled by rank.
+// Prometheus text format for a report, following Prometheus' naming and semantics:
+//  - counters (_total) are the BPF counters of the run: they only count up (a restart resets
+//    them, which rate() handles); current state (outstanding records, map fill) is a gauge;
+//  - kernel, user and backing memory are separate families, so sum() of each means one thing;
+//  - a stack's series is named by stack_id, a hash of what makes its group: the same stack keeps
+//    its series whatever its rank, and cardinality stays bounded by --serve-top (by growth).
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <set>
+
+#include "kleak/classify.h"
+#include "kleak/hash.h"
 #include "kleak/serve.h"
 
 namespace kleak {
@@ -24,43 +33,108 @@ void family(std::string& o, const char* name, const char* type, const char* help
   o += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
 
+// Report::events entries that describe the present, not a count of events: they go down.
+const std::set<std::string> kEventGauges{"outstanding_records", "records_filtered_out"};
+
+enum class Memory { kernel, user, backing };
+Memory memory_of(const std::string& category) {
+  auto c = category_from_name(category);
+  if (c && is_user_memory(*c)) return Memory::user;
+  if (c && is_backing(*c)) return Memory::backing;
+  return Memory::kernel;
+}
+
+void by_category(std::string& o, const Report& r, Memory which, const char* bytes_name, const char* count_name,
+                 const char* what) {
+  family(o, bytes_name, "gauge", fmt::format("{} allocated during the window and still held, by category.", what).c_str());
+  for (const auto& [cat, s] : r.by_category)
+    if (memory_of(cat) == which) o += fmt::format("{}{{category=\"{}\"}} {}\n", bytes_name, label(cat), s.bytes);
+  family(o, count_name, "gauge", fmt::format("{} allocations still held, by category.", what).c_str());
+  for (const auto& [cat, s] : r.by_category)
+    if (memory_of(cat) == which) o += fmt::format("{}{{category=\"{}\"}} {}\n", count_name, label(cat), s.count);
+}
+
+// The exported stacks: fastest growing first, then most bytes, at most `top`.
+std::vector<const StackGroup*> top_by_growth(const Report& r, size_t top) {
+  std::vector<const StackGroup*> v;
+  for (const auto& g : r.stacks) v.push_back(&g);
+  std::stable_sort(v.begin(), v.end(), [](const StackGroup* a, const StackGroup* b) {
+    if (a->growth_bytes_per_s != b->growth_bytes_per_s) return a->growth_bytes_per_s > b->growth_bytes_per_s;
+    return a->bytes > b->bytes;
+  });
+  if (v.size() > top) v.resize(top);
+  return v;
+}
+
 }  // namespace
 
-std::string render_metrics(const Report& r, const MetricsOptions& opts, double events_per_s) {
+std::string stack_id(const StackGroup& g) {
+  uint64_t h = fnv1a<uint64_t>(g.kind);
+  h = fnv1a<uint64_t>(std::string_view("\0", 1), h);
+  h = fnv1a<uint64_t>(g.category, h);
+  for (const auto& f : g.frames) h = fnv1a<uint64_t>("\n" + f.text(), h);
+  for (const auto& [d, v] : g.group) h = fnv1a<uint64_t>("\t" + d + "=" + v, h);
+  return fmt::format("{:012x}", h >> 16);
+}
+
+std::string attach_modes(const Report& r) {
+  std::set<std::string> modes;
+  for (const auto& [event, mode] : r.attach_mode) modes.insert(mode);
+  return fmt::format("{}", fmt::join(modes, ","));
+}
+
+std::string render_metrics(const Report& r, const MetricsOptions& opts, const BuildInfo& build,
+                           double events_per_s) {
   std::string o;
+  family(o, "kleak_build_info", "gauge", "Always 1; the labels say which kleak traces which kernel, and how.");
+  o += fmt::format("kleak_build_info{{version=\"{}\",kernel=\"{}\",attach_mode=\"{}\"}} 1\n", label(build.version),
+                   label(build.kernel), label(build.attach_mode));
   family(o, "kleak_window_seconds", "gauge", "Length of the traced window so far.");
   o += fmt::format("kleak_window_seconds {}\n", r.duration_s);
-  family(o, "kleak_outstanding_bytes", "gauge",
-         "Kernel memory allocated during the window and still held, by meminfo category.");
-  for (const auto& [cat, s] : r.by_category)
-    o += fmt::format("kleak_outstanding_bytes{{category=\"{}\"}} {}\n", label(cat), s.bytes);
-  family(o, "kleak_outstanding_allocations", "gauge", "Allocations made during the window and still held, by category.");
-  for (const auto& [cat, s] : r.by_category)
-    o += fmt::format("kleak_outstanding_allocations{{category=\"{}\"}} {}\n", label(cat), s.count);
+  by_category(o, r, Memory::kernel, "kleak_kernel_outstanding_bytes", "kleak_kernel_outstanding_allocations",
+              "Kernel memory");
+  by_category(o, r, Memory::user, "kleak_user_outstanding_bytes", "kleak_user_outstanding_allocations",
+              "User memory (process anonymous pages, page cache) tracked until its stacks were recognized,");
+  by_category(o, r, Memory::backing, "kleak_backing_outstanding_bytes", "kleak_backing_outstanding_allocations",
+              "Pages under objects already counted in kleak_kernel_outstanding_bytes (not to be added),");
   family(o, "kleak_dropped_total", "counter", "Events kleak could not account for, by cause.");
   for (const auto& [cause, n] : r.dropped)
-    o += fmt::format("kleak_dropped_total{{cause=\"{}\"}} {}\n", label(cause), n);
+    if (cause != "drain_incomplete") o += fmt::format("kleak_dropped_total{{cause=\"{}\"}} {}\n", label(cause), n);
+  family(o, "kleak_last_drain_incomplete_records", "gauge",
+         "Records the last read of the BPF maps could not read whole (per read, not cumulative).");
+  o += fmt::format("kleak_last_drain_incomplete_records {}\n", r.dropped.count("drain_incomplete") ? r.dropped.at("drain_incomplete") : 0);
   family(o, "kleak_events_total", "counter", "Allocation and free events seen and what became of them.");
   for (const auto& [what, n] : r.events)
-    o += fmt::format("kleak_events_total{{event=\"{}\"}} {}\n", label(what), n);
+    if (!kEventGauges.count(what)) o += fmt::format("kleak_events_total{{event=\"{}\"}} {}\n", label(what), n);
+  family(o, "kleak_outstanding_records", "gauge", "Allocation records held in the BPF map now (its fill).");
+  o += fmt::format("kleak_outstanding_records {}\n", r.events.count("outstanding_records") ? r.events.at("outstanding_records") : 0);
   family(o, "kleak_events_per_second", "gauge", "Allocation and free events per second over the last interval.");
   o += fmt::format("kleak_events_per_second {:.1f}\n", events_per_s);
-  family(o, "kleak_stack_outstanding_bytes", "gauge",
-         "The top groups by growth (rank 1 = fastest growing), outstanding bytes.");
-  std::string series;
-  size_t rank = 0;
-  for (const auto& g : r.stacks) {
-    if (++rank > opts.top) break;
-    std::string labels = fmt::format(
-        "rank=\"{}\",kind=\"{}\",category=\"{}\",top_frame=\"{}\",verdict=\"{}\",cache=\"{}\"", rank, label(g.kind),
-        label(g.category), label(g.frames.empty() ? "" : g.frames.front().text()), label(g.verdict),
-        label(g.cache.value_or("")));
-    for (const auto& [d, v] : g.group) labels += fmt::format(",{}=\"{}\"", d, label(v));
-    o += fmt::format("kleak_stack_outstanding_bytes{{{}}} {}\n", labels, g.bytes);
-    series += fmt::format("kleak_stack_growth_bytes_per_second{{{}}} {}\n", labels, g.growth_bytes_per_s);
+  family(o, "kleak_groups", "gauge", "Groups (stacks) holding memory now; the per-stack series below show --serve-top of them.");
+  o += fmt::format("kleak_groups {}\n", r.groups_total);
+  family(o, "kleak_growing_stacks", "gauge", "Groups whose verdict is growing (outstanding bytes rose through the window).");
+  o += fmt::format("kleak_growing_stacks {}\n",
+                   std::count_if(r.stacks.begin(), r.stacks.end(), [](auto& g) { return g.verdict == "growing"; }));
+
+  std::string bytes, count, growth, growing;
+  for (const StackGroup* g : top_by_growth(r, opts.top)) {
+    std::string labels = fmt::format("stack_id=\"{}\",kind=\"{}\",category=\"{}\",top_frame=\"{}\"", stack_id(*g),
+                                     label(g->kind), label(g->category), label(g->frames.empty() ? "" : g->frames.front().text()));
+    for (const auto& [d, v] : g->group) labels += fmt::format(",{}=\"{}\"", d, label(v));
+    bytes += fmt::format("kleak_stack_outstanding_bytes{{{}}} {}\n", labels, g->bytes);
+    count += fmt::format("kleak_stack_outstanding_allocations{{{}}} {}\n", labels, g->count);
+    growth += fmt::format("kleak_stack_growth_bytes_per_second{{{}}} {}\n", labels, g->growth_bytes_per_s);
+    growing += fmt::format("kleak_stack_growing{{{}}} {}\n", labels, g->verdict == "growing" ? 1 : 0);
   }
-  family(o, "kleak_stack_growth_bytes_per_second", "gauge", "The same groups' growth rate (least squares over the samples).");
-  o += series;
+  family(o, "kleak_stack_outstanding_bytes", "gauge",
+         "Outstanding bytes of the --serve-top fastest growing stacks; stack_id names the stack across scrapes.");
+  o += bytes;
+  family(o, "kleak_stack_outstanding_allocations", "gauge", "The same stacks' outstanding allocations.");
+  o += count;
+  family(o, "kleak_stack_growth_bytes_per_second", "gauge", "The same stacks' growth rate (least squares over the samples).");
+  o += growth;
+  family(o, "kleak_stack_growing", "gauge", "1 when the stack's verdict is growing, else 0.");
+  o += growing;
   return o;
 }
 

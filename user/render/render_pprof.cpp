@@ -199,7 +199,7 @@ std::string render_pprof(const Report& r) {
     label("category", g.category);
     label("meminfo_line", g.meminfo_line);
     if (g.cache) label("cache", *g.cache);
-    if (!g.comms.empty()) label("comm", g.comms.front().first);
+    for (const auto& [comm, n] : g.comms) label("comm", comm);  // every comm: -tagfocus comm=X finds them all
     label("context", g.context);
     label("verdict", g.verdict);
     for (const auto& [dim, value] : g.group)

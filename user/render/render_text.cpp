@@ -119,7 +119,8 @@ std::string render_text(const Report& r) {
   int i = 0;
   for (const auto& g : r.stacks) {
     std::vector<std::string> comms;
-    for (const auto& [c, n] : g.comms) comms.push_back(fmt::format("{}({})", c, n));
+    for (const auto& [c, n] : g.comms)  // the 3 busiest (groups carry every comm since pprof labels all)
+      if (comms.size() < 3) comms.push_back(fmt::format("{}({})", c, n));
     o += fmt::format("\n#{} {} in {} allocations  [{}{}{}]  oldest {:.1f}s ago  comm {}\n", ++i,
                      human_bytes(g.bytes), g.count, kind_and_category(g),
                      g.meminfo_line.empty() || g.meminfo_line == g.category ? "" : " -> " + g.meminfo_line,

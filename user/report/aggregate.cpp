@@ -444,7 +444,9 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
     std::sort(mc.begin(), mc.end(), [](auto& x, auto& y) {
       return x.second != y.second ? x.second > y.second : x.first < y.first;
     });
-    for (size_t i = 0; i < mc.size() && i < 3; ++i) g.comms.emplace_back(std::string(mc[i].first), mc[i].second);
+    // Every comm (pprof labels each; text shows the first 3): a profiler filtering by comm must
+    // find all of a group's allocations, not only its main process's.
+    for (const auto& [c, n] : mc) g.comms.emplace_back(std::string(c), n);
     auto& mk = m.caches;
     if (!mk.empty()) {
       auto best = std::max_element(mk.begin(), mk.end(), [](auto& x, auto& y) {

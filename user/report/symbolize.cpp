@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "kleak/bounded_read.h"
 #include "kleak/error.h"
 
 namespace kleak {
@@ -80,28 +81,6 @@ bool parse_line(std::string_view line, Line& out) {
     out.module = mod.substr(1, mod.size() - 2);
   }
   return true;
-}
-
-std::string read_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(fmt::format("cannot open {}: {}", path, std::strerror(errno)));
-  std::string text;
-  size_t used = 0;
-  for (;;) {
-    if (text.size() - used < (1u << 20)) text.resize(used + (4u << 20));
-    ssize_t n = ::read(fd, text.data() + used, text.size() - used);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      throw Error(fmt::format("cannot read {}: {}", path, std::strerror(err)));
-    }
-    if (n == 0) break;
-    used += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  text.resize(used);
-  return text;
 }
 
 std::string read_sysctl(const char* path) {
@@ -221,7 +200,10 @@ Kallsyms Kallsyms::parse(std::string_view text) {
 }
 
 Kallsyms Kallsyms::load(const std::string& path) {
-  Kallsyms k = parse(read_file(path));
+  // A file the user named that is not a kallsyms (/dev/zero, a FIFO, gigabytes) is their input
+  // (exit 2); the live /proc/kallsyms failing is the box's refusal (exit 1).
+  Kallsyms k = parse(read_bounded(path, kCapKallsyms, "a kallsyms file",
+                                  path.starts_with("/proc/") ? kExitFailure : kExitUsage));
   if (k.addresses_hidden_) throw Error(hidden_message(path));
   if (k.size() == 0) throw Error(fmt::format("{}: no kernel text symbols in it", path));
   return k;

@@ -3,6 +3,7 @@
 // ends: nothing is pinned, so even SIGKILL leaves no program, link or map behind (the kernel
 // drops them with the last fd).
 #include "kleak/attach.h"
+#include "kleak/bounded_read.h"
 
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -62,8 +63,10 @@ void set_self_identity(BpfSettings& s) {
 const std::vector<EventSpec>& event_table() {
   static const std::vector<EventSpec> table = {
       {"kmalloc", "kmem", "kmalloc", false, ""},
+      {"kmalloc", "kmem", "kmalloc_node", false, "", true},
       {"kmalloc", "kmem", "kfree", true, ""},
       {"slab", "kmem", "kmem_cache_alloc", false, ""},
+      {"slab", "kmem", "kmem_cache_alloc_node", false, "", true},
       {"slab", "kmem", "kmem_cache_free", true, ""},
       {"page", "kmem", "mm_page_alloc", false, ""},
       {"page", "kmem", "mm_page_free", true, ""},
@@ -94,7 +97,7 @@ std::vector<FamilyPlan> plan_families(const std::function<EventFacts(const Event
     size_t end = i;
     while (end < table.size() && table[end].family == family) ++end;
 
-    FamilyPlan plan{std::string(family), AttachMode::None, ""};
+    FamilyPlan plan{std::string(family), AttachMode::None, "", {}};
     if (!(kinds_mask & (1u << family_kind(family)))) {
       plan.reason = "not selected (--kinds/--filter)";
       plans.push_back(plan);
@@ -105,6 +108,10 @@ std::vector<FamilyPlan> plan_families(const std::function<EventFacts(const Event
     std::string btf_why, tp_why, kp_why;
     for (size_t j = i; j < end; ++j) {
       EventFacts f = facts(table[j]);
+      if (table[j].optional && f.absent) {
+        plan.absent.insert(std::string(table[j].name));
+        continue;
+      }
       std::string ev = std::string(table[j].category) + ":" + std::string(table[j].name);
       if (!f.btf_ok) {
         btf = false;
@@ -153,6 +160,8 @@ void check_btf(const std::string& btf_path) {
   if (!fs::exists(btf_path, ec))
     throw Error("no kernel BTF at " + btf_path +
                 ": kleak needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (or --btf FILE)");
+  // libbpf reads the whole file: only a regular file of a sane size is handed to it.
+  check_regular_file(btf_path, kCapBtf, "kernel BTF", btf_path.starts_with("/sys/") ? kExitFailure : kExitUsage);
   btf* b = btf__parse(btf_path.c_str(), nullptr);
   if (!b) throw Error("cannot parse kernel BTF at " + btf_path + ": " + std::strerror(errno));
   btf__free(b);
@@ -196,7 +205,11 @@ std::string check_btf_proto(const btf* vmlinux, std::string_view event) {
   if (!t || !btf_is_ptr(t)) return "unexpected BTF for " + tname;
   t = btf__type_by_id(vmlinux, t->type);  // func proto
   if (!t || !btf_is_func_proto(t)) return "unexpected BTF for " + tname;
-  const auto& proto = expected_protos().at(event);
+  auto it = expected_protos().find(event);
+  // The _node events exist only before 6.0, where kmalloc / kmem_cache_alloc have other
+  // prototypes too: their families attach as classic tracepoints there, so no raw_tp program.
+  if (it == expected_protos().end()) return "no raw_tp program for " + std::string(event);
+  const auto& proto = it->second;
   if (btf_vlen(t) != proto.nparams)
     return std::string(event) + " has " + std::to_string(btf_vlen(t)) + " arguments here, " +
            std::to_string(proto.nparams) + " expected";
@@ -209,6 +222,30 @@ std::string check_btf_proto(const btf* vmlinux, std::string_view event) {
     while (p && (btf_is_const(p) || btf_is_volatile(p))) p = btf__type_by_id(vmlinux, p->type);
     if (!p || !btf_is_struct(p) || std::string_view(btf__name_by_offset(vmlinux, p->name_off)) != sname)
       return std::string(event) + " argument " + std::to_string(pos) + " is not struct " + sname;
+  }
+  return "";
+}
+
+// Whether struct `sname` of the kernel has a member `member` (CO-RE fallbacks need it).
+bool btf_has_member(const btf* vmlinux, const char* sname, std::string_view member) {
+  int id = btf__find_by_name_kind(vmlinux, sname, BTF_KIND_STRUCT);
+  if (id < 0) return false;
+  const btf_type* t = btf__type_by_id(vmlinux, id);
+  const btf_member* m = btf_members(t);
+  for (unsigned i = 0; i < btf_vlen(t); ++i)
+    if (member == btf__name_by_offset(vmlinux, m[i].name_off)) return true;
+  return false;
+}
+
+// Why a slab cache filter (--cache, `cache == ...`) would match nothing, or "": the cache comes
+// from struct kmem_cache (raw_tp, 6.2+) or the classic tracepoint's `name` field (6.x after
+// 6.2); 5.10's and 6.1's kmem_cache_alloc tracepoint carries neither.
+std::string cache_filter_unsupported(const std::vector<FamilyPlan>& plans, const KernelOffer& offer) {
+  for (const auto& p : plans) {
+    if (p.family != "slab" || p.mode != AttachMode::Tracepoint) continue;
+    if (offer.slab_tracepoint_has_name) return "";
+    return "a slab cache filter cannot work with this kernel's kmem:kmem_cache_alloc " +
+           std::string("tracepoint: it carries no cache (no struct kmem_cache * argument, no name field)");
   }
   return "";
 }
@@ -366,6 +403,9 @@ KernelOffer probe_kernel(const KernelProbe& probe, bool may_mount) {
     }
     o.events.push_back(std::move(f));
   }
+  o.cgroup_has_ancestor_ids = btf_has_member(vmlinux, "cgroup", "ancestor_ids");
+  o.slab_tracepoint_has_name =
+      btf_has_member(vmlinux, "trace_event_raw_kmem_cache_alloc", "__data_loc_name");
   btf__free(vmlinux);
   return o;
 }
@@ -445,6 +485,16 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
   auto facts = [&](const EventSpec& e) { return offer.facts(e); };
   std::vector<FamilyPlan> plans = plan_families(facts, forced, s.kinds_mask);
   if (forced == AttachMode::Tracepoint && offer.tracefs.empty()) throw Error(offer.tracefs_why);
+  bool cgroup_by_helper = true;
+  if (s.cgroup_id) {
+    cgroup_by_helper = libbpf_probe_bpf_helper(BPF_PROG_TYPE_RAW_TRACEPOINT,
+                                               BPF_FUNC_get_current_ancestor_cgroup_id, nullptr) == 1;
+    if (!cgroup_by_helper && !offer.cgroup_has_ancestor_ids)
+      throw Error("--cgroup cannot work on this kernel: tracing programs may not call "
+                  "bpf_get_current_ancestor_cgroup_id and struct cgroup has no ancestor_ids");
+  }
+  std::string cache_why = s.cache ? cache_filter_unsupported(plans, offer) : "";
+  if (!cache_why.empty()) throw Error(cache_why);
 
   // ---- open and configure
   LIBBPF_OPTS(bpf_object_open_opts, oopts);
@@ -477,6 +527,7 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
   bpf_map__set_max_entries(skel->maps.churn, s.max_churn);
   ro->cfg_cgroup_id = s.cgroup_id;
   ro->cfg_cgroup_level = s.cgroup_level;
+  ro->cfg_cgroup_by_helper = cgroup_by_helper;
   ro->cfg_sample_every = s.sample_every ? s.sample_every : 1;
   ro->cfg_stack_reuse = s.stack_reuse ? s.stack_reuse : 1;
   TaskHelpers helpers = probe_task_helpers();
@@ -493,7 +544,7 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
   for (const auto& plan : plans) {
     if (plan.mode == AttachMode::None) continue;
     for (const auto& e : table) {
-      if (e.family != plan.family) continue;
+      if (e.family != plan.family || plan.absent.count(e.name)) continue;
       std::string name = prog_name(plan.mode, e.name, e.is_free);
       bpf_program* p = bpf_object__find_program_by_name(skel->obj, name.c_str());
       if (!p) throw Error("internal: BPF program " + name + " missing");
@@ -527,7 +578,7 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
     std::string failure;
     if (plan.mode != AttachMode::None) {
       for (const auto& e : table) {
-        if (e.family != plan.family) continue;
+        if (e.family != plan.family || plan.absent.count(e.name)) continue;
         std::string name = prog_name(plan.mode, e.name, e.is_free);
         bpf_program* p = bpf_object__find_program_by_name(skel->obj, name.c_str());
         bpf_link* l = bpf_program__attach(p);
@@ -553,7 +604,7 @@ std::unique_ptr<Tracer> Tracer::start(const BpfSettings& s, const KernelProbe& p
     bool ok = plan.mode != AttachMode::None && failure.empty();
     if (!ok) links.clear();
     for (const auto& e : table) {
-      if (e.family != plan.family) continue;
+      if (e.family != plan.family || plan.absent.count(e.name)) continue;
       SourceStatus st;
       st.event = std::string(e.category) + ":" + std::string(e.name);
       st.family = plan.family;
