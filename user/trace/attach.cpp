@@ -396,6 +396,8 @@ KernelOffer probe_kernel(const KernelProbe& probe, bool may_mount) {
       std::string ev = o.tracefs + "/events/" + std::string(e.category) + "/" + std::string(e.name);
       f.tracepoint = exists_or_why(ev, f.tracepoint_why);
     }
+    f.absent = !f.tracepoint && btf__find_by_name_kind(vmlinux, ("btf_trace_" + std::string(e.name)).c_str(),
+                                                      BTF_KIND_TYPEDEF) < 0;
     if (!e.kprobe.empty()) {
       f.kprobe = o.kprobe_pmu && kprobe_syms.count(std::string(e.kprobe));
       f.kprobe_why = !o.kprobe_pmu ? "kprobes are not available on this kernel (CONFIG_KPROBES)"
