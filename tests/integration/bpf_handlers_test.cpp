@@ -23,7 +23,7 @@ struct SkelDeleter {
 
 // Why this kernel refuses BPF_PROG_TEST_RUN for raw_tp programs, or "": asked with a
 // two-instruction program, so that a refusal of kleak's own programs is never mistaken for it.
-// Measured: Debian 11's 5.10 returns EINVAL.
+// (Before 5.10 raw_tp had no test_run; Debian 11's 5.10 runs these tests: measured, all pass.)
 std::string raw_tp_test_run_refused() {
   const bpf_insn insns[] = {
       {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .src_reg = 0, .off = 0, .imm = 0},

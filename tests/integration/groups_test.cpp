@@ -52,6 +52,7 @@ uint64_t dentry_count(const json& r, uint64_t* frees = nullptr, uint64_t* allocs
 
 TEST(Groups, DentryGrowthByCacheAndItsChurn) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
+  if (std::string why = slab_cache_filter_refused(); !why.empty()) GTEST_SKIP() << why;
   const int n = 4000;
   std::string dir = ::testing::TempDir() + "kleak-dentries-" + std::to_string(getpid());
   std::filesystem::create_directory(dir);

@@ -144,6 +144,17 @@ inline RunResult run(const std::vector<std::string>& argv, const std::vector<std
   return {st, c.out(), c.err()};
 }
 
+// kleak's one-line refusal of a slab cache filter where no slab variant carries the cache (5.10:
+// the classic tracepoint has no name, the raw_tp one no struct kmem_cache *), or "". Asked only
+// where the classic tracepoint has no name (else the filter works): tests that filter by cache
+// skip on that kernel fact (Errors.* checks the refusal itself).
+inline std::string slab_cache_filter_refused() {
+  if (slab_tracepoint_names_its_cache()) return "";
+  RunResult r = run({KLEAK_BIN, "trace", "--cache", "dentry", "--duration", "1s"}, {});
+  if (r.err.find("slab cache filter cannot work") == std::string::npos) return "";
+  return "this kernel's kmem_cache_alloc event carries no cache: " + r.err;
+}
+
 // A fresh cgroup v2 directory for one test, removed at the end.
 class ScopedCgroup {
  public:

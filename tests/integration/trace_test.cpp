@@ -89,14 +89,7 @@ TEST(Trace, SizeFilterKeepsExactlyThePlantedKmallocs) {
 
 TEST(Trace, CacheFilterFindsSocketInodes) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
-  if (!slab_tracepoint_names_its_cache()) {
-    // Then the best slab variant may still carry the cache (raw_tp with struct kmem_cache *,
-    // 6.1); kleak refuses the filter where none does (5.10), tested in Errors.*.
-    RunResult probe = run({KLEAK_BIN, "trace", "--cache", "dentry", "--duration", "1s"});
-    if (probe.err.find("slab cache filter cannot work") != std::string::npos)
-      GTEST_SKIP() << "this kernel's kmem_cache_alloc event carries no cache (no struct kmem_cache * "
-                      "argument, no name field): " << probe.err;
-  }
+  if (std::string why = slab_cache_filter_refused(); !why.empty()) GTEST_SKIP() << why;
   json r = trace_while_planted({"--filter", "cache == \"sock_inode_cache\""}, {"--sockets", "300"},
                                false);
   uint64_t count = 0;
@@ -321,6 +314,7 @@ void callers_of_one_call_site_stay_apart(const std::vector<std::string>& env, co
 
 TEST(Trace, StackReuseKeepsTheCallersOfOneCallSiteApart) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
+  if (std::string why = slab_cache_filter_refused(); !why.empty()) GTEST_SKIP() << why;
   callers_of_one_call_site_stay_apart({}, "task: bpf_get_current_task_btf, syscall: bpf_task_pt_regs");
 }
 
@@ -329,6 +323,7 @@ TEST(Trace, StackReuseKeepsTheCallersOfOneCallSiteApart) {
 // same files under the same callers, on this kernel too.
 TEST(Trace, ProbeReadVariantKeepsTheCallersOfOneCallSiteApart) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
+  if (std::string why = slab_cache_filter_refused(); !why.empty()) GTEST_SKIP() << why;
   callers_of_one_call_site_stay_apart(
       {"KLEAK_TASK_HELPERS=probe-read"},
       "task: bpf_get_current_task + bpf_probe_read_kernel, syscall: pt_regs at the task's stack top");
