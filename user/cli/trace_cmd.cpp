@@ -184,10 +184,16 @@ Recording make_recording(const Kallsyms& syms, const Collected& snap, const Repo
 
 // --tracefs names a directory that must be a tracefs: checked with the other flags, so a typo is
 // not accepted silently when the attach mode chosen does not need tracefs.
+// A directory that is there but cannot be looked into (EACCES without CAP_DAC_READ_SEARCH, a
+// symlink loop) is the box refusing (exit 1) and says the errno; one that is not there is a typo
+// (exit 2).
 void check_tracefs_dir(const std::string& dir) {
   std::error_code ec;
-  if (!std::filesystem::is_directory(std::filesystem::path(dir) / "events", ec))
-    throw usage_error("no tracefs at " + dir + " (--tracefs: it has no events/ directory)");
+  std::string events = (std::filesystem::path(dir) / "events").string();
+  if (std::filesystem::is_directory(events, ec)) return;
+  if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory)
+    throw Error(events + ": " + ec.message());
+  throw usage_error("no tracefs at " + dir + " (--tracefs: it has no events/ directory)");
 }
 
 int run_trace(const TraceOptions& o) {
