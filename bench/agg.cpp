@@ -182,7 +182,7 @@ int main(int argc, char** argv) try {
     a.kind = static_cast<uint8_t>(stack_kind[s]);
     a.stack_id = static_cast<int32_t>(s);
     a.ts_ns = c.window_start_ns + rng() % 60'000'000'000ull;
-    a.pid = a.tgid = 1000 + static_cast<uint32_t>(rng() % 5000);
+    a.tid = a.tgid = 1000 + static_cast<uint32_t>(rng() % 5000);
     a.migratetype = -1;
     // Most allocations of a stack come from one command, the rest from any.
     std::string_view comm = comms[rng() % 10 < 7 ? s % comms.size() : rng() % comms.size()];

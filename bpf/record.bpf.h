@@ -222,24 +222,12 @@ static __always_inline bool cache_seen(__u64 cache, const char *name_src, struct
 	return fresh.filter_match;
 }
 
-/*
- * Interrupt context is not read here: the per-CPU preempt count is not reachable without
- * kallsyms for data symbols, which production kernels often lack. Userspace tells interrupt
- * and softirq allocations from their stack frames (classify.cpp) and attributes them there.
- */
+/* bpf_get_current_task_btf where the kernel has it (5.11+), else the untyped helper. */
 static __always_inline struct task_struct *current_task(void)
 {
 	if (cfg_task_btf)
 		return bpf_get_current_task_btf();
 	return (struct task_struct *)bpf_get_current_task();
-}
-
-static __always_inline __u8 task_ctx_flags(struct task_struct *task)
-{
-	/* A BTF pointer (bpf_get_current_task_btf): a direct load, no bpf_probe_read_kernel. */
-	__u32 flags = cfg_task_btf ? task->flags : BPF_CORE_READ(task, flags);
-
-	return (flags & 0x00200000 /* PF_KTHREAD */) ? KLEAK_CTX_KTHREAD : 0;
 }
 
 /* 5.10-5.19: a cgroup keeps the ids of its ancestors (gone in 6.0, whose tracing programs have the helper). */
@@ -271,7 +259,7 @@ static __always_inline __u64 current_ancestor_cgroup_id(void)
 	return id;
 }
 
-static __always_inline bool cgroup_wanted(__u8 ctx_flags)
+static __always_inline bool cgroup_wanted(void)
 {
 	if (!cfg_cgroup_id)
 		return true;
@@ -492,8 +480,7 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 		return 0;
 	}
 	task = current_task();
-	rec.ctx_flags = task_ctx_flags(task);
-	if (!cgroup_wanted(rec.ctx_flags)) {
+	if (!cgroup_wanted()) {
 		count(ev->kind, KLEAK_ALLOC_FILTERED);
 		return 0;
 	}
@@ -506,7 +493,7 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 	rec.call_site = ev->call_site;
 	rec.cache = ev->cache;
 	rec.cgroup_id = bpf_get_current_cgroup_id();
-	rec.pid = (__u32)pid_tgid;
+	rec.tid = (__u32)pid_tgid;
 	rec.tgid = tgid;
 	rec.order = ev->order;
 	rec.kind = ev->kind;
@@ -514,7 +501,7 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 	bpf_get_current_comm(rec.comm, sizeof(rec.comm));
 	rec.stack_id = -1;
 	if (cfg_capture_stacks) {
-		rec.stack_id = stack_for(ctx, ev, rec.pid, task);
+		rec.stack_id = stack_for(ctx, ev, rec.tid, task);
 		if (rec.stack_id >= 0 && bpf_map_lookup_elem(&skip_stacks, &rec.stack_id)) {
 			count(ev->kind, KLEAK_USER_SKIPPED);
 			count_n(ev->kind, KLEAK_USER_SKIPPED_BYTES, ev->bytes_alloc);
@@ -570,7 +557,7 @@ static __always_inline int record_free_in(__u32 kind, enum kleak_space space, __
 	if (maybe_duplicate)
 		return 0;
 	count(kind, KLEAK_FREE_UNTRACKED);
-	if (cache && cgroup_wanted(0)) {
+	if (cache && cgroup_wanted()) {
 		struct kleak_churn_key ck = {};
 
 		cache_seen(cache, NULL, NULL);

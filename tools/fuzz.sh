@@ -27,9 +27,9 @@ TARGETS=(
   "slabinfo|-|user/procfs/*.cpp user/meminfo/account.cpp user/meminfo/render_meminfo.cpp user/meminfo/snapshot.cpp user/util/bounded_read.cpp"
   "snapshot|-|user/procfs/*.cpp user/meminfo/account.cpp user/meminfo/render_meminfo.cpp user/meminfo/snapshot.cpp user/util/bounded_read.cpp"
   "duration|include/kleak/duration.h|user/util/duration.cpp"
-  "filter|include/kleak/filter.h|user/filter/*.cpp user/util/kind.cpp"
-  "kallsyms|include/kleak/symbolize.h|user/report/symbolize.cpp user/report/trim.cpp user/util/bounded_read.cpp"
-  "recording|include/kleak/recording.h|user/report/recording.cpp user/procfs/*.cpp user/meminfo/snapshot.cpp user/util/bounded_read.cpp user/util/output_file.cpp"
+  "filter|include/kleak/filter.h|user/filter/*.cpp user/model/kind.cpp"
+  "kallsyms|include/kleak/symbolize.h|user/report/symbolize.cpp user/report/frames.cpp user/model/frame.cpp user/util/bounded_read.cpp"
+  "recording|include/kleak/recording.h|user/model/recording.cpp user/procfs/*.cpp user/meminfo/snapshot.cpp user/util/bounded_read.cpp user/util/output_file.cpp"
 )
 
 cxx=${CXX_FUZZ:-}

@@ -62,9 +62,6 @@ static inline enum kleak_space kleak_key_space(__u64 key)
 	return (enum kleak_space)(key >> KLEAK_SPACE_SHIFT);
 }
 
-/* Context the allocation was made in (record.ctx_flags). */
-#define KLEAK_CTX_KTHREAD 0x1 /* current is a kernel thread */
-
 
 /* One outstanding allocation: the value of the `allocs` map. 96 bytes. */
 struct kleak_alloc {
@@ -75,12 +72,12 @@ struct kleak_alloc {
 	__u64 call_site;   /* the event's call_site where it has one, else 0 */
 	__u64 cache;       /* struct kmem_cache * (key of the `caches` map), 0 if none */
 	__u64 cgroup_id;
-	__u32 pid;         /* thread id */
+	__u32 tid;         /* thread id (the kernel's task pid) */
 	__u32 tgid;        /* process id */
 	__s32 stack_id;    /* `stacks` map id, or -errno when no stack was captured */
 	__u16 order;       /* page order (pages only) */
 	__u8 kind;         /* enum kleak_kind */
-	__u8 ctx_flags;    /* KLEAK_CTX_* */
+	__u8 pad8;         /* unused (was a kernel-thread flag no reader used): the layout stays */
 	__s32 migratetype; /* pages only, -1 otherwise */
 	__u32 pad;
 	char comm[KLEAK_COMM_LEN];
@@ -147,7 +144,7 @@ enum kleak_cause {
 	                                window, filtered out, or lost) */
 	KLEAK_CACHE_MAP_FULL = 10,   /* `caches` full: cache name unknown for that record */
 	KLEAK_ALLOC_BYTES = 11,      /* sum of bytes_alloc of tracked allocations */
-	KLEAK_FREE_BYTES = 12,       /* reserved for churn accounting */
+	KLEAK_CAUSE_UNUSED = 12,     /* never counted; the slot stays so recordings keep their layout */
 	KLEAK_USER_SKIPPED = 13,     /* not tracked: its stack was recognized as user memory */
 	KLEAK_USER_SKIPPED_BYTES = 14,
 	KLEAK_CHURN_MAP_FULL = 15,   /* `churn` full: an alloc or free not counted in its group */
@@ -206,6 +203,26 @@ static inline void kleak_churn_key_of(struct kleak_churn_key *key, const struct 
 	__builtin_memcpy(key->comm, rec->comm, sizeof(key->comm));
 	key->kind = rec->kind;
 }
+
+/*
+ * The layouts BPF and C++ must agree on byte for byte, checked by both compilers: records are
+ * copied raw into recordings, and churn keys are hashed and compared with memcmp (no padding).
+ */
+#ifdef __cplusplus
+#define KLEAK_LAYOUT(cond, why) static_assert(cond, why)
+#else
+#define KLEAK_LAYOUT(cond, why) _Static_assert(cond, why)
+#endif
+KLEAK_LAYOUT(sizeof(struct kleak_alloc) == 96, "kleak_alloc is 96 bytes");
+KLEAK_LAYOUT(__builtin_offsetof(struct kleak_alloc, tid) == 56, "kleak_alloc.tid at 56");
+KLEAK_LAYOUT(__builtin_offsetof(struct kleak_alloc, comm) == 80, "80 bytes of fields, then the comm");
+KLEAK_LAYOUT(sizeof(struct kleak_cache) == 48, "kleak_cache is 48 bytes");
+KLEAK_LAYOUT(sizeof(struct kleak_site_key) == 32, "kleak_site_key is 32 bytes");
+KLEAK_LAYOUT(sizeof(struct kleak_site) == 16, "kleak_site is 16 bytes");
+KLEAK_LAYOUT(sizeof(struct kleak_churn_key) == 48 &&
+		     __builtin_offsetof(struct kleak_churn_key, kind) == 40,
+	     "kleak_churn_key has no padding hole (memcmp)");
+#undef KLEAK_LAYOUT
 
 /*
  * Slots of the per-CPU `scratch` array: 0 is kernel_stack_depth()'s, then one per raw_tp free

@@ -33,6 +33,9 @@ Report aggregate_all(const Collected& c, const Kallsyms& syms, const Filter& fil
 
 Report build_report(const ReportInputs& in);
 
+// Moves the groups that hold nothing (churn only) from r.stacks to r.churn.
+void split_churn(Report& r);
+
 // Lines for Kallsyms::parse that resolve every address in `c`'s stacks exactly as `syms` does:
 // what a recording keeps so that it symbolizes the same on another box.
 std::string kallsyms_subset(const Kallsyms& syms, const Collected& c);

@@ -13,6 +13,7 @@ enum ExitCode : int {
   // The user's input: flags, durations, filters, files they named, to read (unreadable, over a
   // cap, damaged) or to write (refused, or a write failed: a full disk, /dev/full, stdout).
   kExitUsage = 2,
+  kExitIncomplete = 3,  // trace: a report was printed, but allocations were lost (map full)
 };
 
 class Error : public std::runtime_error {

@@ -1,5 +1,5 @@
-// Kernel stack frames as the report sees them, and the trimming of the tracer's plumbing and the
-// allocator from the innermost end of a stack.
+// Frame patterns, and the trimming of the tracer's plumbing and the allocator from the innermost
+// end of a stack (report/frames.cpp). The frame value itself is in frame.h.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -7,25 +7,9 @@
 #include <string>
 #include <string_view>
 
+#include "kleak/frame.h"
+
 namespace kleak {
-
-// One kernel stack frame, resolved against kallsyms (see symbolize.h).
-struct Frame {
-  uint64_t addr = 0;    // the address from the stack (a return address)
-  std::string func;     // symbol name, "" when the address is in no known text symbol
-  uint64_t offset = 0;  // addr - start of func
-  std::string module;   // "" for vmlinux, else the kallsyms module: "virtio_balloon", "bpf", ...
-
-  bool known() const noexcept { return !func.empty(); }
-  // "func+0x1c", "func+0x1c [virtio_balloon]"; unknown: "0xffffffffc0a01234".
-  std::string text() const;
-
-  friend bool operator==(const Frame&, const Frame&) = default;
-};
-
-// `func` without the compiler's clone suffix: "__slab_alloc.isra.0" -> "__slab_alloc",
-// "pcpu_alloc_noprof.cold" -> "pcpu_alloc_noprof".
-std::string_view base_name(std::string_view func) noexcept;
 
 // Frame patterns, the one syntax of the trimming and classification tables:
 //   "allocate_slab"    the base name equals it

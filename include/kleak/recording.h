@@ -37,7 +37,6 @@ struct Recording {
   std::vector<std::string> warnings;
   std::optional<Snapshot> meminfo_start, meminfo_end;
   bool filtered_in_kernel = false;  // --cgroup/--filter applied in BPF during the run
-  std::string kernel_filter;        // the filter text the run used
   std::vector<double> sample_times;  // verdict samples (GrowthTracker state)
   std::map<std::string, std::map<size_t, uint64_t>> series;
 };

@@ -1,13 +1,16 @@
-// The report: a plain value built by aggregate(), printed by the renderers. Field names here are
+// The report: a plain value built by aggregate() (report stage), printed by the renderers (render
+// stage). Field names here are
 // the JSON field names (see render_json.cpp); keep them stable, other tools read them.
 #pragma once
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "kleak/collect.h"
+#include "kleak/frame.h"
 
 namespace kleak {
 
@@ -26,7 +29,7 @@ struct StackGroup {
   double oldest_age_s = 0;
   std::optional<std::string> cache;
   std::vector<std::pair<std::string, uint64_t>> comms;  // most allocations first, every one
-  std::vector<std::string> frames;                      // innermost first, as printed
+  std::vector<Frame> frames;                            // innermost first
   std::vector<int32_t> stack_ids;                       // BPF stack ids merged in this group
   size_t trimmed = 0;                                   // frames hidden from the top
   // Churn in the window: allocations and frees seen (frees of objects allocated before the
@@ -40,6 +43,16 @@ struct StackGroup {
   double grew_fraction = 0;                  // share of sample intervals in which it grew
   std::vector<uint64_t> series;              // outstanding bytes at each sample
 };
+
+// A group's identity, the same in every report of the same records: kind, category, frames and
+// --by values. What aggregate() merges under, what the verdicts follow from sample to sample and
+// what kleak diff matches. Defined here once (model/report.cpp).
+std::string group_key(std::string_view kind, std::string_view category, std::span<const Frame> frames,
+                      const std::map<std::string, std::string>& dims);
+inline std::string group_key(const StackGroup& g) { return group_key(g.kind, g.category, g.frames, g.group); }
+
+// The frames as printed, innermost first (JSON's "frames").
+std::vector<std::string> frame_texts(const StackGroup& g);
 
 // --by: how outstanding allocations are grouped.
 enum class GroupBy { stack, callsite, cache, comm, pid, cgroup };
@@ -69,8 +82,12 @@ struct Report {
 
   uint64_t total_bytes = 0;      // kernel memory outstanding, counted once (stacks below + rest)
   uint64_t total_count = 0;
-  uint64_t groups_total = 0;     // groups before --top
-  std::vector<StackGroup> stacks;  // sorted by bytes, at most --top
+  uint64_t groups_total = 0;     // holding groups before --top
+  std::vector<StackGroup> stacks;  // groups holding memory at the end, sorted, at most --top
+  // Groups that allocated and freed in the window but hold nothing at its end: the churn view
+  // (most bytes allocated first, at most --top), never among the holders above.
+  std::vector<StackGroup> churn;
+  uint64_t churn_total = 0;        // churn groups before --top
   std::map<std::string, Summary> user_memory;  // category -> summary (not kernel leaks)
   std::map<std::string, Summary> backing;      // category -> pages under objects counted above
   Summary user_untracked;  // allocated under stacks recognized as user memory, counted not tracked
@@ -89,6 +106,7 @@ struct Report {
   };
   std::vector<ReconcileRow> reconciliation;
   std::string reconciliation_note;  // why there is none, or what to keep in mind
+  std::string reconciliation_caveat;  // the trace is filtered but /proc is the whole box's
   bool full_stacks = false;
   bool user_pages_shown = false;
   std::vector<GroupBy> by{GroupBy::stack};
@@ -126,10 +144,6 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
 // Stack ids of page records whose frames classify as user memory (page cache, anonymous
 // faults): the tracer stops tracking them one by one (Tracer::skip_stacks).
 std::vector<int32_t> user_memory_stack_ids(const Collected& c, const Kallsyms& syms);
-
-std::string render_text(const Report& r);
-std::string human_bytes(uint64_t bytes);  // "1.5 MiB"
-std::string render_json(const Report& r);
 
 // Cache name of a record: the `caches` map for slab records, kmalloc-<size> for small kmalloc.
 std::optional<std::string> cache_name(const Collected& snap, const kleak_alloc& a);

@@ -22,9 +22,6 @@ namespace kleak {
 enum class SortBy { growth, bytes, count, age };
 SortBy parse_sort(std::string_view s);  // usage_error on anything else
 
-// Identity of a group across samples: kind, category, frames and --by values.
-std::string group_identity(const StackGroup& g);
-
 class GrowthTracker {
  public:
   static constexpr size_t kMaxSamples = 120;  // the most recent ones, on long traces

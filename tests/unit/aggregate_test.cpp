@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kleak/filter.h"
+#include "kleak/render.h"
 #include "kleak/report.h"
 #include "kleak/symbolize.h"
 
@@ -38,7 +39,7 @@ AllocRecord rec(int kind, int32_t stack, uint64_t req, uint64_t alloc, uint64_t 
   r.a.bytes_alloc = alloc;
   r.a.ts_ns = ts;
   r.a.tgid = 100;
-  r.a.pid = 101;
+  r.a.tid = 101;
   std::strncpy(r.a.comm, comm, sizeof r.a.comm - 1);
   return r;
 }
@@ -68,7 +69,7 @@ Collected snapshot() {
 
 const StackGroup* group_starting(const Report& r, std::string_view prefix) {
   for (const auto& g : r.stacks)
-    if (!g.frames.empty() && g.frames[0].rfind(prefix, 0) == 0) return &g;
+    if (!g.frames.empty() && g.frames[0].text().rfind(prefix, 0) == 0) return &g;
   return nullptr;
 }
 

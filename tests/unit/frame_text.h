@@ -1,17 +1,19 @@
 // Frames written the way the report prints them, for tests: "func+0x1c", "func+0x1c [module]",
-// or "0xffffffffc0a01234" (unknown).
+// "0xffffffffc0a01234" (unknown) or "[...]" (one of kleak's markers). Only the fixtures are
+// written as text: the code under test gets Frame values.
 #pragma once
 #include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "kleak/frames.h"
+#include "kleak/frame.h"
 
 namespace kleak::test {
 
 inline Frame frame(std::string_view s) {
   Frame f;
+  if (s.empty() || s.front() == '[') return Frame::make_marker(std::string(s));
   if (s.starts_with("0x")) {
     f.addr = std::stoull(std::string(s.substr(2)), nullptr, 16);
     return f;
@@ -30,6 +32,12 @@ inline Frame frame(std::string_view s) {
 inline std::vector<Frame> stack(std::initializer_list<std::string_view> frames) {
   std::vector<Frame> out;
   for (auto s : frames) out.push_back(frame(s));
+  return out;
+}
+
+inline std::vector<Frame> stack(const std::vector<std::string>& frames) {
+  std::vector<Frame> out;
+  for (const auto& s : frames) out.push_back(frame(s));
   return out;
 }
 

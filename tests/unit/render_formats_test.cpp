@@ -1,6 +1,7 @@
 // Folded stacks, pprof and SVG flame graphs from Reports made by hand, checked by the tools that
 // read them: protoc (the pprof schema), `go tool pprof`, headless Chromium. A missing go or
-// chromium skips its test, unless KLEAK_REQUIRE_TOOLS=1 (CI), where it fails.
+// chromium skips its test, unless KLEAK_REQUIRE_TOOLS=1 (CI), where it fails. The suite RenderTools
+// runs those tools and is labelled integration (CMakeLists.txt); the rest needs only the build.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,7 +15,8 @@
 #include <regex>
 #include <set>
 
-#include "kleak/render_formats.h"
+#include "kleak/render.h"
+#include "frame_text.h"
 #include "pprof/profile.pb.h"
 
 using namespace kleak;
@@ -26,14 +28,14 @@ const std::vector<std::string> kPipeStack = {"anon_pipe_write+0x1a8", "vfs_write
                                              "do_syscall_64+0x71", "entry_SYSCALL_64_after_hwframe+0x76"};
 
 StackGroup group(std::string kind, std::string category, uint64_t bytes, uint64_t count,
-                 std::vector<std::string> frames, std::string comm) {
+                 std::vector<std::string> texts, std::string comm) {
   StackGroup g;
   g.kind = std::move(kind);
   g.category = std::move(category);
   g.meminfo_line = g.category;
   g.bytes = g.bytes_req = bytes;
   g.count = count;
-  g.frames = std::move(frames);
+  g.frames = kleak::test::stack(texts);
   g.comms = {{std::move(comm), count}};
   return g;
 }
@@ -188,28 +190,24 @@ size_t count_of(const std::string& hay, const std::string& needle) {
 
 // ---- frames ------------------------------------------------------------------------------------
 
-TEST(RenderFormats, ParseFrameText) {
-  FrameText f = parse_frame_text("anon_pipe_write+0x1a8");
-  EXPECT_TRUE(f.symbol);
-  EXPECT_EQ(f.func, "anon_pipe_write");
-  EXPECT_EQ(f.module, "");
-  EXPECT_EQ(f.offset, 0x1a8u);
-  f = parse_frame_text("leak_init+0x10 [leaky]");
-  EXPECT_TRUE(f.symbol);
-  EXPECT_EQ(f.func, "leak_init");
-  EXPECT_EQ(f.module, "leaky");
-  EXPECT_EQ(f.offset, 0x10u);
-  f = parse_frame_text("__slab_alloc.isra.0+0x5c");
-  EXPECT_EQ(f.func, "__slab_alloc.isra.0");
-  for (const char* marker : {"0xffffffffc0a01234", "[allocated before the window]",
-                             "[stack not captured: stack map full]", "cache=dentry", "", "+0x10", "f+0x"}) {
-    f = parse_frame_text(marker);
-    EXPECT_FALSE(f.symbol) << marker;
-    EXPECT_EQ(f.func, marker);
-  }
-  EXPECT_EQ(frame_function("vfs_write+0x398"), "vfs_write");
-  EXPECT_EQ(frame_function("leak_init+0x10 [leaky]"), "leak_init [leaky]");
-  EXPECT_EQ(frame_function("0xffffffffc0a01234"), "0xffffffffc0a01234");
+TEST(RenderFormats, FrameValuesPrintAndNameTheirFunction) {
+  Frame f{0xffffffff81234568, "anon_pipe_write", 0x1a8, "", {}};
+  EXPECT_EQ(f.text(), "anon_pipe_write+0x1a8");
+  EXPECT_EQ(f.function_name(), "anon_pipe_write");
+  f = Frame{0xffffffffc0a01010, "leak_init", 0x10, "leaky", {}};
+  EXPECT_EQ(f.text(), "leak_init+0x10 [leaky]");
+  EXPECT_EQ(f.function_name(), "leak_init [leaky]");
+  f = Frame{0xffffffffc0a01234, "", 0, "", {}};
+  EXPECT_FALSE(f.known());
+  EXPECT_EQ(f.text(), "0xffffffffc0a01234");
+  EXPECT_EQ(f.function_name(), "0xffffffffc0a01234");
+  // A marker is its text, whatever it looks like: no renderer takes it apart.
+  f = Frame::make_marker("[allocated before the window]");
+  EXPECT_FALSE(f.known());
+  EXPECT_EQ(f.function_name(), "[allocated before the window]");
+  f = Frame::make_marker("looks_like+0x10 [a symbol]");
+  EXPECT_FALSE(f.known());
+  EXPECT_EQ(f.function_name(), "looks_like+0x10 [a symbol]");
 }
 
 TEST(RenderFormats, SanitizeUtf8) {
@@ -236,7 +234,7 @@ TEST(RenderFormats, FlamePathPutsDimensionsUnderTheFrames) {
   EXPECT_EQ(flame_path(r, g), (std::vector<std::string>{"[slab]", "cgroup=/demo app.scope", "cache=dentry"}));
   r.by = {GroupBy::stack, GroupBy::comm};
   g.group = {{"comm", "python3"}};
-  g.frames = {"__d_alloc+0x2d", "d_alloc_parallel+0x39"};
+  g.frames = kleak::test::stack({"__d_alloc+0x2d", "d_alloc_parallel+0x39"});
   EXPECT_EQ(flame_path(r, g),
             (std::vector<std::string>{"[slab]", "comm=python3", "d_alloc_parallel", "__d_alloc"}));
 }
@@ -371,7 +369,7 @@ TEST(RenderFormats, PprofDimensionsAndOddStrings) {
   for (const auto& str : p.string_table()) EXPECT_EQ(sanitize_utf8(str), str);
 }
 
-TEST(RenderFormats, PprofDecodesWithProtoc) {
+TEST(RenderTools, PprofDecodesWithProtoc) {
   TempDir tmp;
   std::string raw = tmp.write("profile.pb", gunzip(render_pprof(sample_report())));
   int rc = 0;
@@ -389,7 +387,7 @@ TEST(RenderFormats, PprofDecodesWithProtoc) {
   EXPECT_NE(out.find("  value: 30720000\n"), std::string::npos);
 }
 
-TEST(RenderFormats, PprofReadByGoToolPprof) {
+TEST(RenderTools, PprofReadByGoToolPprof) {
   REQUIRE_TOOL(go, "go");
   TempDir tmp;
   std::string file = tmp.write("kleak.pb.gz", render_pprof(sample_report()));
@@ -487,7 +485,7 @@ std::string chromium_dom(const std::string& chromium, const TempDir& tmp, const 
 
 }  // namespace
 
-TEST(RenderFormats, SvgRendersInChromium) {
+TEST(RenderTools, SvgRendersInChromium) {
   REQUIRE_TOOL(chromium, "chromium");
   TempDir tmp;
   std::string svg = render_svg(sample_report());

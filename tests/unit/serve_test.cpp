@@ -9,7 +9,8 @@
 #include <regex>
 
 #include "kleak/error.h"
-#include "kleak/render_formats.h"
+#include "frame_text.h"
+#include "kleak/render.h"
 #include "kleak/serve.h"
 #include "pprof/profile.pb.h"
 
@@ -20,7 +21,7 @@ StackGroup group(const std::string& top, uint64_t bytes, double growth, const st
   StackGroup g;
   g.kind = kind;
   g.category = "pipe";
-  g.frames = {top, "vfs_write+0x10", "ksys_write+0x20"};
+  g.frames = test::stack({top, "vfs_write+0x10", "ksys_write+0x20"});
   g.bytes = bytes;
   g.count = bytes / 4096;
   g.growth_bytes_per_s = growth;
@@ -85,7 +86,7 @@ TEST(ServeMetrics, AStackKeepsItsSeriesWhateverItsRank) {
   EXPECT_EQ(s1, s2) << "same stacks, same labels, same values";
   EXPECT_EQ(m.find("rank="), std::string::npos);
   StackGroup a = group("x+0x1", 1, 0), b = a;
-  b.frames.back() = "ksys_write+0x21";  // differs only deep down
+  b.frames.back() = test::frame("ksys_write+0x21");  // differs only deep down
   EXPECT_NE(stack_id(a), stack_id(b));
   b = a;
   b.group["comm"] = "ld";

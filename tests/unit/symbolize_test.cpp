@@ -283,7 +283,7 @@ std::optional<Kallsyms> live_kallsyms() {
   }
 }
 
-TEST(Kallsyms, LiveKernel) {
+TEST(KallsymsLive, ResolvesTheRunningKernel) {
   auto k = live_kallsyms();
   if (!k) GTEST_SKIP() << "/proc/kallsyms unreadable or hidden (not root?)";
   EXPECT_GT(k->size(), 10000u);
@@ -292,7 +292,7 @@ TEST(Kallsyms, LiveKernel) {
   EXPECT_EQ(k->resolve(vfs_write + 0x20).text(), "vfs_write+0x20");
 }
 
-TEST(Kallsyms, LiveKernelResolvesQuickly) {
+TEST(KallsymsLive, ResolvesQuickly) {
   auto k = live_kallsyms();
   if (!k) GTEST_SKIP() << "/proc/kallsyms unreadable or hidden (not root?)";
   // 1M return addresses spread over the kernel text: the budget is 0.5 s, asserted loosely so

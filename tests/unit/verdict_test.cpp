@@ -3,6 +3,7 @@
 
 #include "kleak/error.h"
 #include "kleak/verdict.h"
+#include "frame_text.h"
 
 using namespace kleak;
 
@@ -12,7 +13,7 @@ StackGroup group(const std::string& frame, uint64_t bytes) {
   StackGroup g;
   g.kind = "page";
   g.category = "pipe";
-  g.frames = {frame};
+  g.frames = {kleak::test::frame(frame)};
   g.bytes = bytes;
   g.count = bytes / 4096;
   return g;
@@ -34,11 +35,11 @@ TEST(Verdict, ASmallSteadyLeakRanksAboveABigSteadyCache) {
   Report final = sample({{"cache+0x1", 50ull << 20}, {"leak+0x1", 4096ull * 10}, {"burst+0x1", 4096}});
   t.annotate(final, SortBy::growth);
   ASSERT_EQ(final.stacks.size(), 3u);
-  EXPECT_EQ(final.stacks[0].frames[0], "leak+0x1");
+  EXPECT_EQ(final.stacks[0].frames[0].text(), "leak+0x1");
   EXPECT_EQ(final.stacks[0].verdict, "growing");
   EXPECT_NEAR(final.stacks[0].growth_bytes_per_s, 4096, 1);
   EXPECT_DOUBLE_EQ(final.stacks[0].grew_fraction, 1.0);
-  EXPECT_EQ(final.stacks[1].frames[0], "cache+0x1");
+  EXPECT_EQ(final.stacks[1].frames[0].text(), "cache+0x1");
   EXPECT_EQ(final.stacks[1].verdict, "steady");
   EXPECT_EQ(final.stacks[2].verdict, "released");
   EXPECT_EQ(final.stacks[0].series.size(), 10u);
@@ -61,10 +62,10 @@ TEST(Verdict, SortKeysAndBadSort) {
   g[0].oldest_age_s = 9;
   g[0].count = 100;
   sort_groups(g, SortBy::bytes);
-  EXPECT_EQ(g[0].frames[0], "b+0x1");
+  EXPECT_EQ(g[0].frames[0].text(), "b+0x1");
   sort_groups(g, SortBy::age);
-  EXPECT_EQ(g[0].frames[0], "a+0x1");
+  EXPECT_EQ(g[0].frames[0].text(), "a+0x1");
   sort_groups(g, SortBy::count);
-  EXPECT_EQ(g[0].frames[0], "a+0x1");
+  EXPECT_EQ(g[0].frames[0].text(), "a+0x1");
   EXPECT_THROW(parse_sort("size"), kleak::Error);
 }

@@ -103,37 +103,6 @@ std::string kernel_release() {
 
 }  // namespace
 
-std::vector<GroupBy> parse_group_by(std::string_view list) {
-  std::vector<GroupBy> out;
-  while (true) {
-    size_t comma = list.find(',');
-    std::string_view item = list.substr(0, comma);
-    static constexpr std::pair<std::string_view, GroupBy> kNames[] = {
-        {"stack", GroupBy::stack}, {"callsite", GroupBy::callsite}, {"cache", GroupBy::cache},
-        {"comm", GroupBy::comm},   {"pid", GroupBy::pid},           {"cgroup", GroupBy::cgroup}};
-    auto it = std::find_if(std::begin(kNames), std::end(kNames), [&](auto& p) { return p.first == item; });
-    if (it == std::end(kNames))
-      throw usage_error("bad --by '" + std::string(item) + "' (use stack, callsite, cache, comm, pid, cgroup, "
-                        "or several joined by commas)");
-    if (std::find(out.begin(), out.end(), it->second) == out.end()) out.push_back(it->second);
-    if (comma == std::string_view::npos) break;
-    list = list.substr(comma + 1);
-  }
-  return out;
-}
-
-std::string_view group_by_name(GroupBy g) {
-  switch (g) {
-    case GroupBy::stack: return "stack";
-    case GroupBy::callsite: return "callsite";
-    case GroupBy::cache: return "cache";
-    case GroupBy::comm: return "comm";
-    case GroupBy::pid: return "pid";
-    case GroupBy::cgroup: return "cgroup";
-  }
-  return "stack";
-}
-
 std::optional<std::string> cache_name(const Collected& snap, const kleak_alloc& a) {
   if (a.cache) {
     auto it = snap.caches.find(a.cache);
@@ -271,7 +240,7 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
       f.bytes_alloc = a.bytes_alloc;
       f.order = a.order;
       f.gfp_flags = a.gfp_flags;
-      f.tid = a.pid;
+      f.tid = a.tid;
       f.call_site = a.call_site;
       f.migratetype = a.migratetype;
       if (!filter.matches(f)) {
@@ -317,7 +286,7 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
   // the trim count, the interrupt context and the category (for the first kind that asks; a
   // stack id is one event's, so a second kind is rare and simply resolves again).
   struct Sym {
-    std::vector<std::string> frames;  // printed (trimmed unless full)
+    std::vector<Frame> frames;  // shown (trimmed unless full)
     size_t trimmed = 0;
     std::string_view context;  // "irq", "softirq" or ""
     int cat_kind = -1;
@@ -346,19 +315,18 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
     }
     s.cat_kind = kind;
     if (id == KLEAK_STACK_PREWINDOW) {
-      s.frames.push_back("[allocated before the window]");
+      s.frames.push_back(Frame::make_marker("[allocated before the window]"));
       s.cat = classify(static_cast<kleak_kind>(kind), std::span<const Frame>());
       return s;
     }
     if (id < 0 || !snap.stacks.count(id)) {
-      s.frames.push_back(id < 0 ? stack_error_frame(id) : "[stack evicted from the stack map]");
+      s.frames.push_back(Frame::make_marker(id < 0 ? stack_error_frame(id) : "[stack evicted from the stack map]"));
       s.cat = classify(static_cast<kleak_kind>(kind), std::span<const Frame>());
       return s;
     }
     std::vector<Frame> all = resolve_all(id);
     s.trimmed = opts.full_stacks ? 0 : trim_count(std::span<const Frame>(all));
-    s.frames.reserve(all.size() - s.trimmed);
-    for (size_t i = s.trimmed; i < all.size(); ++i) s.frames.push_back(all[i].text());
+    s.frames.assign(all.begin() + static_cast<ptrdiff_t>(s.trimmed), all.end());
     s.context = interrupt_context(std::span<const Frame>(all));
     s.cat = classify(static_cast<kleak_kind>(kind), std::span<const Frame>(all));
     return s;
@@ -405,7 +373,7 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
     std::string who_comm = s.context.empty() ? std::string(b.comms.empty() ? "" : comm_view(b.comms[0].first))
                                              : "<" + std::string(s.context) + ">";
     std::map<std::string, std::string> dims;
-    if (by_callsite) dims["callsite"] = s.frames.empty() ? "" : s.frames[0];
+    if (by_callsite) dims["callsite"] = s.frames.empty() ? "" : s.frames[0].text();
     if (by_cache) dims["cache"] = b.cache.empty() ? "(none)" : std::string(b.cache);
     if (by_comm) dims["comm"] = prewindow ? "(allocated before the window)" : who_comm;
     if (by_pid) dims["pid"] = prewindow ? "(allocated before the window)"
@@ -417,20 +385,9 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
     // Same kind, category and printed frames (when grouping by stack), and the same value of
     // every other dimension asked for: one group. A slab page and a direct page can print the
     // same once trimmed; they stay apart.
-    std::string gkey;
-    if (by_stack) {
-      gkey = kind;
-      gkey += '\n';
-      gkey += category_name(cat);
-      gkey += '\n';
-      for (const auto& f : s.frames) {
-        gkey += f;
-        gkey += '\n';
-      }
-    } else if (by_callsite) {
-      gkey = kind + "\n";
-    }
-    for (const auto& [d, v] : dims) gkey += d + "=" + v + "\n";
+    std::string gkey = by_stack      ? group_key(kind, cat_name, s.frames, dims)
+                       : by_callsite ? group_key(kind, "", {}, dims)
+                                     : group_key("", "", {}, dims);
     Merged& m = merged[gkey];
     StackGroup& g = m.g;
     if (g.count == 0 && g.allocs == 0 && g.frees == 0 && g.stack_ids.empty()) {
@@ -441,7 +398,7 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
         g.frames = s.frames;
         g.trimmed = s.trimmed;
       } else if (by_callsite) {
-        g.frames = {dims["callsite"]};
+        g.frames = {s.frames.empty() ? Frame::make_marker("") : s.frames[0]};
       }
       g.group = dims;
       g.context = std::string(s.context);
@@ -510,7 +467,7 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
     if (x.bytes != y.bytes) return x.bytes > y.bytes;
     if (x.count != y.count) return x.count > y.count;
     if (x.allocs != y.allocs) return x.allocs > y.allocs;
-    if (x.frames != y.frames) return x.frames < y.frames;
+    if (int c = frames_text_compare(x.frames, y.frames)) return c < 0;
     if (x.group != y.group) return x.group < y.group;
     // A total order: the same input always prints the same (live and replayed reports agree).
     if (x.kind != y.kind) return x.kind < y.kind;
@@ -536,7 +493,7 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
   static constexpr const char* kCauseNames[KLEAK_CAUSE_MAX] = {
       "allocs_seen", "allocs_filtered_in_kernel", "allocs_tracked", "alloc_map_full",
       "missed_free_address_reused", "stack_collision", "stack_lost", "frees_seen",
-      "frees_matched", "frees_of_untracked", "cache_map_full", "alloc_bytes", "free_bytes",
+      "frees_matched", "frees_of_untracked", "cache_map_full", "alloc_bytes", "unused",
       "user_memory_untracked", "user_memory_untracked_bytes", "churn_map_full", "sampled_out",
       "stacks_walked", "stacks_reused", "stack_reuse_checked", "stack_reuse_changed",
       "stack_reuse_suspect", "frees_rescued"};

@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <iterator>
 #include <set>
 
 #include "kleak/cgroup.h"
@@ -22,6 +24,18 @@ Report aggregate_all(const Collected& c, const Kallsyms& syms, const Filter& fil
   return aggregate(c, syms, filter, all);
 }
 
+void split_churn(Report& r) {
+  auto held_end = std::stable_partition(r.stacks.begin(), r.stacks.end(),
+                                        [](const StackGroup& g) { return g.count > 0; });
+  r.churn.assign(std::make_move_iterator(held_end), std::make_move_iterator(r.stacks.end()));
+  r.stacks.erase(held_end, r.stacks.end());
+  std::stable_sort(r.churn.begin(), r.churn.end(), [](const StackGroup& x, const StackGroup& y) {
+    return x.alloc_bytes > y.alloc_bytes;
+  });
+  r.groups_total = r.stacks.size();
+  r.churn_total = r.churn.size();
+}
+
 Report build_report(const ReportInputs& in) {
   const Collected& c = *in.collected;
   Report r = aggregate_all(c, *in.syms, *in.filter, in.aopts);
@@ -29,14 +43,15 @@ Report build_report(const ReportInputs& in) {
   GrowthTracker with_last = in.growth ? *in.growth : GrowthTracker();
   if (in.growth) with_last.add(static_cast<double>(c.now_ns - c.window_start_ns) / 1e9, r);
   with_last.annotate(r, in.sort);
+  split_churn(r);
   if (r.stacks.size() > in.aopts.top) r.stacks.resize(in.aopts.top);
+  if (r.churn.size() > in.aopts.top) r.churn.resize(in.aopts.top);
   if (in.meminfo_start && in.meminfo_end) {
     reconcile(r, account(*in.meminfo_start), account(*in.meminfo_end), *in.meminfo_end,
               static_cast<uint64_t>(sysconf(_SC_PAGESIZE)));
     if (!in.filter->is_match_all() || in.filtered_in_kernel)
-      r.reconciliation_note = "the trace is filtered (--filter, --cgroup, --kinds, ...) but /proc "
-                              "moves for the whole box: only the filtered part is explained. " +
-                              r.reconciliation_note;
+      r.reconciliation_caveat = "the trace is filtered (--filter, --cgroup, --kinds, ...) but /proc "
+                                "moves for the whole box: only the filtered part is explained.";
   } else {
     r.reconciliation_note = "/proc could not be read: no meminfo reconciliation";
   }

@@ -16,13 +16,6 @@ SortBy parse_sort(std::string_view s) {
   throw usage_error("bad --sort '" + std::string(s) + "' (use growth, bytes, count or age)");
 }
 
-std::string group_identity(const StackGroup& g) {
-  std::string k = g.kind + "\n" + g.category + "\n";
-  for (const auto& f : g.frames) k += f + "\n";
-  for (const auto& [d, v] : g.group) k += d + "=" + v + "\n";
-  return k;
-}
-
 void GrowthTracker::add(double t_s, const Report& r) {
   if (times_.size() >= kMaxSamples) {
     // A long trace keeps the most recent samples only: memory stays bounded.
@@ -41,7 +34,7 @@ void GrowthTracker::add(double t_s, const Report& r) {
   }
   size_t i = times_.size();
   times_.push_back(t_s);
-  for (const auto& g : r.stacks) series_[group_identity(g)][i] += g.bytes;
+  for (const auto& g : r.stacks) series_[group_key(g)][i] += g.bytes;
 }
 
 namespace {
@@ -73,7 +66,7 @@ void GrowthTracker::annotate(Report& r, SortBy sort) const {
   const size_t n = times_.size();
   for (auto& g : r.stacks) {
     g.series.assign(n, 0);
-    auto it = series_.find(group_identity(g));
+    auto it = series_.find(group_key(g));
     if (it != series_.end())
       for (auto [i, b] : it->second) g.series[i] = b;
     if (n < 2) continue;

@@ -1,8 +1,6 @@
 // Frames: printing, pattern matching, and trimming of the tracer's and allocator's own frames.
 #include <algorithm>
 
-#include <fmt/format.h>
-
 #include "kleak/frames.h"
 
 namespace kleak {
@@ -120,17 +118,6 @@ bool matches_any(const Frame& f, std::span<const FramePattern> patterns) noexcep
 }
 
 }  // namespace
-
-std::string Frame::text() const {
-  if (!known()) return fmt::format("0x{:x}", addr);
-  if (module.empty()) return fmt::format("{}+0x{:x}", func, offset);
-  return fmt::format("{}+0x{:x} [{}]", func, offset, module);
-}
-
-std::string_view base_name(std::string_view func) noexcept {
-  size_t dot = func.find('.');
-  return dot == std::string_view::npos ? func : func.substr(0, dot);
-}
 
 bool frame_matches(const Frame& frame, std::string_view pattern) noexcept {
   return !pattern.empty() && FramePattern(pattern).matches(frame);

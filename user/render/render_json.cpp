@@ -1,13 +1,52 @@
 // JSON renderer: the stable machine format. Field names are a contract (README documents them).
 #include <nlohmann/json.hpp>
 
-#include "kleak/report.h"
+#include "kleak/render.h"
 
 namespace kleak {
 
+namespace {
+
+using nlohmann::json;
+
+json groups(const std::vector<StackGroup>& gs) {
+  json stacks = json::array();
+  for (const auto& g : gs) {
+    json comms = json::array();
+    for (const auto& [c, n] : g.comms) comms.push_back({{"comm", c}, {"count", n}});
+    stacks.push_back({
+        {"kind", g.kind},
+        {"category", g.category},
+        {"meminfo_line", g.meminfo_line.empty() ? json(nullptr) : json(g.meminfo_line)},
+        {"bytes", g.bytes},
+        {"bytes_req", g.bytes_req},
+        {"count", g.count},
+        {"cache", g.cache ? json(*g.cache) : json(nullptr)},
+        {"oldest_age_s", g.oldest_age_s},
+        {"comms", comms},
+        {"frames", frame_texts(g)},
+        {"trimmed_frames", g.trimmed},
+        {"stack_ids", g.stack_ids},
+        {"allocs", g.allocs},
+        {"frees", g.frees},
+        {"alloc_bytes", g.alloc_bytes},
+        {"free_bytes", g.free_bytes},
+        {"group", g.group},
+        {"context", g.context.empty() ? json(nullptr) : json(g.context)},
+        {"verdict", g.verdict.empty() ? json(nullptr) : json(g.verdict)},
+        {"growth_bytes_per_min", g.growth_bytes_per_s * 60},
+        {"grew_fraction", g.grew_fraction},
+        {"series", g.series},
+    });
+  }
+  return stacks;
+}
+
+}  // namespace
+
 std::string render_json(const Report& r) {
-  using nlohmann::json;
   json j;
+  j["schema"] = "kleak.report/1";
   j["kernel"] = r.kernel;
   j["duration_s"] = r.duration_s;
   j["filter"] = r.filter.empty() ? json(nullptr) : json(r.filter);
@@ -41,36 +80,9 @@ std::string render_json(const Report& r) {
   j["user_memory"] = summaries(r.user_memory);
   j["backing"] = summaries(r.backing);
   j["user_memory_untracked"] = {{"bytes", r.user_untracked.bytes}, {"count", r.user_untracked.count}};
-  json stacks = json::array();
-  for (const auto& g : r.stacks) {
-    json comms = json::array();
-    for (const auto& [c, n] : g.comms) comms.push_back({{"comm", c}, {"count", n}});
-    stacks.push_back({
-        {"kind", g.kind},
-        {"category", g.category},
-        {"meminfo_line", g.meminfo_line.empty() ? json(nullptr) : json(g.meminfo_line)},
-        {"bytes", g.bytes},
-        {"bytes_req", g.bytes_req},
-        {"count", g.count},
-        {"cache", g.cache ? json(*g.cache) : json(nullptr)},
-        {"oldest_age_s", g.oldest_age_s},
-        {"comms", comms},
-        {"frames", g.frames},
-        {"trimmed_frames", g.trimmed},
-        {"stack_ids", g.stack_ids},
-        {"allocs", g.allocs},
-        {"frees", g.frees},
-        {"alloc_bytes", g.alloc_bytes},
-        {"free_bytes", g.free_bytes},
-        {"group", g.group},
-        {"context", g.context.empty() ? json(nullptr) : json(g.context)},
-        {"verdict", g.verdict.empty() ? json(nullptr) : json(g.verdict)},
-        {"growth_bytes_per_min", g.growth_bytes_per_s * 60},
-        {"grew_fraction", g.grew_fraction},
-        {"series", g.series},
-    });
-  }
-  j["stacks"] = stacks;
+  j["stacks"] = groups(r.stacks);
+  j["churn"] = groups(r.churn);
+  j["churn_total"] = r.churn_total;
   json rec = json::array();
   for (const auto& row : r.reconciliation)
     rec.push_back({{"line", row.line},
@@ -81,7 +93,8 @@ std::string render_json(const Report& r) {
                    {"categories", row.categories},
                    {"partial", row.partial}});
   j["reconciliation"] = rec;
-  j["reconciliation_note"] = r.reconciliation_note;
+  j["reconciliation_note"] =
+      r.reconciliation_caveat.empty() ? r.reconciliation_note : r.reconciliation_caveat + " " + r.reconciliation_note;
   json cats = json::object();
   for (const auto& [k, v] : r.by_category) cats[k] = {{"bytes", v.bytes}, {"count", v.count}};
   j["by_category"] = cats;

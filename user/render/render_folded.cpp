@@ -1,10 +1,10 @@
 // Folded stacks ("a;b;c 1234"), the input of FlameGraph's flamegraph.pl, inferno and speedscope,
-// and the frame path every flame-shaped output shares (render_formats.h).
+// and the frame path every flame-shaped output shares (render.h).
 #include <fmt/format.h>
 
 #include <map>
 
-#include "kleak/render_formats.h"
+#include "kleak/render.h"
 
 namespace kleak {
 
@@ -42,40 +42,6 @@ std::string sanitize_utf8(std::string_view s) {
   return out;
 }
 
-FrameText parse_frame_text(std::string_view text) {
-  FrameText f;
-  f.func = std::string(text);
-  std::string_view s = text;
-  std::string_view module;
-  if (s.size() > 3 && s.back() == ']') {
-    size_t sp = s.rfind(" [");
-    if (sp == std::string_view::npos || sp == 0) return f;
-    module = s.substr(sp + 2, s.size() - sp - 3);
-    s = s.substr(0, sp);
-  }
-  size_t plus = s.rfind("+0x");
-  if (plus == std::string_view::npos || plus == 0 || plus + 3 == s.size()) return f;
-  uint64_t off = 0;
-  for (char c : s.substr(plus + 3)) {
-    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-    if (d < 0 || off >> 60) return f;
-    off = off << 4 | static_cast<uint64_t>(d);
-  }
-  std::string_view func = s.substr(0, plus);
-  if (func.find(' ') != std::string_view::npos) return f;  // a marker, not a symbol
-  f.func = std::string(func);
-  f.module = std::string(module);
-  f.offset = off;
-  f.symbol = true;
-  return f;
-}
-
-std::string frame_function(std::string_view text) {
-  FrameText f = parse_frame_text(text);
-  if (!f.symbol) return sanitize_utf8(text);
-  return sanitize_utf8(f.module.empty() ? f.func : f.func + " [" + f.module + "]");
-}
-
 std::vector<std::string> flame_path(const Report& r, const StackGroup& g) {
   std::vector<std::string> path;
   path.reserve(1 + g.group.size() + g.frames.size());
@@ -87,7 +53,7 @@ std::vector<std::string> flame_path(const Report& r, const StackGroup& g) {
     if (it != g.group.end()) path.push_back(name + "=" + sanitize_utf8(it->second));
   }
   for (auto it = g.frames.rbegin(); it != g.frames.rend(); ++it)
-    if (!it->empty()) path.push_back(frame_function(*it));
+    if (!it->blank()) path.push_back(sanitize_utf8(it->function_name()));
   return path;
 }
 

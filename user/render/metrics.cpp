@@ -10,6 +10,7 @@
 #include <set>
 
 #include "kleak/classify.h"
+#include "kleak/hash.h"
 #include "kleak/serve.h"
 
 namespace kleak {
@@ -30,14 +31,6 @@ std::string label(std::string_view v) {
 
 void family(std::string& o, const char* name, const char* type, const char* help) {
   o += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-}
-
-uint64_t fnv1a(std::string_view s, uint64_t h = 0xcbf29ce484222325ull) {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  return h;
 }
 
 // Report::events entries that describe the present, not a count of events: they go down.
@@ -76,11 +69,11 @@ std::vector<const StackGroup*> top_by_growth(const Report& r, size_t top) {
 }  // namespace
 
 std::string stack_id(const StackGroup& g) {
-  uint64_t h = fnv1a(g.kind);
-  h = fnv1a(std::string_view("\0", 1), h);
-  h = fnv1a(g.category, h);
-  for (const auto& f : g.frames) h = fnv1a("\n" + f, h);
-  for (const auto& [d, v] : g.group) h = fnv1a("\t" + d + "=" + v, h);
+  uint64_t h = fnv1a<uint64_t>(g.kind);
+  h = fnv1a<uint64_t>(std::string_view("\0", 1), h);
+  h = fnv1a<uint64_t>(g.category, h);
+  for (const auto& f : g.frames) h = fnv1a<uint64_t>("\n" + f.text(), h);
+  for (const auto& [d, v] : g.group) h = fnv1a<uint64_t>("\t" + d + "=" + v, h);
   return fmt::format("{:012x}", h >> 16);
 }
 
@@ -126,7 +119,7 @@ std::string render_metrics(const Report& r, const MetricsOptions& opts, const Bu
   std::string bytes, count, growth, growing;
   for (const StackGroup* g : top_by_growth(r, opts.top)) {
     std::string labels = fmt::format("stack_id=\"{}\",kind=\"{}\",category=\"{}\",top_frame=\"{}\"", stack_id(*g),
-                                     label(g->kind), label(g->category), label(g->frames.empty() ? "" : g->frames.front()));
+                                     label(g->kind), label(g->category), label(g->frames.empty() ? "" : g->frames.front().text()));
     for (const auto& [d, v] : g->group) labels += fmt::format(",{}=\"{}\"", d, label(v));
     bytes += fmt::format("kleak_stack_outstanding_bytes{{{}}} {}\n", labels, g->bytes);
     count += fmt::format("kleak_stack_outstanding_allocations{{{}}} {}\n", labels, g->count);

@@ -15,6 +15,7 @@
 //                               ("[allocated before the window]") are kept as they are
 #pragma once
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,12 @@
 #include "kleak/report.h"
 
 namespace kleak {
+
+std::string render_text(const Report& r);
+std::string render_json(const Report& r);
+std::string human_bytes(uint64_t bytes);  // "1.5 MiB"
+// "page pipe", "slab" (a category named as its kind once), "several kinds several categories".
+std::string kind_and_category(const StackGroup& g);
 
 // Folded stacks: one line per distinct frame path, "f1;f2;...;fn <bytes>\n", frames outermost
 // first, lines sorted, identical paths summed, groups with no outstanding bytes left out. Within
@@ -47,18 +54,6 @@ std::string render_svg(const Report& r);
 
 // ---- the pieces, for tests and the other renderers
 
-// A frame as the report prints it, taken apart.
-struct FrameText {
-  std::string func;    // "anon_pipe_write"; the whole text when not a symbol (see below)
-  std::string module;  // "leaky" for "leak_init+0x10 [leaky]", "" for vmlinux
-  uint64_t offset = 0;
-  bool symbol = false;  // "func+0x1c" or "func+0x1c [mod]"; false for "0xffff...", "[...]"
-};
-FrameText parse_frame_text(std::string_view text);
-
-// A frame's name in the frame path: "func" or "func [module]"; non-symbols unchanged.
-std::string frame_function(std::string_view text);
-
 // The frame path of a group, outermost first (see the top of this file).
 std::vector<std::string> flame_path(const Report& r, const StackGroup& g);
 
@@ -70,9 +65,26 @@ std::string folded_frame(std::string_view name);
 // and cgroup paths are arbitrary bytes, XML and protobuf strings must be UTF-8.
 std::string sanitize_utf8(std::string_view s);
 
-// Every format by name: text, json, folded, pprof (gzipped protobuf: write it binary), svg.
+// ---- the one table of formats, shared by trace, report and --serve
+
+struct ReportFormat {
+  std::string_view name;                   // --format value
+  std::string (*render)(const Report&);
+  bool all_groups;                         // flame graphs and profiles: no --top cut by default
+  bool binary;                             // not for a terminal: write it to a file or a pipe
+};
+// text, json, folded, pprof (gzipped protobuf), svg; text first (the default).
+std::span<const ReportFormat> report_formats();
+// The format named `name`, or usage_error naming every format.
+const ReportFormat& report_format(std::string_view name);
+// "text, json, folded, pprof or svg", for help texts and errors.
+std::string report_format_names();
+// usage_error when a binary format would go to a terminal (stdout, no -o).
+void check_output(const ReportFormat& f, bool to_terminal);
+
+// Compatibility wrappers over the table.
 void check_report_format(const std::string& format);      // usage_error on an unknown one
-bool format_wants_all_groups(const std::string& format);   // flame graphs and profiles: no --top cut
+bool format_wants_all_groups(const std::string& format);
 std::string render_report(const Report& r, const std::string& format);
 
 }  // namespace kleak

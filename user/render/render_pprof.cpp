@@ -11,7 +11,8 @@
 #include <unordered_map>
 
 #include "kleak/error.h"
-#include "kleak/render_formats.h"
+#include "kleak/hash.h"
+#include "kleak/render.h"
 #include "pprof/profile.pb.h"
 
 namespace kleak {
@@ -20,14 +21,6 @@ namespace {
 
 namespace pp = perftools::profiles;
 
-uint64_t fnv1a(std::string_view s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
 
 int64_t clamp64(uint64_t v) {
   return v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ? std::numeric_limits<int64_t>::max()
@@ -59,7 +52,7 @@ class Builder {
     if (it != mappings_.end()) return it->second;
     auto* m = p_.add_mapping();
     uint64_t id = static_cast<uint64_t>(p_.mapping_size());
-    uint64_t start = ((fnv1a(file) & 0x3fffffull) + 1) << 40;
+    uint64_t start = ((fnv1a<uint64_t>(file) & 0x3fffffull) + 1) << 40;
     m->set_id(id);
     m->set_memory_start(start);
     m->set_memory_limit(start + (1ull << 40));
@@ -81,27 +74,40 @@ class Builder {
     return id;
   }
 
-  // A frame of the group (`pseudo` false) or a --by dimension ("cache=dentry").
-  uint64_t location(const std::string& text, bool pseudo) {
-    std::string key = (pseudo ? "p" : "f") + text;
+  // A frame of the group.
+  uint64_t location(const Frame& f) {
+    std::string key = "f" + f.text();
     auto it = locations_.find(key);
     if (it != locations_.end()) return it->second;
-    FrameText ft = pseudo ? FrameText{text, "", 0, false} : parse_frame_text(text);
     auto* loc = p_.add_location();
     uint64_t id = static_cast<uint64_t>(p_.location_size());
     loc->set_id(id);
     uint64_t fid;
-    if (ft.symbol) {
-      uint64_t mid = mapping(ft.module.empty() ? "[kernel.kallsyms]" : "[" + ft.module + "]");
+    if (f.known()) {
+      uint64_t mid = mapping(f.module.empty() ? "[kernel.kallsyms]" : "[" + f.module + "]");
       const auto& m = p_.mapping(static_cast<int>(mid - 1));
       loc->set_mapping_id(mid);
-      loc->set_address(m.memory_start() + ((fnv1a(ft.func) & 0xfffffull) << 20) +
-                       std::min<uint64_t>(ft.offset, 0xfffff));
-      fid = function(frame_function(text), ft.func);
+      loc->set_address(m.memory_start() + ((fnv1a<uint64_t>(f.func) & 0xfffffull) << 20) +
+                       std::min<uint64_t>(f.offset, 0xfffff));
+      fid = function(sanitize_utf8(f.function_name()), f.func);
     } else {
-      // An unknown address, one of kleak's markers or a dimension: a frame with no mapping.
-      fid = function(sanitize_utf8(text), sanitize_utf8(text));
+      // An unknown address or one of kleak's markers: a frame with no mapping.
+      fid = function(sanitize_utf8(f.text()), sanitize_utf8(f.text()));
     }
+    loc->add_line()->set_function_id(fid);
+    locations_.emplace(std::move(key), id);
+    return id;
+  }
+
+  // A --by dimension ("cache=dentry") as a frame with no mapping.
+  uint64_t location(const std::string& dimension) {
+    std::string key = "p" + dimension;
+    auto it = locations_.find(key);
+    if (it != locations_.end()) return it->second;
+    auto* loc = p_.add_location();
+    uint64_t id = static_cast<uint64_t>(p_.location_size());
+    loc->set_id(id);
+    uint64_t fid = function(sanitize_utf8(dimension), sanitize_utf8(dimension));
     loc->add_line()->set_function_id(fid);
     locations_.emplace(std::move(key), id);
     return id;
@@ -164,16 +170,20 @@ std::string render_pprof(const Report& r) {
                                     "allocations may be false leaks", r.missed_frees)));
   for (const auto& w : r.warnings) p.add_comment(b.str("warning: " + w));
 
-  for (const auto& g : r.stacks) {
+  std::vector<const StackGroup*> groups;
+  for (const auto& g : r.stacks) groups.push_back(&g);
+  for (const auto& g : r.churn) groups.push_back(&g);  // alloc_* samples: the window's churn
+  for (const StackGroup* gp : groups) {
+    const StackGroup& g = *gp;
     if (g.count == 0 && g.allocs == 0 && g.bytes == 0) continue;  // frees only: nothing to weigh
     auto* s = p.add_sample();
     // Frames innermost first (pprof's order), then the --by dimensions as the outermost frames.
     for (const auto& f : g.frames)
-      if (!f.empty()) s->add_location_id(b.location(f, false));
+      if (!f.blank()) s->add_location_id(b.location(f));
     std::vector<std::string> path = flame_path(r, g);
     size_t dims = path.size() - 1 - static_cast<size_t>(std::count_if(g.frames.begin(), g.frames.end(),
-                                                                       [](auto& f) { return !f.empty(); }));
-    for (size_t i = dims; i >= 1; --i) s->add_location_id(b.location(path[i], true));
+                                                                       [](auto& f) { return !f.blank(); }));
+    for (size_t i = dims; i >= 1; --i) s->add_location_id(b.location(path[i]));
     bool churn = g.allocs != 0;
     s->add_value(clamp64(churn ? g.allocs : g.count));
     s->add_value(clamp64(churn ? g.alloc_bytes : g.bytes));

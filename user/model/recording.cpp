@@ -192,7 +192,6 @@ std::string recording_bytes(const Recording& r) {
   h["bpf_variant"] = r.bpf_variant;
   h["warnings"] = r.warnings;
   h["filtered_in_kernel"] = r.filtered_in_kernel;
-  h["kernel_filter"] = r.kernel_filter;
   h["now_ns"] = c.now_ns;
   h["window_start_ns"] = c.window_start_ns;
   h["dropped_in_drain"] = c.dropped_in_drain;
@@ -271,7 +270,6 @@ Recording parse_recording(std::string_view bytes, const std::string& path) {
     r.bpf_variant = h.value("bpf_variant", std::string());
     r.warnings = h.at("warnings").get<std::vector<std::string>>();
     r.filtered_in_kernel = h.at("filtered_in_kernel").get<bool>();
-    r.kernel_filter = h.at("kernel_filter").get<std::string>();
     c.now_ns = h.at("now_ns").get<uint64_t>();
     c.window_start_ns = h.at("window_start_ns").get<uint64_t>();
     c.dropped_in_drain = h.at("dropped_in_drain").get<uint64_t>();

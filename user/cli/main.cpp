@@ -2,6 +2,11 @@
 // Subcommands only; every piece of logic lives in user/<stage>/.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
 
 #include <cerrno>
 #include <cstdio>
@@ -21,7 +26,17 @@ int main(int argc, char** argv) {
   kleak::register_meminfo_command(app, exit_code);
   kleak::register_report_command(app, exit_code);
   kleak::register_doctor_command(app, exit_code);
+  app.add_subcommand("version", "Print kleak's version")->callback([] { fmt::print("kleak " KLEAK_VERSION "\n"); });
   try {
+    // CLI11 takes an unknown first word for a stray argument and says "A subcommand is required".
+    std::vector<std::string> names, shown;  // hidden ones (help-man, ...) are known, not listed
+    for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+      names.push_back(sub->get_name());
+      if (!sub->get_group().empty()) shown.push_back(sub->get_name());
+    }
+    if (argc > 1 && argv[1][0] != '-' && std::find(names.begin(), names.end(), argv[1]) == names.end()) {
+      throw kleak::usage_error(fmt::format("unknown command '{}' (commands: {})", argv[1], fmt::join(shown, ", ")));
+    }
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version (CallForHelp derives from Success)
     return app.exit(e);

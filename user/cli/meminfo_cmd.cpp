@@ -17,6 +17,7 @@
 #include "kleak/error.h"
 #include "kleak/meminfo.h"
 #include "kleak/output_file.h"
+#include "kleak/signals.h"
 
 namespace kleak {
 namespace {
@@ -91,46 +92,6 @@ int run_diff(const MeminfoOptions& o, const RenderOptions& r) {
   return kExitOk;
 }
 
-// Blocks SIGINT and SIGTERM for the watch loop and restores the old mask on the way out, so the
-// loop can wait for "the next sample or a signal" with sigtimedwait and no handler or global.
-class BlockedSignals {
- public:
-  BlockedSignals() {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set_, &old_);
-  }
-  ~BlockedSignals() {
-    // Swallow a signal that arrived after the last wait, then restore the mask.
-    timespec zero{};
-    while (sigtimedwait(&set_, nullptr, &zero) > 0) {
-    }
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  BlockedSignals(const BlockedSignals&) = delete;
-  BlockedSignals& operator=(const BlockedSignals&) = delete;
-
-  // Waits up to `d`; true when SIGINT or SIGTERM arrived.
-  bool wait(std::chrono::nanoseconds d) const {
-    auto deadline = std::chrono::steady_clock::now() + d;
-    for (;;) {
-      auto left = deadline - std::chrono::steady_clock::now();
-      if (left <= std::chrono::nanoseconds::zero()) return false;
-      auto secs = std::chrono::duration_cast<std::chrono::seconds>(left);
-      timespec ts{static_cast<time_t>(secs.count()),
-                  static_cast<long>(std::chrono::duration_cast<std::chrono::nanoseconds>(left - secs).count())};
-      int sig = sigtimedwait(&set_, nullptr, &ts);
-      if (sig > 0) return true;
-      if (errno != EINTR && errno != EAGAIN) return false;
-    }
-  }
-
- private:
-  sigset_t set_{};
-  sigset_t old_{};
-};
-
 int run_watch(const MeminfoOptions& o, const RenderOptions& r) {
   const auto every = parse_duration(o.watch);
   Output out(o.output, output_options(o));
@@ -145,7 +106,7 @@ int run_watch(const MeminfoOptions& o, const RenderOptions& r) {
         base.mem_total_kb.value_or(0), base.unaccounted_kb.value_or(0)));
   }
   for (std::size_t n = 1; o.samples == 0 || n <= o.samples; ++n) {
-    if (signals.wait(every)) break;
+    if (signals.wait(every) != 0) break;
     Accounting now = account(take_snapshot(o));
     MeminfoDiff d = diff_accountings(base, now);
     if (json) {

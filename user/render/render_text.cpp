@@ -4,7 +4,7 @@
 #include <cmath>
 #include <set>
 
-#include "kleak/report.h"
+#include "kleak/render.h"
 
 namespace kleak {
 
@@ -36,6 +36,12 @@ std::string sources_line(const Report& r) {
 }
 
 }  // namespace
+
+std::string kind_and_category(const StackGroup& g) {
+  std::string kind = g.kind == "mixed" ? "several kinds" : g.kind;
+  if (g.category == g.kind) return kind;  // "slab slab" says slab once
+  return kind + " " + (g.category == "mixed" ? "several categories" : g.category);
+}
 
 std::string render_text(const Report& r) {
   std::string o;
@@ -103,19 +109,20 @@ std::string render_text(const Report& r) {
       o += fmt::format("  {:<34}{:>+12}{:>+12}{:>+13}  {}{}\n", row.label, row.moved_kb, row.explained_kb,
                        row.moved_kb - row.explained_kb, fmt::join(row.categories, ", "),
                        row.partial ? " (partial: user pages are counted, not tracked)" : "");
-    if (r.reconciliation_note.rfind("the trace is filtered", 0) == 0)
-      o += "  note: " + r.reconciliation_note.substr(0, r.reconciliation_note.find(". ") + 1) + "\n";
-  } else if (!r.reconciliation_note.empty()) {
-    o += "note: " + r.reconciliation_note + "\n";
+    if (!r.reconciliation_caveat.empty()) o += "  note: " + r.reconciliation_caveat + "\n";
+  } else if (!r.reconciliation_note.empty() || !r.reconciliation_caveat.empty()) {
+    o += "note: " +
+         (r.reconciliation_caveat.empty() ? r.reconciliation_note
+                                          : r.reconciliation_caveat + " " + r.reconciliation_note) +
+         "\n";
   }
   int i = 0;
   for (const auto& g : r.stacks) {
     std::vector<std::string> comms;
     for (const auto& [c, n] : g.comms)  // the 3 busiest (groups carry every comm since pprof labels all)
       if (comms.size() < 3) comms.push_back(fmt::format("{}({})", c, n));
-    o += fmt::format("\n#{} {} in {} allocations  [{} {}{}{}]  oldest {:.1f}s ago  comm {}\n", ++i,
-                     human_bytes(g.bytes), g.count, g.kind == "mixed" ? "several kinds" : g.kind,
-                     g.category == "mixed" ? "several categories" : g.category,
+    o += fmt::format("\n#{} {} in {} allocations  [{}{}{}]  oldest {:.1f}s ago  comm {}\n", ++i,
+                     human_bytes(g.bytes), g.count, kind_and_category(g),
                      g.meminfo_line.empty() || g.meminfo_line == g.category ? "" : " -> " + g.meminfo_line,
                      g.cache ? " cache=" + *g.cache : "", g.oldest_age_s, fmt::join(comms, " "));
     if (!g.verdict.empty())
@@ -134,9 +141,17 @@ std::string render_text(const Report& r) {
                        g.frees, human_bytes(g.free_bytes));
     if (g.bytes_req != g.bytes)
       o += fmt::format("    requested {} of the {} taken\n", human_bytes(g.bytes_req), human_bytes(g.bytes));
-    for (const auto& f : g.frames) o += "    " + f + "\n";
+    for (const auto& f : g.frames) o += "    " + f.text() + "\n";
   }
   if (r.stacks.empty()) o += "\nno outstanding kernel allocations match.\n";
+  if (r.churn_total) {
+    uint64_t allocs = 0, bytes = 0;
+    for (const auto& g : r.churn) allocs += g.allocs, bytes += g.alloc_bytes;
+    o += fmt::format("\nchurn: {} more groups allocated and freed in the window and hold nothing ({}{} "
+                     "allocations, {}; --format json lists them under \"churn\")\n",
+                     r.churn_total, r.churn.size() < r.churn_total ? "top " + std::to_string(r.churn.size()) + ": " : "",
+                     allocs, human_bytes(bytes));
+  }
   return o;
 }
 

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "cli/view_options.h"
 #include "kleak/attach.h"
 #include "kleak/bounded_read.h"
 #include "kleak/cgroup.h"
@@ -32,8 +33,9 @@
 #include "kleak/build_report.h"
 #include "kleak/recording.h"
 #include "kleak/output_file.h"
-#include "kleak/render_formats.h"
+#include "kleak/render.h"
 #include "kleak/serve.h"
+#include "kleak/signals.h"
 #include "kleak/verdict.h"
 
 namespace kleak {
@@ -41,20 +43,14 @@ namespace kleak {
 namespace {
 
 struct TraceOptions {
+  ViewOptions view;  // --filter, --top, --format, -o, --by, --sort, --full-stacks, --user-pages
   std::string duration = "30s";
   std::string interval;
-  size_t top = 10;
-  bool top_given = false;
   uint32_t stack_depth = KLEAK_DEFAULT_STACK_DEPTH;
-  std::string filter;
   std::string min_size, max_size;
   std::optional<uint32_t> pid;
   std::string cache;
   std::string kinds;
-  std::string format = "text";
-  std::string output;
-  bool full_stacks = false;
-  bool user_pages = false;
   uint32_t max_allocs = KLEAK_DEFAULT_MAX_ALLOCS;
   uint32_t max_stacks = KLEAK_DEFAULT_MAX_STACKS;
   uint32_t max_caches = KLEAK_DEFAULT_MAX_CACHES;
@@ -62,8 +58,6 @@ struct TraceOptions {
   std::string btf = "/sys/kernel/btf/vmlinux";
   std::string tracefs;
   std::string kallsyms = "/proc/kallsyms";
-  std::string by = "stack";
-  std::string sort = "growth";
   std::string record;
   uint32_t sample = 1;
   uint32_t stack_reuse = KLEAK_DEFAULT_STACK_REUSE;
@@ -73,7 +67,6 @@ struct TraceOptions {
   size_t serve_top = 20;
   std::string cgroup;
   uint32_t max_churn = KLEAK_DEFAULT_MAX_CHURN;
-  bool force = false;
 };
 
 // "4096", "4k", "1M", "2G" (binary multiples).
@@ -99,7 +92,7 @@ uint64_t parse_size(const std::string& flag, const std::string& text) {
 
 // --filter and the shorthands, AND-ed into one filter.
 Filter build_filter(const TraceOptions& o) {
-  Filter f = Filter::parse(o.filter);
+  Filter f = Filter::parse(o.view.filter);
   auto add = [&](const std::string& text) { f = conjoin(f, Filter::parse(text)); };
   if (!o.min_size.empty()) add("bytes_req >= " + std::to_string(parse_size("--min-size", o.min_size)));
   if (!o.max_size.empty()) add("bytes_req <= " + std::to_string(parse_size("--max-size", o.max_size)));
@@ -125,27 +118,6 @@ std::optional<AttachMode> parse_attach(const std::string& s) {
   if (s == "kprobe") return AttachMode::Kprobe;
   throw usage_error("bad --attach '" + s + "' (use auto, raw_tp, tracepoint or kprobe)");
 }
-
-class SignalBlock {
- public:
-  SignalBlock() {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    sigaddset(&set_, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set_, &old_);
-  }
-  ~SignalBlock() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
-  // Waits up to `ns`; returns the signal that arrived, or 0.
-  int wait(uint64_t ns) const {
-    timespec ts{static_cast<time_t>(ns / 1000000000ull), static_cast<long>(ns % 1000000000ull)};
-    int sig = sigtimedwait(&set_, nullptr, &ts);
-    return sig > 0 ? sig : 0;
-  }
-
- private:
-  sigset_t set_{}, old_{};
-};
 
 // /proc/meminfo and friends at one instant of the live box.
 std::optional<Snapshot> meminfo_now() {
@@ -229,18 +201,18 @@ int run_trace(const TraceOptions& o) {
   auto duration = parse_duration(o.duration);
   std::optional<std::chrono::nanoseconds> interval;
   if (!o.interval.empty()) interval = parse_duration(o.interval);
-  check_report_format(o.format);
+  const ReportFormat& format = report_format(o.view.format);
+  check_view_output(o.view);
   if (o.stack_depth < 1 || o.stack_depth > KLEAK_MAX_STACK_DEPTH)
     throw usage_error("--stack-depth must be between 1 and " + std::to_string(KLEAK_MAX_STACK_DEPTH));
-  if (o.top < 1) throw usage_error("--top must be at least 1");
   if (o.sample < 1) throw usage_error("--sample must be at least 1");
   if (o.stack_reuse < 1) throw usage_error("--stack-reuse must be at least 1 (1 walks every allocation's stack)");
   if (o.max_sites < 1) throw usage_error("--max-sites must be at least 1");
   if (o.max_allocs < 1 || o.max_stacks < 1 || o.max_caches < 1)
     throw usage_error("map sizes (--max-allocs, --max-stacks, --max-caches) must be at least 1");
   auto forced = parse_attach(o.attach);
-  std::vector<GroupBy> by = parse_group_by(o.by);
-  SortBy sort = parse_sort(o.sort);
+  std::vector<GroupBy> by = parse_group_by(o.view.by);
+  SortBy sort = parse_sort(o.view.sort);
   std::optional<CgroupTarget> cgroup;
   if (!o.cgroup.empty()) cgroup = resolve_cgroup(o.cgroup);
   Filter filter = build_filter(o);
@@ -250,8 +222,8 @@ int run_trace(const TraceOptions& o) {
   // Output paths are checked now, so an unwritable or refused path fails before the window,
   // not after; nothing is written (or truncated) until there is something to write.
   OutputOptions out_opts;
-  out_opts.force = o.force;
-  if (!o.output.empty()) check_output_path(o.output, out_opts);
+  out_opts.force = o.view.force;
+  if (!o.view.output.empty()) check_output_path(o.view.output, out_opts);
   if (!o.record.empty()) check_output_path(o.record, out_opts);
   if (!o.tracefs.empty()) check_tracefs_dir(o.tracefs);
   if (!o.kallsyms.starts_with("/proc/")) check_regular_file(o.kallsyms, kCapKallsyms, "a kallsyms file");
@@ -288,7 +260,7 @@ int run_trace(const TraceOptions& o) {
     s.cgroup_level = cgroup->level;
   }
 
-  SignalBlock signals;  // before attach: a Ctrl-C during load still ends cleanly
+  BlockedSignals signals{SIGINT, SIGTERM, SIGHUP};  // before attach: a Ctrl-C during load still ends cleanly
   KernelProbe probe;
   probe.btf_path = o.btf;
   probe.tracefs = o.tracefs;
@@ -306,11 +278,11 @@ int run_trace(const TraceOptions& o) {
 
   AggregateOptions aopts;
   // Flame graphs and profiles show every group unless --top was given.
-  aopts.top = format_wants_all_groups(o.format) && !o.top_given ? SIZE_MAX : o.top;
-  aopts.full_stacks = o.full_stacks;
-  aopts.user_pages = o.user_pages;
+  aopts.top = o.view.groups_shown();
+  aopts.full_stacks = o.view.full_stacks;
+  aopts.user_pages = o.view.user_pages;
   aopts.by = by;
-  auto render = [&](const Report& r) { return render_report(r, o.format); };
+  auto render = [&](const Report& r) { return format.render(r); };
 
   const bool tty = isatty(STDERR_FILENO);
   const uint64_t start = tracer->window_start_ns();
@@ -354,14 +326,14 @@ int run_trace(const TraceOptions& o) {
       Collected c = tracer->drain();
       Report r = build_report(live.inputs(c, growth, meminfo_now()));
       std::string text = render(r) + "\n";
-      if (o.output.empty()) {
+      if (o.view.output.empty()) {
         write_stdout(text);
       } else if (interval_file) {
         interval_file->write(text);
         interval_file->sync();
       } else {
         // The first report replaces the previous file whole; later ones are appended to it.
-        interval_file.emplace(o.output, out_opts);
+        interval_file.emplace(o.view.output, out_opts);
         interval_file->write(text);
         interval_file->commit();
       }
@@ -393,7 +365,7 @@ int run_trace(const TraceOptions& o) {
       next_gc = now;
     if (now >= next_gc) {
       last_gc = now;
-      if (!o.user_pages) {
+      if (!o.view.user_pages) {
         Collected c = tracer->drain();
         tracer->skip_stacks(user_memory_stack_ids(c, syms), c.allocs);
       }
@@ -406,7 +378,7 @@ int run_trace(const TraceOptions& o) {
                  format_duration(std::chrono::seconds((end - now + 999999999) / 1000000000)));
     // Wake at least every 200 ms: cheap (a counter read), and map pressure is noticed in time.
     uint64_t wake = std::min<uint64_t>({end, next_report, next_gc, next_sample, now + 200'000'000ull});
-    if ((sig = signals.wait(wake - now)) != 0) break;
+    if ((sig = signals.wait(std::chrono::nanoseconds(wake - now))) != 0) break;
   }
   if (tty) fmt::print(stderr, "\r\033[K");
   if (sig) fmt::print(stderr, "kleak: {} received, reporting what was collected\n", strsignal(sig));
@@ -431,13 +403,13 @@ int run_trace(const TraceOptions& o) {
   std::vector<std::string> failed;
   try {
     std::string text = render(r);
-    if (o.output.empty()) {
+    if (o.view.output.empty()) {
       write_stdout(text);
     } else if (interval_file) {
       interval_file->write(text);
       interval_file->sync();
     } else {
-      write_file_atomically(o.output, text, out_opts);
+      write_file_atomically(o.view.output, text, out_opts);
     }
   } catch (const Error& e) {
     failed.push_back(e.what());
@@ -459,7 +431,7 @@ int run_trace(const TraceOptions& o) {
                "kleak: {} allocations were not tracked because the allocation map ({} entries) "
                "was full; the report is incomplete (raise --max-allocs or narrow --filter)\n",
                lost, o.max_allocs);
-    return 3;
+    return kExitIncomplete;
   }
   return kExitOk;
 }
@@ -472,19 +444,15 @@ void register_trace_command(CLI::App& app, int& exit_code) {
       "trace", "Trace kernel allocations for a window and report the call stacks still holding memory");
   cmd->add_option("-d,--duration", opts->duration, "How long to trace: 90s, 10m, 1h (default 30s)");
   cmd->add_option("-i,--interval", opts->interval, "Also print a report every D while tracing");
-  cmd->add_option("-n,--top", opts->top, "How many stacks to show (default 10; folded/pprof/svg: all)")
-      ->each([opts](const std::string&) { opts->top_given = true; });
+  add_view_options(cmd, opts->view,
+                   "text (default), json, folded (flamegraph.pl/speedscope), pprof (gzipped profile.proto: "
+                   "use -o), svg (a flame graph)");
   cmd->add_option("--stack-depth", opts->stack_depth, "Kernel frames captured per stack (default 32, max 127)");
-  cmd->add_option("-f,--filter", opts->filter,
-                  "ftrace-style filter over bytes_req, bytes_alloc, order, gfp_flags, cache, comm, "
-                  "pid, tid, kind, call_site, migratetype, cgroup, e.g. 'bytes_req >= 256 && bytes_req <= 512'");
   cmd->add_option("--min-size", opts->min_size, "Only allocations requesting at least this many bytes (4096, 4k, 1M)");
   cmd->add_option("--max-size", opts->max_size, "Only allocations requesting at most this many bytes");
   cmd->add_option("-p,--pid", opts->pid, "Only allocations made by this process (tgid)");
   cmd->add_option("--cache", opts->cache, "Only objects of this slab cache (e.g. dentry, kmalloc-512)");
   cmd->add_option("--kinds", opts->kinds, "Only these kinds: kmalloc,slab,page,vmalloc,percpu");
-  cmd->add_option("--by", opts->by,
-                  "Group by stack (default), callsite, cache, comm, pid or cgroup; combine with commas: cgroup,cache");
   cmd->add_option("--serve", opts->serve,
                   "While tracing, serve /metrics (Prometheus) and /debug/pprof/heap (pprof) on [HOST]:PORT "
                   "(:9464 = loopback; 0.0.0.0:9464 every interface); with a long --duration, a daemon");
@@ -502,21 +470,10 @@ void register_trace_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--max-sites", opts->max_sites, "Call sites remembered for --stack-reuse (default 16384, LRU)");
   cmd->add_option("--record", opts->record,
                   "Also keep the run in FILE (compressed) for `kleak report FILE` and `kleak diff A B`");
-  cmd->add_option("--sort", opts->sort,
-                  "growth (default: growing groups first, by rate), bytes, count or age");
   cmd->add_option("--cgroup", opts->cgroup,
                   "Only tasks in this cgroup v2 or below: a directory (/sys/fs/cgroup/system.slice/x.scope, "
                   "or relative to the cgroup2 root) or a cgroup id; checked in BPF");
   cmd->add_option("--max-churn", opts->max_churn, "Groups counted for alloc/free churn at most (default 65536)");
-  cmd->add_option("--format", opts->format,
-                  "text (default), json, folded (flamegraph.pl/speedscope), pprof (gzipped profile.proto: "
-                  "use -o), svg (a flame graph)");
-  cmd->add_option("-o,--output", opts->output,
-                  "Write the report to FILE instead of stdout (mode 0600, replaced whole: temporary file + rename)");
-  cmd->add_flag("--force", opts->force,
-                "Write -o/--record even where FILE is a symlink (to where it points) or another user's file");
-  cmd->add_flag("--full-stacks", opts->full_stacks, "Do not hide allocator and tracer frames");
-  cmd->add_flag("--user-pages", opts->user_pages, "Show stacks of pages backing user memory (anon, page cache)");
   cmd->add_option("--max-allocs", opts->max_allocs, "Outstanding allocations tracked at most (default 262144)");
   cmd->add_option("--max-stacks", opts->max_stacks, "Distinct stacks kept at most (default 65536)");
   cmd->add_option("--max-caches", opts->max_caches, "Slab caches named at most (default 4096)");

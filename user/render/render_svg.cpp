@@ -8,7 +8,8 @@
 #include <map>
 #include <memory>
 
-#include "kleak/render_formats.h"
+#include "kleak/hash.h"
+#include "kleak/render.h"
 
 namespace kleak {
 
@@ -47,14 +48,7 @@ std::string xml(std::string_view s) {
   return out;
 }
 
-uint32_t name_hash(std::string_view s) {
-  uint32_t h = 2166136261u;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 16777619u;
-  }
-  return h;
-}
+uint32_t name_hash(std::string_view s) { return fnv1a<uint32_t>(s); }
 
 // A color of the kind's family, varied by the frame's name (the same name, the same color).
 std::string color(std::string_view kind, std::string_view name) {

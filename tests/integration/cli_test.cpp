@@ -1,0 +1,96 @@
+// The command line's own defects, on the stored golden recordings (no root, no BPF needed):
+// each test here failed before the fix it names.
+#include <gtest/gtest.h>
+
+#include "harness.h"
+
+namespace kleak::test {
+namespace {
+
+using nlohmann::json;
+
+const std::string kPipes = std::string(KLEAK_FIXTURES) + "/golden/pipes.kleak";
+
+RunResult kleak(std::vector<std::string> args) {
+  args.insert(args.begin(), KLEAK_BIN);
+  return run(args);
+}
+
+TEST(Cli, UnknownCommandIsNamed) {
+  // Was: "A subcommand is required".
+  RunResult r = kleak({"foo"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err.rfind("kleak: unknown command 'foo' (commands: trace", 0), 0u) << r.err;
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
+}
+
+TEST(Cli, VersionCommand) {
+  RunResult r = kleak({"version"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "kleak 0.1.0\n");
+  EXPECT_EQ(kleak({"--version"}).out, r.out);
+}
+
+TEST(Cli, NegativeTopIsRefused) {
+  // Was: accepted, and --top -3 showed everything (trace then ran its default 30 s).
+  for (auto cmd : {std::vector<std::string>{"report", kPipes, "--top", "-3"},
+                   std::vector<std::string>{"trace", "--top", "-3", "--duration", "1h"}}) {
+    RunResult r = kleak(cmd);
+    EXPECT_EQ(r.status, 2) << cmd[0];
+    EXPECT_NE(r.err.find("--top"), std::string::npos) << r.err;
+  }
+}
+
+TEST(Cli, TopZeroShowsEveryGroupAsInMeminfo) {
+  // Was: report --top 0 showed none, trace --top 0 was refused, meminfo --top 0 showed all.
+  RunResult r = kleak({"report", kPipes, "--format", "json", "--top", "0"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  json j = json::parse(r.out);
+  EXPECT_GT(j["stacks"].size(), 10u);
+  EXPECT_EQ(j["stacks"].size(), j["groups_total"].get<size_t>());
+}
+
+TEST(Cli, BinaryFormatIsNotWrittenToATerminal) {
+  // Was: gzip bytes on the terminal. script(1) gives kleak a terminal as stdout.
+  RunResult r = run({"/usr/bin/script", "-qec", std::string(KLEAK_BIN) + " report " + kPipes + " --format pprof",
+                     "/dev/null"});
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("kleak: --format pprof is binary"), std::string::npos) << r.out;
+  // Into a pipe it is written as before.
+  r = kleak({"report", kPipes, "--format", "pprof"});
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.out.substr(0, 2), "\x1f\x8b");
+}
+
+TEST(Cli, ReportJsonNamesItsSchema) {
+  RunResult r = kleak({"report", kPipes, "--format", "json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["schema"], "kleak.report/1");
+}
+
+TEST(Cli, ChurnOnlyGroupsAreNotAmongTheHolders) {
+  // Was: "#2 0 B in 0 allocations ... comm " in the top holders of a quiet trace.
+  RunResult r = kleak({"report", kPipes, "--format", "json", "--top", "0"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  json j = json::parse(r.out);
+  for (const auto& g : j["stacks"]) EXPECT_GT(g["count"].get<uint64_t>(), 0u) << g.dump();
+  ASSERT_FALSE(j["churn"].empty());
+  for (const auto& g : j["churn"]) {
+    EXPECT_EQ(g["count"].get<uint64_t>(), 0u);
+    EXPECT_GT(g["allocs"].get<uint64_t>() + g["frees"].get<uint64_t>(), 0u);
+  }
+  r = kleak({"report", kPipes, "--top", "0"});
+  EXPECT_EQ(r.out.find(" 0 B in 0 allocations"), std::string::npos);
+  EXPECT_NE(r.out.find("\nchurn: "), std::string::npos);
+}
+
+TEST(Cli, GroupHeaderSaysACategoryNamedAsItsKindOnce) {
+  // Was: "[slab slab -> slab_unreclaimable cache=...]".
+  RunResult r = kleak({"report", kPipes, "--top", "0"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.find("[slab slab"), std::string::npos);
+  EXPECT_NE(r.out.find("[slab -> slab_"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kleak::test

@@ -1,0 +1,46 @@
+#include "cli/view_options.h"
+
+#include <unistd.h>
+
+#include <cstdint>
+
+namespace kleak {
+
+size_t ViewOptions::groups_shown() const {
+  if (top == 0) return SIZE_MAX;
+  if (!top_given && report_format(format).all_groups) return SIZE_MAX;
+  return top;
+}
+
+void add_view_options(CLI::App* cmd, ViewOptions& o, const std::string& formats) {
+  cmd->add_option("-f,--filter", o.filter,
+                  "ftrace-style filter over bytes_req, bytes_alloc, order, gfp_flags, cache, comm, "
+                  "pid, tid, kind, call_site, migratetype, cgroup, e.g. 'bytes_req >= 256 && bytes_req <= 512'");
+  // A number check before the conversion: "-3" would otherwise wrap to a huge size_t.
+  cmd->add_option("-n,--top", o.top, "How many groups to show, 0 = all (default 10; folded/pprof/svg: all)")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            return !v.empty() && v.find_first_not_of("0123456789") == std::string::npos
+                       ? std::string()
+                       : "must be a whole number, 0 for all, got '" + v + "'";
+          },
+          "N"))
+      ->each([&o](const std::string&) { o.top_given = true; });
+  cmd->add_option("--format", o.format, formats);
+  cmd->add_option("-o,--output", o.output,
+                  "Write the report to FILE instead of stdout (mode 0600, replaced whole: temporary file + rename)");
+  cmd->add_flag("--force", o.force,
+                "Write -o (trace: and --record) even where FILE is a symlink (to where it points) or another "
+                "user's file");
+  cmd->add_option("--by", o.by,
+                  "Group by stack (default), callsite, cache, comm, pid or cgroup; combine with commas: cgroup,cache");
+  cmd->add_option("--sort", o.sort, "growth (default: growing groups first, by rate), bytes, count or age");
+  cmd->add_flag("--full-stacks", o.full_stacks, "Do not hide allocator and tracer frames");
+  cmd->add_flag("--user-pages", o.user_pages, "Show stacks of pages backing user memory (anon, page cache)");
+}
+
+void check_view_output(const ViewOptions& o) {
+  check_output(report_format(o.format), o.output.empty() && isatty(STDOUT_FILENO));
+}
+
+}  // namespace kleak

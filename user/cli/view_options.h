@@ -1,0 +1,36 @@
+// The options that choose how a report is viewed, registered once for trace, report and diff.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <cstddef>
+#include <string>
+
+#include "kleak/render.h"
+
+namespace kleak {
+
+struct ViewOptions {
+  std::string filter;
+  size_t top = 10;  // 0 = every group
+  bool top_given = false;
+  std::string format = "text";
+  std::string output;
+  std::string by = "stack";
+  std::string sort = "growth";
+  bool full_stacks = false;
+  bool user_pages = false;
+  bool force = false;  // -o (and trace's --record) over a symlink or another user's file
+
+  // How many groups to show: --top (0 = all); without --top, all for flame graphs and profiles.
+  size_t groups_shown() const;
+};
+
+// --filter, --top, --format, -o, --force, --by, --sort, --full-stacks, --user-pages. `formats` is the help
+// text of --format (diff takes fewer).
+void add_view_options(CLI::App* cmd, ViewOptions& o, const std::string& formats);
+
+// Writes `text` to -o FILE, or to stdout; a binary format is refused on a terminal before
+// anything runs (check_view_output), not after the window.
+void check_view_output(const ViewOptions& o);
+
+}  // namespace kleak
