@@ -64,8 +64,8 @@ std::optional<std::pair<int, int>> kernel_version(std::string_view release);
 bool memlock_charged(std::string_view release);
 
 MemlockState read_memlock();
-// Where the kernel charges maps to the limit, raises the soft limit to the hard one (no
-// capability needed), then reads it.
+// Where the kernel charges maps to the limit, raises it to unlimited (with CAP_SYS_RESOURCE, as
+// libbpf does) or else the soft limit to the hard one (no capability needed), then reads it.
 MemlockState prepare_memlock();
 
 // Why a failed load may be the memlock limit, for the error; "" where it cannot be.

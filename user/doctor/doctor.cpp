@@ -94,7 +94,8 @@ DoctorFacts collect_doctor_facts(const KernelProbe& probe) {
   }
   f.kptr_restrict = read_sysctl("/proc/sys/kernel/kptr_restrict");
   f.perf_event_paranoid = read_sysctl("/proc/sys/kernel/perf_event_paranoid");
-  f.memlock = read_memlock();
+  // What kleak trace would have after raising it (doctor's own limit is its own to raise).
+  f.memlock = prepare_memlock();
   f.cgroup2 = live_cgroup2();
   f.unreadable_proc = unreadable_reconcile_files();
   f.bpf_why = probe_bpf_load();

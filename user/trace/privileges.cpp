@@ -146,7 +146,12 @@ MemlockState read_memlock() {
 
 MemlockState prepare_memlock() {
   MemlockState m = read_memlock();
-  if (!m.charged || m.soft == m.hard) return m;
+  if (!m.charged || m.soft == UINT64_MAX) return m;
+  // Unlimited first, as libbpf's own bump does: raising the hard limit needs CAP_SYS_RESOURCE,
+  // which root has on a stock box (Debian 11's 5.10 boots with 64 KiB, and kleak's default maps
+  // take ~80 MiB: measured in the 5.10 lane, where root's doctor said "would not work").
+  rlimit unlimited{RLIM_INFINITY, RLIM_INFINITY};
+  if (setrlimit(RLIMIT_MEMLOCK, &unlimited) == 0) return read_memlock();
   rlimit rl{};
   if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0) return m;
   rl.rlim_cur = rl.rlim_max;
