@@ -149,6 +149,21 @@ TEST(Doctor, KprobeVariantWithoutSysAdminUnderParanoidThreeIsMissing) {
   EXPECT_TRUE(judge(f).report_missing.empty());
 }
 
+// Measured on Debian 11's 5.10 (qemu lane): uid 65534 with the four capabilities got EACCES
+// attaching kmalloc's classic tracepoint: like a kprobe it is a perf event (perf_event_open).
+TEST(Doctor, TracepointVariantWithoutSysAdminUnderParanoidThreeIsMissing) {
+  DoctorFacts f = healthy();
+  f.families[0] = {"kmalloc", AttachMode::Tracepoint, "kmalloc has 6 arguments here, 7 expected"};
+  f.perf_event_paranoid = "3";
+  DoctorVerdict v = judge(f);
+  EXPECT_TRUE(v.ok());
+  ASSERT_EQ(v.report_missing.size(), 1u);
+  EXPECT_EQ(v.report_missing[0].rfind("kmalloc allocations (its tracepoint variant is refused without CAP_SYS_ADMIN", 0), 0u)
+      << v.report_missing[0];
+  f.perf_event_paranoid = "2";
+  EXPECT_TRUE(judge(f).report_missing.empty());
+}
+
 TEST(Doctor, SmallMemlockOnOldKernelIsAProblem) {
   DoctorFacts f = healthy();
   f.memlock = {true, 8 << 20, 8 << 20};

@@ -110,10 +110,13 @@ namespace {
 // allocs 42, stacks 17.5, churn 9, skip_stacks 5, sites 1.8, caches 0.5).
 constexpr uint64_t kDefaultMapsBytes = 80ull << 20;
 
-// Measured on Debian's 6.1 (perf_event_paranoid=3): uid 65534 with the four required
-// capabilities (and with CAP_DAC_OVERRIDE) got EACCES attaching the vmalloc kprobes; with
+// Debian's perf_event_paranoid=3 refuses perf_event_open to all but CAP_SYS_ADMIN, and kprobes
+// and classic tracepoints attach as perf events (raw_tp does not). Measured: on Debian's 6.1,
+// uid 65534 with the four required capabilities (and with CAP_DAC_OVERRIDE) got EACCES attaching
+// the vmalloc kprobes; on Debian 11's 5.10, attaching kmalloc's classic tracepoint; with
 // CAP_SYS_ADMIN they attached. kleak does not ask for CAP_SYS_ADMIN: the family goes untraced.
-bool kprobe_refused(const DoctorFacts& f) {
+bool perf_event_refused(const DoctorFacts& f, AttachMode mode) {
+  if (mode != AttachMode::Kprobe && mode != AttachMode::Tracepoint) return false;
   constexpr int kCapSysAdmin = 21;
   int paranoid = 0;
   auto [ptr, ec] = std::from_chars(f.perf_event_paranoid.data(),
@@ -124,9 +127,10 @@ bool kprobe_refused(const DoctorFacts& f) {
 void judge_families(const DoctorFacts& f, DoctorVerdict& v) {
   size_t attachable = 0;
   for (const auto& p : f.families) {
-    if (p.mode == AttachMode::Kprobe && kprobe_refused(f)) {
-      v.report_missing.push_back(p.family + " allocations (its kprobe variant is refused without "
-                                 "CAP_SYS_ADMIN while perf_event_paranoid=" + f.perf_event_paranoid + ")");
+    if (perf_event_refused(f, p.mode)) {
+      v.report_missing.push_back(p.family + " allocations (its " + std::string(attach_mode_name(p.mode)) +
+                                 " variant is refused without CAP_SYS_ADMIN while perf_event_paranoid=" +
+                                 f.perf_event_paranoid + ")");
       continue;
     }
     if (p.mode != AttachMode::None) {
