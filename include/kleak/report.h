@@ -148,4 +148,19 @@ std::vector<int32_t> user_memory_stack_ids(const Collected& c, const Kallsyms& s
 // Cache name of a record: the `caches` map for slab records, kmalloc-<size> for small kmalloc.
 std::optional<std::string> cache_name(const Collected& snap, const kleak_alloc& a);
 
+// kleak diff: two reports compared group by group (same identity, group_key()); made by
+// diff_reports() (diff.h), printed by render_diff() (render.h).
+struct GroupDiffRow {
+  StackGroup group;  // as in the later report, or the earlier one when it is gone
+  uint64_t a_bytes = 0, b_bytes = 0, a_count = 0, b_count = 0;
+  int64_t delta_bytes() const { return static_cast<int64_t>(b_bytes) - static_cast<int64_t>(a_bytes); }
+  int64_t delta_count() const { return static_cast<int64_t>(b_count) - static_cast<int64_t>(a_count); }
+};
+
+struct ReportDiff {
+  std::string a, b;  // what the two sides are (file names)
+  uint64_t a_total_bytes = 0, b_total_bytes = 0;
+  std::vector<GroupDiffRow> rows;  // changed groups, biggest change in bytes first, at most `top`
+};
+
 }  // namespace kleak

@@ -9,9 +9,9 @@
 #include <algorithm>
 #include <set>
 
-#include "kleak/classify.h"
+#include "kleak/category.h"
 #include "kleak/hash.h"
-#include "kleak/serve.h"
+#include "kleak/render.h"
 
 namespace kleak {
 
