@@ -45,4 +45,9 @@ std::string_view category_name(Category c) noexcept;
 // Inverse of category_name; nullopt for any other string.
 std::optional<Category> category_from_name(std::string_view name) noexcept;
 
+// Orders categories by name: maps keyed by Category print as they did when keyed by name.
+struct CategoryNameOrder {
+  bool operator()(Category a, Category b) const noexcept { return category_name(a) < category_name(b); }
+};
+
 }  // namespace kleak

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "kleak/category.h"
 #include "kleak/collect.h"
 #include "kleak/frame.h"
 
@@ -92,7 +93,7 @@ struct Report {
   std::map<std::string, Summary> backing;      // category -> pages under objects counted above
   Summary user_untracked;  // allocated under stacks recognized as user memory, counted not tracked
   // Every group (before --top), by category, and slab objects by cache: what reconcile() reads.
-  std::map<std::string, Summary> by_category;
+  std::map<Category, Summary, CategoryNameOrder> by_category;  // printed in name order
   std::map<std::string, Summary> slab_by_cache;
 
   // How /proc/meminfo moved during the window next to what the trace explains (reconcile.h).
@@ -135,9 +136,11 @@ struct AggregateOptions {
   size_t top = 10;
   bool full_stacks = false;  // do not trim allocator/plumbing frames
   bool user_pages = false;   // show user-memory pages as stacks too
+  std::string kernel;        // Report::kernel: the traced box's "Linux 6.18.0 x86_64"
 };
 
-// Filter, group by (kind, trimmed frames), classify, sort. Pure: the kernel is not touched.
+// Filter, group by (kind, trimmed frames), classify, sort. Pure: the kernel is not touched (its
+// release and the cgroup names come in `opts`).
 Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filter,
                  const AggregateOptions& opts);
 
