@@ -24,25 +24,17 @@ class ReportOutput {
  public:
   explicit ReportOutput(const ViewOptions& v) : path_(v.output) { opts_.force = v.force; }
 
-  void interval(const std::string& text) {
+  // `interval`: a report while the window runs; the final one comes last.
+  void write(const std::string& text, bool interval) {
     if (path_.empty()) {
       write_stdout(text);
     } else if (file_) {
       file_->write(text);
       file_->sync();
-    } else {
+    } else if (interval) {
       file_.emplace(path_, opts_);
       file_->write(text);
       file_->commit();
-    }
-  }
-
-  void final(const std::string& text) {
-    if (path_.empty()) {
-      write_stdout(text);
-    } else if (file_) {
-      file_->write(text);
-      file_->sync();
     } else {
       write_file_atomically(path_, text, opts_);
     }
@@ -61,7 +53,7 @@ class ReportOutput {
 void write_outputs(const TraceOptions& o, const TraceResult& res, ReportOutput& out) {
   std::vector<std::string> failed;
   try {
-    out.final(report_format(o.view.format).render(res.report));
+    out.write(report_format(o.view.format).render(res.report), false);
   } catch (const Error& e) {
     failed.push_back(e.what());
   }
@@ -80,7 +72,7 @@ void write_outputs(const TraceOptions& o, const TraceResult& res, ReportOutput& 
 int run_trace(const TraceOptions& o) {
   ReportOutput out(o.view);
   TraceResult res = trace_window(o, [&](const Report& r) {
-    out.interval(report_format(o.view.format).render(r) + "\n");
+    out.write(report_format(o.view.format).render(r) + "\n", true);
   });
   write_outputs(o, res, out);
   const Report& r = res.report;
