@@ -63,14 +63,13 @@ int own_map_fd(const char* name) {
 }
 
 int run_trace(int argc, char** argv) {
-  kleak::BpfSettings s;
+  kleak::BpfConfig s;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--no-stacks") s.capture_stacks = false;
     else if (a == "--stack-depth" && i + 1 < argc) s.stack_depth = static_cast<uint32_t>(std::atoi(argv[++i]));
     else throw kleak::usage_error("unknown argument " + a);
   }
-  set_self_identity(s);
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
@@ -114,9 +113,8 @@ int run_drain(int argc, char** argv) {
     else throw kleak::usage_error("unknown argument " + a);
   }
   kleak::check_privileges();
-  kleak::BpfSettings s;
+  kleak::BpfConfig s;
   s.max_allocs = n + 262144;  // room for what the one second of real tracing records too
-  set_self_identity(s);
   auto tracer = kleak::Tracer::start(s, kleak::KernelProbe{}, std::nullopt);
   // A second of real tracing fills the stack map with real stacks; the planted records point
   // at those, so drain() copies real stacks (one lookup per distinct id).

@@ -12,8 +12,9 @@
 # (seeds from tests/fuzz/corpus/<name>/ plus what the fuzzer found), crash-* artifacts.
 #
 # Adding a target: write tests/fuzz/fuzz_<name>.cpp (LLVMFuzzerTestOneInput, public API only),
-# put seeds in tests/fuzz/corpus/<name>/, and add a line to TARGETS below:
-#   <name>|<header that must exist, or ->|<sources under user/ it links, shell globs>
+# put seeds in tests/fuzz/corpus/<name>/, add a kleak_fuzz_target(<name> <stage library>) line to
+# CMakeLists.txt and <name> to TARGETS below. The targets link the stage libraries, built by CMake
+# with -DKLEAK_FUZZ=ON in $out/cmake (through ccache when it is installed).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,16 +22,7 @@ seconds=${1:-20}
 shift || true
 [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "fuzz.sh: seconds must be a whole number, got '$seconds'" >&2; exit 2; }
 
-TARGETS=(
-  "meminfo|-|user/procfs/*.cpp user/meminfo/account.cpp user/meminfo/render_meminfo.cpp user/meminfo/snapshot.cpp user/util/bounded_read.cpp"
-  "vmallocinfo|-|user/procfs/*.cpp user/meminfo/account.cpp user/meminfo/render_meminfo.cpp user/meminfo/snapshot.cpp user/util/bounded_read.cpp"
-  "slabinfo|-|user/procfs/*.cpp user/meminfo/account.cpp user/meminfo/render_meminfo.cpp user/meminfo/snapshot.cpp user/util/bounded_read.cpp"
-  "snapshot|-|user/procfs/*.cpp user/meminfo/account.cpp user/meminfo/render_meminfo.cpp user/meminfo/snapshot.cpp user/util/bounded_read.cpp"
-  "duration|include/kleak/duration.h|user/util/duration.cpp"
-  "filter|include/kleak/filter.h|user/filter/*.cpp user/model/kind.cpp"
-  "kallsyms|include/kleak/symbolize.h|user/report/symbolize.cpp user/report/frames.cpp user/model/frame.cpp user/util/bounded_read.cpp"
-  "recording|include/kleak/recording.h|user/model/recording.cpp user/procfs/*.cpp user/meminfo/snapshot.cpp user/util/bounded_read.cpp user/util/output_file.cpp"
-)
+TARGETS=(meminfo vmallocinfo slabinfo snapshot duration filter kallsyms recording)
 
 cxx=${CXX_FUZZ:-}
 if [[ -z "$cxx" ]]; then
@@ -39,7 +31,7 @@ fi
 [[ -n "$cxx" ]] || { echo "fuzz.sh: clang++ not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
 
 out=${KLEAK_FUZZ_DIR:-$root/build/fuzz}
-mkdir -p "$out/obj" "$out/artifacts"
+mkdir -p "$out/artifacts"
 flags=(-std=c++20 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=all -I"$root/include" -I"$root/user" -I"$root/tests/fuzz")
 
@@ -52,15 +44,14 @@ if ! "$cxx" "${flags[@]}" "$probe" -o "$out/probe" 2>"$out/probe.log"; then
   exit 1
 fi
 
-# Compiles one source into the shared object cache when it changed.
-compile() {
-  local src=$1 obj
-  obj="$out/obj/$(echo "${src#"$root"/}" | tr '/' '_').o"
-  if [[ ! -f "$obj" || "$src" -nt "$obj" || -n "$(find "$root/include" "$root/user" "$root/tests/fuzz" -name '*.h' -newer "$obj" -print -quit)" ]]; then
-    "$cxx" "${flags[@]}" -c "$src" -o "$obj" || return 1
-  fi
-  echo "$obj"
-}
+cc=${cxx/clang++/clang}
+launcher=()
+command -v ccache >/dev/null && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+if ! cmake -S "$root" -B "$out/cmake" -DCMAKE_BUILD_TYPE=Debug -DKLEAK_FUZZ=ON -DKLEAK_BUILD_TESTS=OFF \
+       -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" "${launcher[@]}" >"$out/cmake.log" 2>&1; then
+  echo "fuzz.sh: cmake -DKLEAK_FUZZ=ON failed (see $out/cmake.log)" >&2
+  exit 1
+fi
 
 want=("$@")
 selected() {
@@ -72,24 +63,15 @@ selected() {
 
 failed=()
 ran=0
-for t in "${TARGETS[@]}"; do
-  IFS='|' read -r name header sources <<<"$t"
+for name in "${TARGETS[@]}"; do
   selected "$name" || continue
-  if [[ "$header" != "-" && ! -f "$root/$header" ]]; then
-    echo "fuzz.sh: $name: skipped, $header does not exist yet"
-    continue
-  fi
   echo "fuzz.sh: $name: building"
-  objs=()
-  # shellcheck disable=SC2086  # the globs are meant to expand
-  for src in $(cd "$root" && ls $sources) "tests/fuzz/fuzz_$name.cpp"; do
-    if ! obj=$(compile "$root/$src"); then failed+=("$name (build)"); continue 2; fi
-    objs+=("$obj")
-  done
-  if ! "$cxx" "${flags[@]}" "${objs[@]}" -lfmt -lz -o "$out/fuzz_$name"; then
-    failed+=("$name (link)")
+  if ! cmake --build "$out/cmake" --target "fuzz_$name" -j"${KLEAK_FUZZ_JOBS:-2}" >"$out/$name.build.log" 2>&1; then
+    failed+=("$name (build)")
+    tail -n 30 "$out/$name.build.log" >&2
     continue
   fi
+  cp "$out/cmake/fuzz_$name" "$out/fuzz_$name"
   corpus="$out/corpus/$name"
   mkdir -p "$corpus"
   if [[ -d "$root/tests/fuzz/corpus/$name" ]]; then cp -n "$root/tests/fuzz/corpus/$name"/* "$corpus/" 2>/dev/null || true; fi

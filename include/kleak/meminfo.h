@@ -18,37 +18,18 @@
 #include <vector>
 
 #include "kleak/procfs.h"
+#include "kleak/snapshot.h"
 
 namespace kleak {
 
 // ---- snapshot ---------------------------------------------------------------------------------
 
-// What was read, kept as raw text so that a saved snapshot is parsed again by the same code.
-struct Snapshot {
-  std::string source;       // "/proc", the directory, or the file it was loaded from
-  std::int64_t taken_at = 0;  // unix seconds; 0 when unknown (a copied directory)
-  // Logical name -> raw text: "meminfo", "vmallocinfo", "slabinfo", "vmstat", "modules",
-  // "kernel-release".
-  std::map<std::string, std::string> files;
-  std::set<std::string> partial;                  // files that are excerpts (NAME.partial)
-  std::map<std::string, std::string> unreadable;  // logical name -> why it could not be read
-  bool sysfs = false;                             // whether sysfs evidence could be looked at
-  // sysfs path -> text: "" for paths whose presence is the evidence (/sys/module/vmw_balloon),
-  // the trimmed contents otherwise (virtio features, /sys/kernel/slab/*/reclaim_account).
-  std::map<std::string, std::string> sys;
-
-  bool operator==(const Snapshot&) const = default;
-};
+// Snapshot (what was read, as raw text) and its JSON: kleak/snapshot.h (model).
 
 // Reads every file `kleak meminfo` uses. Missing or unreadable files are recorded in
 // `unreadable`, never thrown: the accounting says what is missing.
 Snapshot collect_snapshot(const ProcSource& source, std::int64_t taken_at);
 
-// The --save format: {"schema": "kleak.meminfo.snapshot/1", "source", "taken_at", "files",
-// "partial", "unreadable", "sysfs", "sys"}.
-std::string snapshot_to_json(const Snapshot& snapshot);
-// Throws kleak::usage_error when the text is not such a snapshot.
-Snapshot snapshot_from_json(std::string_view text);
 // A file written by --save, or a directory of /proc files. Throws kleak::usage_error when
 // `path` is neither, or when it holds no meminfo.
 Snapshot load_snapshot(const std::filesystem::path& path);

@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "kleak/collect.h"
-#include "kleak/meminfo.h"
+#include "kleak/snapshot.h"
 #include "kleak/output_file.h"
 
 namespace kleak {

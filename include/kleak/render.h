@@ -87,4 +87,31 @@ void check_report_format(const std::string& format);      // usage_error on an u
 bool format_wants_all_groups(const std::string& format);
 std::string render_report(const Report& r, const std::string& format);
 
+// ---- /metrics: the Prometheus text exposition of a report (metrics.cpp), served by --serve.
+struct MetricsOptions {
+  size_t top = 20;  // stacks exported as labelled series, by growth: the cardinality bound
+};
+
+// What the exported series describe beyond the report: kleak_build_info's labels.
+struct BuildInfo {
+  std::string version;  // kleak's
+  std::string kernel;   // uname -r
+  std::string attach_mode;  // "raw_tp", or several joined with ',' when families differ
+};
+
+// Prometheus text exposition format (version 0.0.4) of a report. Counters only ever count up
+// during a run (the BPF counters); current state is a gauge. Stacks are identified by
+// `stack_id`, a hash of what makes the group (kind, category, frames, --by values), so a series
+// follows one stack across scrapes whatever its rank.
+std::string render_metrics(const Report& r, const MetricsOptions& opts, const BuildInfo& build,
+                           double events_per_s);
+// The 12 hex digit id of a group: the same stack gets the same id in every report.
+std::string stack_id(const StackGroup& g);
+// attach_mode of a report as one label value: the distinct modes, sorted, joined with ','.
+std::string attach_modes(const Report& r);
+
+// The diff's formats (render stage): text and json.
+std::string render_diff(const ReportDiff& d, std::string_view format);  // usage_error otherwise
+void check_diff_format(std::string_view format);
+
 }  // namespace kleak

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "kleak/category.h"
 #include "kleak/collect.h"
 #include "kleak/frame.h"
 
@@ -92,7 +93,7 @@ struct Report {
   std::map<std::string, Summary> backing;      // category -> pages under objects counted above
   Summary user_untracked;  // allocated under stacks recognized as user memory, counted not tracked
   // Every group (before --top), by category, and slab objects by cache: what reconcile() reads.
-  std::map<std::string, Summary> by_category;
+  std::map<Category, Summary, CategoryNameOrder> by_category;  // printed in name order
   std::map<std::string, Summary> slab_by_cache;
 
   // How /proc/meminfo moved during the window next to what the trace explains (reconcile.h).
@@ -135,9 +136,11 @@ struct AggregateOptions {
   size_t top = 10;
   bool full_stacks = false;  // do not trim allocator/plumbing frames
   bool user_pages = false;   // show user-memory pages as stacks too
+  std::string kernel;        // Report::kernel: the traced box's "Linux 6.18.0 x86_64"
 };
 
-// Filter, group by (kind, trimmed frames), classify, sort. Pure: the kernel is not touched.
+// Filter, group by (kind, trimmed frames), classify, sort. Pure: the kernel is not touched (its
+// release and the cgroup names come in `opts`).
 Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filter,
                  const AggregateOptions& opts);
 
@@ -147,5 +150,20 @@ std::vector<int32_t> user_memory_stack_ids(const Collected& c, const Kallsyms& s
 
 // Cache name of a record: the `caches` map for slab records, kmalloc-<size> for small kmalloc.
 std::optional<std::string> cache_name(const Collected& snap, const kleak_alloc& a);
+
+// kleak diff: two reports compared group by group (same identity, group_key()); made by
+// diff_reports() (diff.h), printed by render_diff() (render.h).
+struct GroupDiffRow {
+  StackGroup group;  // as in the later report, or the earlier one when it is gone
+  uint64_t a_bytes = 0, b_bytes = 0, a_count = 0, b_count = 0;
+  int64_t delta_bytes() const { return static_cast<int64_t>(b_bytes) - static_cast<int64_t>(a_bytes); }
+  int64_t delta_count() const { return static_cast<int64_t>(b_count) - static_cast<int64_t>(a_count); }
+};
+
+struct ReportDiff {
+  std::string a, b;  // what the two sides are (file names)
+  uint64_t a_total_bytes = 0, b_total_bytes = 0;
+  std::vector<GroupDiffRow> rows;  // changed groups, biggest change in bytes first, at most `top`
+};
 
 }  // namespace kleak

@@ -15,28 +15,6 @@
 
 namespace kleak {
 
-struct MetricsOptions {
-  size_t top = 20;  // stacks exported as labelled series, by growth: the cardinality bound
-};
-
-// What the exported series describe beyond the report: kleak_build_info's labels.
-struct BuildInfo {
-  std::string version;  // kleak's
-  std::string kernel;   // uname -r
-  std::string attach_mode;  // "raw_tp", or several joined with ',' when families differ
-};
-
-// Prometheus text exposition format (version 0.0.4) of a report. Counters only ever count up
-// during a run (the BPF counters); current state is a gauge. Stacks are identified by
-// `stack_id`, a hash of what makes the group (kind, category, frames, --by values), so a series
-// follows one stack across scrapes whatever its rank.
-std::string render_metrics(const Report& r, const MetricsOptions& opts, const BuildInfo& build,
-                           double events_per_s);
-// The 12 hex digit id of a group: the same stack gets the same id in every report.
-std::string stack_id(const StackGroup& g);
-// attach_mode of a report as one label value: the distinct modes, sorted, joined with ','.
-std::string attach_modes(const Report& r);
-
 // --- the exporter-toolkit web configuration file (--web.config.file), the format Prometheus
 // itself and its exporters read: https://prometheus.io/docs/prometheus/latest/configuration/https/
 struct TlsServerConfig {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <chrono>
 #include <fstream>
 #include <regex>
 
@@ -75,9 +76,12 @@ TEST(Formats, ProfileIsServedWhileTracing) {
   ASSERT_TRUE(std::regex_search(line, m, std::regex(":([0-9]+)/metrics"))) << line;
   {
     Planter p({"--pipes", "100"});
-    usleep(2'500'000);
     httplib::Client cli("127.0.0.1", std::stoi(m[1]));
+    // 503 until kleak's first sample is published: poll for it (at most 30 s), not a fixed sleep.
     auto res = cli.Get("/profile");
+    for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+         res && res->status == 503 && std::chrono::steady_clock::now() < end; res = cli.Get("/profile"))
+      usleep(100000);
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 200);
     ASSERT_GE(res->body.size(), 2u);

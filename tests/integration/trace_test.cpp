@@ -226,6 +226,18 @@ TEST(Trace, TwoInstancesDoNotInterfere) {
 namespace kleak::test {
 namespace {
 
+// Whether the tracer `pid` has put a stack in its skip_stacks map: its maintenance pass has
+// recognized a user-memory stack. Its map ids are read from its own fds (fdinfo's map_id), so
+// another kleak on the box does not count.
+bool skips_a_stack(pid_t pid) {
+  RunResult r = run({"/bin/sh", "-c",
+                     "for f in /proc/" + std::to_string(pid) + "/fdinfo/*; do "
+                     "id=$(sed -n 's/^map_id:[[:space:]]*//p' $f); [ -n \"$id\" ] || continue; "
+                     "bpftool map show id $id | grep -q ' name skip_stacks ' || continue; "
+                     "bpftool map dump id $id | grep -q key && echo yes; done"});
+  return r.out.find("yes") != std::string::npos;
+}
+
 TEST(Trace, PageCacheIsCountedNotTrackedSoItCannotFillTheMap) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
   // 20000 entries hold 78 MiB of pages; the page cache written below is 4x that. The writer
@@ -242,8 +254,11 @@ TEST(Trace, PageCacheIsCountedNotTrackedSoItCannotFillTheMap) {
                 "echo $$ > '" + cg.path() + "/cgroup.procs' && exec /bin/dd if=/dev/zero of=" + file +
                     " bs=1M count=" + std::to_string(mib) + " conv=notrunc status=none"});
   };
-  write_mib(16);  // the write path's stacks become known...
-  usleep(6'500'000);  // ...and are recognized at the next maintenance pass
+  write_mib(16);  // the write path's stacks become known and are recognized at the next
+  // maintenance pass: wait for that (at most 30 s), not for its period.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!skips_a_stack(t.pid()) && std::chrono::steady_clock::now() < deadline) usleep(100000);
+  ASSERT_TRUE(skips_a_stack(t.pid())) << "no stack recognized as user memory in 30 s";
   EXPECT_EQ(write_mib(320).status, 0);
   int st = t.stop();
   unlink(file.c_str());

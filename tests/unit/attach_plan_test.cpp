@@ -120,3 +120,65 @@ TEST(AttachPlan, OptionalNodeEventsJoinTheirFamilyOnlyWhereTheKernelHasThem) {
   EXPECT_TRUE(plan_of(plans, "kmalloc").absent.empty());
   EXPECT_EQ(plan_of(plans, "slab").mode, AttachMode::Tracepoint);
 }
+
+// plan_attach: the checks that refuse a request this kernel cannot serve, from facts alone.
+namespace {
+
+KernelOffer offer_all_good() {
+  KernelOffer o;
+  o.tracefs = "/sys/kernel/tracing";
+  for (const auto& e : event_table()) o.events.push_back(all_good(e));
+  return o;
+}
+
+}  // namespace
+
+TEST(AttachPlan, PlanAttachCarriesTheHelpers) {
+  HelperFacts h;
+  h.task = {false, false};
+  AttachPlan p = plan_attach(offer_all_good(), h, AttachRequest{});
+  EXPECT_EQ(p.families.size(), 5u);
+  EXPECT_FALSE(p.task.task_btf);
+  EXPECT_TRUE(p.cgroup_by_helper);
+}
+
+TEST(AttachPlan, ForcedTracepointNeedsTracefs) {
+  KernelOffer o = offer_all_good();
+  o.tracefs = "";
+  o.tracefs_why = "tracefs is not mounted";
+  AttachRequest req;
+  req.forced = AttachMode::Tracepoint;
+  try {
+    plan_attach(o, HelperFacts{}, req);
+    FAIL() << "accepted";
+  } catch (const std::exception& e) {
+    EXPECT_STREQ(e.what(), "tracefs is not mounted");
+  }
+}
+
+TEST(AttachPlan, CgroupThroughAncestorIdsWithoutTheHelper) {
+  KernelOffer o = offer_all_good();
+  HelperFacts h;
+  h.ancestor_cgroup = false;
+  AttachRequest req;
+  req.cgroup = true;
+  EXPECT_THROW(plan_attach(o, h, req), std::exception);  // neither helper nor ancestor_ids
+  o.cgroup_has_ancestor_ids = true;  // 5.10
+  EXPECT_FALSE(plan_attach(o, h, req).cgroup_by_helper);
+  h.ancestor_cgroup = true;
+  EXPECT_TRUE(plan_attach(o, h, req).cgroup_by_helper);
+}
+
+TEST(AttachPlan, CacheFilterNeedsACacheTheSlabTracepointCarries) {
+  KernelOffer o = offer_all_good();
+  for (size_t i = 0; i < o.events.size(); ++i)
+    if (event_table()[i].family == "slab") o.events[i].btf_ok = false;  // slab on the classic tracepoint
+  AttachRequest req;
+  req.cache = true;
+  EXPECT_THROW(plan_attach(o, HelperFacts{}, req), std::exception);  // 6.1: no name field
+  o.slab_tracepoint_has_name = true;
+  EXPECT_EQ(plan_of(plan_attach(o, HelperFacts{}, req).families, "slab").mode, AttachMode::Tracepoint);
+  req.kinds_mask = 1u << KLEAK_KIND_KMALLOC;  // slab not selected: nothing to refuse
+  o.slab_tracepoint_has_name = false;
+  EXPECT_NO_THROW(plan_attach(o, HelperFacts{}, req));
+}

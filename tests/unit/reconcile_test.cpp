@@ -43,11 +43,11 @@ TEST(Reconcile, EveryCategoryHasALine) {
 
 TEST(Reconcile, LinesMovedNextToWhatTheTraceExplains) {
   Report r;
-  r.by_category["pipe"] = {30720000, 7500};
-  r.by_category["vmalloc"] = {4 * (4198400 + 4096), 4};  // 4 areas, one guard page each
-  r.by_category["vmalloc_backing"] = {4 * 4198400, 4100};
-  r.by_category["slab"] = {300 * 1024, 600};
-  r.by_category["balloon"] = {8 << 20, 2048};  // no Balloon: line here -> unaccounted
+  r.by_category[Category::pipe] = {30720000, 7500};
+  r.by_category[Category::vmalloc] = {4 * (4198400 + 4096), 4};  // 4 areas, one guard page each
+  r.by_category[Category::vmalloc_backing] = {4 * 4198400, 4100};
+  r.by_category[Category::slab] = {300 * 1024, 600};
+  r.by_category[Category::balloon] = {8 << 20, 2048};  // no Balloon: line here -> unaccounted
   r.slab_by_cache["dentry"] = {200 * 1024, 400};
   r.slab_by_cache["kmalloc-512"] = {100 * 1024, 200};
   StackGroup dentries;

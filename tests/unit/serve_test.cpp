@@ -34,7 +34,10 @@ Report sample_report() {
   r.kernel = "Linux 6.18 x86_64";
   r.duration_s = 12;
   r.attach_mode = {{"kmalloc", "raw_tp"}, {"mm_page_alloc", "raw_tp"}, {"percpu_alloc", "tracepoint"}};
-  r.by_category = {{"slab", {4000, 10}}, {"pipe", {8192, 2}}, {"user_anon", {1 << 20, 256}}, {"slab_backing", {4096, 1}}};
+  r.by_category = {{Category::slab, {4000, 10}},
+                   {Category::pipe, {8192, 2}},
+                   {Category::user_anon, {1 << 20, 256}},
+                   {Category::slab_backing, {4096, 1}}};
   r.events = {{"allocs_seen", 100}, {"frees_seen", 90}, {"outstanding_records", 9419}, {"records_filtered_out", 3}};
   r.dropped = {{"alloc_map_full", 0}, {"drain_incomplete", 2}};
   for (int i = 0; i < 30; ++i) r.stacks.push_back(group("f" + std::to_string(i) + "+0x1", 4096 * (i + 1), i % 3 ? 0 : i));

@@ -295,8 +295,8 @@ TEST(KallsymsLive, ResolvesTheRunningKernel) {
 TEST(KallsymsLive, ResolvesQuickly) {
   auto k = live_kallsyms();
   if (!k) GTEST_SKIP() << "/proc/kallsyms unreadable or hidden (not root?)";
-  // 1M return addresses spread over the kernel text: the budget is 0.5 s, asserted loosely so
-  // that unoptimised or sanitized builds on a busy machine still pass.
+  // 1M return addresses spread over the kernel text. How long it took is recorded, not asserted:
+  // a wall-clock bound fails on a busy machine whatever the code does (bench/ measures speed).
   std::mt19937_64 rng(42);
   std::uniform_int_distribution<uint64_t> dist(0xffffffff81000000, 0xffffffff82200000);
   std::vector<uint64_t> ips(1'000'000);
@@ -306,7 +306,6 @@ TEST(KallsymsLive, ResolvesQuickly) {
   for (uint64_t ip : ips) known += k->resolve(ip).known();
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_GT(known, ips.size() / 2);
-  EXPECT_LT(s, 3.0);
   RecordProperty("resolve_1M_seconds", std::to_string(s));
 }
 

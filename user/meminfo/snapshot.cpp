@@ -1,5 +1,5 @@
-// Snapshots: collect the /proc and /sys files `kleak meminfo` reads, save and load them as JSON,
-// and diff two accountings.
+// Snapshots: collect the /proc and /sys files `kleak meminfo` reads, load them (a --save file or a
+// copied /proc directory), and diff two accountings. Their JSON: model/snapshot.cpp.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -16,8 +16,6 @@
 
 namespace kleak {
 namespace {
-
-constexpr std::string_view kSchema = "kleak.meminfo.snapshot/1";
 
 // The proc files read, by logical name (also their file name in a copied /proc directory).
 constexpr std::string_view kProcFiles[] = {"meminfo", "vmallocinfo", "slabinfo", "vmstat", "zoneinfo",
@@ -87,45 +85,6 @@ Snapshot collect_snapshot(const ProcSource& src, std::int64_t taken_at) {
       auto r = src.read(path);
       if (r.text) s.sys[path] = std::string(text::trim(*r.text));
     }
-  }
-  return s;
-}
-
-std::string snapshot_to_json(const Snapshot& s) {
-  nlohmann::json j;
-  j["schema"] = kSchema;
-  j["source"] = s.source;
-  j["taken_at"] = s.taken_at;
-  j["files"] = s.files;
-  j["partial"] = s.partial;
-  j["unreadable"] = s.unreadable;
-  j["sysfs"] = s.sysfs;
-  j["sys"] = s.sys;
-  // /proc text is ASCII in practice; anything else is replaced rather than refused.
-  return j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-}
-
-Snapshot snapshot_from_json(std::string_view text) {
-  Snapshot s;
-  try {
-    // Snapshots nest 3 deep (files -> name -> text); the parser recurses, so depth is capped.
-    nlohmann::json::parser_callback_t depth_cap = [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-      if (depth > 16) throw usage_error("not a kleak meminfo snapshot: nested deeper than 16 levels, the cap");
-      return true;
-    };
-    auto j = nlohmann::json::parse(text.begin(), text.end(), depth_cap);
-    if (!j.is_object() || !j.contains("schema") || j.at("schema") != kSchema)
-      throw usage_error(fmt::format("not a kleak meminfo snapshot (no \"schema\": \"{}\")", kSchema));
-    s.source = j.value("source", std::string());
-    s.taken_at = j.value("taken_at", std::int64_t{0});
-    s.files = j.at("files").get<std::map<std::string, std::string>>();
-    if (j.contains("partial")) s.partial = j.at("partial").get<std::set<std::string>>();
-    if (j.contains("unreadable"))
-      s.unreadable = j.at("unreadable").get<std::map<std::string, std::string>>();
-    s.sysfs = j.value("sysfs", false);
-    if (j.contains("sys")) s.sys = j.at("sys").get<std::map<std::string, std::string>>();
-  } catch (const nlohmann::json::exception& e) {
-    throw usage_error(fmt::format("not a kleak meminfo snapshot: {}", e.what()));
   }
   return s;
 }

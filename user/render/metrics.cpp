@@ -9,9 +9,9 @@
 #include <algorithm>
 #include <set>
 
-#include "kleak/classify.h"
+#include "kleak/category.h"
 #include "kleak/hash.h"
-#include "kleak/serve.h"
+#include "kleak/render.h"
 
 namespace kleak {
 
@@ -37,10 +37,9 @@ void family(std::string& o, const char* name, const char* type, const char* help
 const std::set<std::string> kEventGauges{"outstanding_records", "records_filtered_out"};
 
 enum class Memory { kernel, user, backing };
-Memory memory_of(const std::string& category) {
-  auto c = category_from_name(category);
-  if (c && is_user_memory(*c)) return Memory::user;
-  if (c && is_backing(*c)) return Memory::backing;
+Memory memory_of(Category c) {
+  if (is_user_memory(c)) return Memory::user;
+  if (is_backing(c)) return Memory::backing;
   return Memory::kernel;
 }
 
@@ -48,10 +47,10 @@ void by_category(std::string& o, const Report& r, Memory which, const char* byte
                  const char* what) {
   family(o, bytes_name, "gauge", fmt::format("{} allocated during the window and still held, by category.", what).c_str());
   for (const auto& [cat, s] : r.by_category)
-    if (memory_of(cat) == which) o += fmt::format("{}{{category=\"{}\"}} {}\n", bytes_name, label(cat), s.bytes);
+    if (memory_of(cat) == which) o += fmt::format("{}{{category=\"{}\"}} {}\n", bytes_name, label(category_name(cat)), s.bytes);
   family(o, count_name, "gauge", fmt::format("{} allocations still held, by category.", what).c_str());
   for (const auto& [cat, s] : r.by_category)
-    if (memory_of(cat) == which) o += fmt::format("{}{{category=\"{}\"}} {}\n", count_name, label(cat), s.count);
+    if (memory_of(cat) == which) o += fmt::format("{}{{category=\"{}\"}} {}\n", count_name, label(category_name(cat)), s.count);
 }
 
 // The exported stacks: fastest growing first, then most bytes, at most `top`.

@@ -4,7 +4,6 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
-#include "kleak/diff.h"
 #include "kleak/error.h"
 #include "kleak/render.h"
 

@@ -96,7 +96,7 @@ std::string render_json(const Report& r) {
   j["reconciliation_note"] =
       r.reconciliation_caveat.empty() ? r.reconciliation_note : r.reconciliation_caveat + " " + r.reconciliation_note;
   json cats = json::object();
-  for (const auto& [k, v] : r.by_category) cats[k] = {{"bytes", v.bytes}, {"count", v.count}};
+  for (const auto& [k, v] : r.by_category) cats[std::string(category_name(k))] = {{"bytes", v.bytes}, {"count", v.count}};
   j["by_category"] = cats;
   // comm and cache names are raw kernel bytes: a 15-byte comm can cut a UTF-8 character.
   return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";

@@ -1,7 +1,9 @@
-// Aggregate stage: records -> groups. Two passes: records (and churn entries) are first bucketed
+// Aggregate stage: records -> groups, in passes: filter and bucket the records (and churn entries)
 // by (kind, stack id) and the --by dimensions without touching symbols (one hash lookup per
-// record), then each distinct stack is symbolized once, trimmed and classified, and buckets whose
-// group keys print the same are merged.
+// record); symbolize, trim and classify each distinct stack once; count each bucket in its
+// category's summaries and merge the buckets whose group keys are equal; order the groups; map
+// the counters to events and losses. Pure: kernel facts (the release, cgroup names) come in
+// AggregateOptions.
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -9,8 +11,6 @@
 #include <string_view>
 #include <map>
 #include <unordered_map>
-
-#include <sys/utsname.h>
 
 #include "kleak/cgroup.h"
 #include "kleak/classify.h"
@@ -95,12 +95,6 @@ std::string stack_error_frame(int32_t id) {
   }
 }
 
-std::string kernel_release() {
-  utsname u{};
-  if (uname(&u) != 0) return "unknown";
-  return std::string(u.sysname) + " " + u.release + " " + u.machine;
-}
-
 }  // namespace
 
 std::optional<std::string> cache_name(const Collected& snap, const kleak_alloc& a) {
@@ -132,84 +126,163 @@ std::vector<int32_t> user_memory_stack_ids(const Collected& c, const Kallsyms& s
   return ids;
 }
 
-Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filter,
-                 const AggregateOptions& opts) {
-  Report r;
-  r.kernel = kernel_release();
-  r.duration_s = snap.now_ns > snap.window_start_ns
-                     ? static_cast<double>(snap.now_ns - snap.window_start_ns) / 1e9
-                     : 0.0;
-  r.filter = filter.is_match_all() ? "" : filter.to_string();
-  r.full_stacks = opts.full_stacks;
-  r.user_pages_shown = opts.user_pages;
-  r.by = opts.by;
-  // --sample N: each tracked allocation stands for N (the 1 in N addresses kept).
-  const uint64_t scale = snap.sample_every ? snap.sample_every : 1;
-  r.sample_every = static_cast<uint32_t>(scale);
 
-  auto has = [&](GroupBy g) { return std::find(opts.by.begin(), opts.by.end(), g) != opts.by.end(); };
-  const bool by_stack = has(GroupBy::stack), by_callsite = has(GroupBy::callsite),
-             by_cache = has(GroupBy::cache), by_comm = has(GroupBy::comm), by_pid = has(GroupBy::pid),
-             by_cgroup = has(GroupBy::cgroup);
+namespace {
 
-  // Cache names as string_views that outlive the loop (kmalloc-N made once per size).
-  std::unordered_map<uint64_t, std::string> kmalloc_names;
-  auto cache_of = [&](uint64_t cache, int kind, uint64_t bytes_alloc) -> std::string_view {
+// The --by dimensions asked for.
+struct Dimensions {
+  bool stack = false, callsite = false, cache = false, comm = false, pid = false, cgroup = false;
+  static Dimensions of(const std::vector<GroupBy>& by) {
+    auto has = [&](GroupBy g) { return std::find(by.begin(), by.end(), g) != by.end(); };
+    return {has(GroupBy::stack), has(GroupBy::callsite), has(GroupBy::cache),
+            has(GroupBy::comm),  has(GroupBy::pid),      has(GroupBy::cgroup)};
+  }
+};
+
+// Cache and cgroup names as string_views that outlive the passes (kmalloc-N made once per size).
+class Names {
+ public:
+  Names(const Collected& snap, const CgroupNames* cgroups) : snap_(snap), cgroups_(cgroups) {}
+
+  std::string_view cache(uint64_t cache, int kind, uint64_t bytes_alloc) {
     if (cache) {
-      auto it = snap.caches.find(cache);
-      return it == snap.caches.end() ? std::string_view() : std::string_view(it->second);
+      auto it = snap_.caches.find(cache);
+      return it == snap_.caches.end() ? std::string_view() : std::string_view(it->second);
     }
     if (kind != KLEAK_KIND_KMALLOC || bytes_alloc > kKmallocMaxCacheSize || bytes_alloc == 0) return {};
-    auto [it, fresh] = kmalloc_names.try_emplace(bytes_alloc);
+    auto [it, fresh] = kmalloc_.try_emplace(bytes_alloc);
     if (fresh) it->second = "kmalloc-" + std::to_string(bytes_alloc);
     return it->second;
-  };
-  std::unordered_map<uint64_t, std::string> cgroup_names;
-  auto cgroup_of = [&](uint64_t id) -> std::string_view {
-    auto [it, fresh] = cgroup_names.try_emplace(id);
-    if (fresh) it->second = opts.cgroups ? opts.cgroups->name(id) : "cgroup:" + std::to_string(id);
-    return it->second;
-  };
+  }
 
-  // ---- pass 1: bucket records by (kind, stack id) and the other dimensions asked for,
-  // evaluating the full filter per record. No symbols yet: one hash lookup per record.
-  struct BucketKey {
-    int32_t kind, stack_id;
-    uint32_t tgid;
-    uint64_t cgroup;
-    const char* cache;  // interned name
-    CommWords comm;
-    bool operator==(const BucketKey& o) const {
-      return kind == o.kind && stack_id == o.stack_id && tgid == o.tgid && cgroup == o.cgroup &&
-             cache == o.cache && comm == o.comm;
+  std::string_view cgroup(uint64_t id) {
+    auto [it, fresh] = cgroup_.try_emplace(id);
+    if (fresh) it->second = cgroups_ ? cgroups_->name(id) : "cgroup:" + std::to_string(id);
+    return it->second;
+  }
+
+ private:
+  const Collected& snap_;
+  const CgroupNames* cgroups_;
+  std::unordered_map<uint64_t, std::string> kmalloc_, cgroup_;
+};
+
+// ---- pass 1: filter and bucket. No symbols yet: one hash lookup per record.
+struct BucketKey {
+  int32_t kind, stack_id;
+  uint32_t tgid;
+  uint64_t cgroup;
+  const char* cache;  // interned name
+  CommWords comm;
+  bool operator==(const BucketKey& o) const {
+    return kind == o.kind && stack_id == o.stack_id && tgid == o.tgid && cgroup == o.cgroup &&
+           cache == o.cache && comm == o.comm;
+  }
+};
+
+struct BucketHash {
+  size_t operator()(const BucketKey& k) const {
+    uint64_t h = mix(0, (static_cast<uint64_t>(k.kind) << 32) ^ static_cast<uint32_t>(k.stack_id));
+    h = mix(h, k.cgroup ^ (static_cast<uint64_t>(k.tgid) << 40));
+    h = mix(h, reinterpret_cast<uintptr_t>(k.cache));
+    h = mix(h, k.comm.lo);
+    return static_cast<size_t>(mix(h, k.comm.hi));
+  }
+};
+
+class Bucketing {
+ public:
+  Bucketing(const Collected& snap, const Filter& filter, Dimensions dims, Names& names)
+      : snap_(snap), filter_(filter), dims_(dims), names_(names),
+        scale_(snap.sample_every ? snap.sample_every : 1) {  // --sample N: each record stands for N
+    buckets_.reserve(1024);
+  }
+
+  // Records that pass the filter, each counted in its bucket.
+  void add_records() {
+    for (const auto& rec : snap_.allocs) {
+      const kleak_alloc& a = rec.a;
+      std::string_view cache = names_.cache(a.cache, a.kind, a.bytes_alloc);
+      if (!filter_.is_match_all() && !filter_.matches(record_fields(a, cache))) {
+        ++filtered_out_;
+        continue;
+      }
+      Bucket& b = bucket_of(a.kind, a.stack_id, a.tgid, a.cgroup_id, cache, a.comm);
+      b.bytes += a.bytes_alloc * scale_;
+      b.bytes_req += a.bytes_req * scale_;
+      b.count += scale_;
+      b.oldest_ts = std::min<uint64_t>(b.oldest_ts, a.ts_ns);
+      bump_comm(b.comms, a.comm);
+      if (!cache.empty()) bump_cache(b.caches, cache);
     }
-  };
-  struct BucketHash {
-    size_t operator()(const BucketKey& k) const {
-      uint64_t h = mix(0, (static_cast<uint64_t>(k.kind) << 32) ^ static_cast<uint32_t>(k.stack_id));
-      h = mix(h, k.cgroup ^ (static_cast<uint64_t>(k.tgid) << 40));
-      h = mix(h, reinterpret_cast<uintptr_t>(k.cache));
-      h = mix(h, k.comm.lo);
-      return static_cast<size_t>(mix(h, k.comm.hi));
+  }
+
+  // Churn: allocations and frees seen in the window, bucketed the same way.
+  void add_churn() {
+    for (const auto& [ck, cv] : snap_.churn) {
+      std::string_view cache = names_.cache(ck.cache, ck.kind, cv.allocs ? cv.alloc_bytes / cv.allocs : 0);
+      if (!filter_.is_match_all() && !filter_.matches(churn_fields(ck, cv, cache))) continue;
+      Bucket& b = bucket_of(ck.kind, ck.stack_id, ck.tgid, ck.cgroup_id, cache, ck.comm);
+      b.allocs += cv.allocs * scale_;
+      b.frees += cv.frees * scale_;
+      b.alloc_bytes += cv.alloc_bytes * scale_;
+      b.free_bytes += cv.free_bytes * scale_;
+      if (!comm_view(ck.comm).empty() && b.comms.empty()) b.comms.emplace_back(ck.comm, 0);
+      if (!cache.empty() && b.caches.empty()) b.caches.emplace_back(cache, 0);
     }
-  };
-  std::unordered_map<BucketKey, Bucket, BucketHash> buckets;
-  buckets.reserve(1024);
-  auto key_of = [&](int kind, int32_t stack_id, uint32_t tgid, uint64_t cgroup, std::string_view cache,
+  }
+
+  const std::unordered_map<BucketKey, Bucket, BucketHash>& buckets() const { return buckets_; }
+  uint64_t filtered_out() const { return filtered_out_; }
+  uint64_t scale() const { return scale_; }
+
+ private:
+  FilterFields fields_of(int kind, std::string_view cache, std::string_view comm, uint32_t tgid, uint64_t cgroup) {
+    FilterFields f;
+    f.pid = tgid;
+    f.cache = cache;
+    f.comm = comm;
+    f.kind = kind_name(static_cast<kleak_kind>(kind));
+    f.cgroup = names_.cgroup(cgroup);
+    return f;
+  }
+
+  FilterFields record_fields(const kleak_alloc& a, std::string_view cache) {
+    FilterFields f = fields_of(a.kind, cache, comm_of(a), a.tgid, a.cgroup_id);
+    f.bytes_req = a.bytes_req;
+    f.bytes_alloc = a.bytes_alloc;
+    f.order = a.order;
+    f.gfp_flags = a.gfp_flags;
+    f.tid = a.tid;
+    f.call_site = a.call_site;
+    f.migratetype = a.migratetype;
+    return f;
+  }
+
+  FilterFields churn_fields(const kleak_churn_key& ck, const kleak_churn& cv, std::string_view cache) {
+    // Sizes are the group's average: a churn entry has no per-allocation size.
+    FilterFields f = fields_of(ck.kind, cache, comm_view(ck.comm), ck.tgid, ck.cgroup_id);
+    uint64_t avg = cv.allocs ? cv.alloc_bytes / cv.allocs : (cv.frees ? cv.free_bytes / cv.frees : 0);
+    f.bytes_req = f.bytes_alloc = avg;
+    if (ck.stack_id == KLEAK_STACK_PREWINDOW) {
+      // A free of an object from before the window: only its kind and cache are known.
+      f.comm = f.cgroup = {};
+      f.pid = 0;
+    }
+    return f;
+  }
+
+  // The bucket of these dimensions, its identity set when it is new.
+  Bucket& bucket_of(int kind, int32_t stack_id, uint32_t tgid, uint64_t cgroup, std::string_view cache,
                     const char* comm) {
     BucketKey k{};
     k.kind = kind;
     k.stack_id = stack_id;
-    if (by_pid) k.tgid = tgid;
-    if (by_cgroup) k.cgroup = cgroup;
-    if (by_cache || by_stack) k.cache = cache.data();
-    if (by_comm) k.comm = CommWords::of(comm);
-    return k;
-  };
-  // The bucket of these dimensions, its identity set when it is new.
-  auto bucket_of = [&](int kind, int32_t stack_id, uint32_t tgid, uint64_t cgroup, std::string_view cache,
-                       const char* comm) -> Bucket& {
-    auto [it, fresh] = buckets.try_emplace(key_of(kind, stack_id, tgid, cgroup, cache, comm));
+    if (dims_.pid) k.tgid = tgid;
+    if (dims_.cgroup) k.cgroup = cgroup;
+    if (dims_.cache || dims_.stack) k.cache = cache.data();
+    if (dims_.comm) k.comm = CommWords::of(comm);
+    auto [it, fresh] = buckets_.try_emplace(k);
     Bucket& b = it->second;
     if (fresh) {
       b.kind = kind;
@@ -219,91 +292,38 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
       b.cache = cache;
     }
     return b;
-  };
-  auto fields_of = [&](int kind, std::string_view cache, std::string_view comm, uint32_t tgid,
-                       uint64_t cgroup) {
-    FilterFields f;
-    f.pid = tgid;
-    f.cache = cache;
-    f.comm = comm;
-    f.kind = kind_name(static_cast<kleak_kind>(kind));
-    f.cgroup = cgroup_of(cgroup);
-    return f;
-  };
-  uint64_t filtered_out = 0;
-  for (const auto& rec : snap.allocs) {
-    const kleak_alloc& a = rec.a;
-    std::string_view cache = cache_of(a.cache, a.kind, a.bytes_alloc);
-    if (!filter.is_match_all()) {
-      FilterFields f = fields_of(a.kind, cache, comm_of(a), a.tgid, a.cgroup_id);
-      f.bytes_req = a.bytes_req;
-      f.bytes_alloc = a.bytes_alloc;
-      f.order = a.order;
-      f.gfp_flags = a.gfp_flags;
-      f.tid = a.tid;
-      f.call_site = a.call_site;
-      f.migratetype = a.migratetype;
-      if (!filter.matches(f)) {
-        ++filtered_out;
-        continue;
-      }
-    }
-    Bucket& b = bucket_of(a.kind, a.stack_id, a.tgid, a.cgroup_id, cache, a.comm);
-    b.bytes += a.bytes_alloc * scale;
-    b.bytes_req += a.bytes_req * scale;
-    b.count += scale;
-    b.oldest_ts = std::min<uint64_t>(b.oldest_ts, a.ts_ns);
-    bump_comm(b.comms, a.comm);
-    if (!cache.empty()) bump_cache(b.caches, cache);
-  }
-  // Churn: allocations and frees seen in the window, bucketed the same way.
-  for (const auto& [ck, cv] : snap.churn) {
-    std::string_view cache = cache_of(ck.cache, ck.kind, cv.allocs ? cv.alloc_bytes / cv.allocs : 0);
-    std::string_view comm = comm_view(ck.comm);
-    if (!filter.is_match_all()) {
-      // Sizes are the group's average: a churn entry has no per-allocation size.
-      FilterFields f = fields_of(ck.kind, cache, comm, ck.tgid, ck.cgroup_id);
-      uint64_t avg = cv.allocs ? cv.alloc_bytes / cv.allocs : (cv.frees ? cv.free_bytes / cv.frees : 0);
-      f.bytes_req = f.bytes_alloc = avg;
-      if (ck.stack_id == KLEAK_STACK_PREWINDOW) {
-        // A free of an object from before the window: only its kind and cache are known.
-        f.comm = f.cgroup = {};
-        f.pid = 0;
-      }
-      if (!filter.matches(f)) continue;
-    }
-    Bucket& b = bucket_of(ck.kind, ck.stack_id, ck.tgid, ck.cgroup_id, cache, ck.comm);
-    b.allocs += cv.allocs * scale;
-    b.frees += cv.frees * scale;
-    b.alloc_bytes += cv.alloc_bytes * scale;
-    b.free_bytes += cv.free_bytes * scale;
-    if (!comm.empty() && b.comms.empty()) b.comms.emplace_back(ck.comm, 0);
-    if (!cache.empty() && b.caches.empty()) b.caches.emplace_back(cache, 0);
   }
 
-  // ---- pass 2: symbolize each stack once, trim, classify, merge buckets that print the same
-  // Frames are resolved once per stack and kept only as long as needed: the printed frames,
-  // the trim count, the interrupt context and the category (for the first kind that asks; a
-  // stack id is one event's, so a second kind is rare and simply resolves again).
-  struct Sym {
-    std::vector<Frame> frames;  // shown (trimmed unless full)
-    size_t trimmed = 0;
-    std::string_view context;  // "irq", "softirq" or ""
-    int cat_kind = -1;
-    Category cat{};
-  };
-  std::unordered_map<int32_t, Sym> symbolized;
-  symbolized.reserve(snap.stacks.size() + 16);
-  auto resolve_all = [&](int32_t id) {
-    std::vector<Frame> all;
-    auto st = snap.stacks.find(id);
-    if (id < 0 || st == snap.stacks.end()) return all;
-    all.reserve(st->second.size());
-    for (uint64_t ip : st->second) all.push_back(syms.resolve(ip));
-    return all;
-  };
-  auto sym_of = [&](int32_t id, int kind) -> const Sym& {
-    auto [it, fresh] = symbolized.try_emplace(id);
+  const Collected& snap_;
+  const Filter& filter_;
+  Dimensions dims_;
+  Names& names_;
+  uint64_t scale_;
+  std::unordered_map<BucketKey, Bucket, BucketHash> buckets_;
+  uint64_t filtered_out_ = 0;
+};
+
+// ---- pass 2: symbolize each stack once, trim, classify.
+// Frames are resolved once per stack and kept only as long as needed: the printed frames, the
+// trim count, the interrupt context and the category (for the first kind that asks; a stack id
+// is one event's, so a second kind is rare and simply resolves again).
+struct Sym {
+  std::vector<Frame> frames;  // shown (trimmed unless full)
+  size_t trimmed = 0;
+  std::string_view context;  // "irq", "softirq" or ""
+  int cat_kind = -1;
+  Category cat{};
+};
+
+class StackSymbols {
+ public:
+  StackSymbols(const Collected& snap, const Kallsyms& syms, bool full_stacks)
+      : snap_(snap), syms_(syms), full_(full_stacks) {
+    symbolized_.reserve(snap.stacks.size() + 16);
+  }
+
+  const Sym& of(int32_t id, int kind) {
+    auto [it, fresh] = symbolized_.try_emplace(id);
     Sym& s = it->second;
     if (!fresh) {
       if (s.cat_kind != kind) {
@@ -314,127 +334,159 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
       return s;
     }
     s.cat_kind = kind;
-    if (id == KLEAK_STACK_PREWINDOW) {
-      s.frames.push_back(Frame::make_marker("[allocated before the window]"));
-      s.cat = classify(static_cast<kleak_kind>(kind), std::span<const Frame>());
-      return s;
-    }
-    if (id < 0 || !snap.stacks.count(id)) {
-      s.frames.push_back(Frame::make_marker(id < 0 ? stack_error_frame(id) : "[stack evicted from the stack map]"));
+    if (id == KLEAK_STACK_PREWINDOW || id < 0 || !snap_.stacks.count(id)) {
+      s.frames.push_back(Frame::make_marker(id == KLEAK_STACK_PREWINDOW ? "[allocated before the window]"
+                                            : id < 0 ? stack_error_frame(id)
+                                                     : "[stack evicted from the stack map]"));
       s.cat = classify(static_cast<kleak_kind>(kind), std::span<const Frame>());
       return s;
     }
     std::vector<Frame> all = resolve_all(id);
-    s.trimmed = opts.full_stacks ? 0 : trim_count(std::span<const Frame>(all));
+    s.trimmed = full_ ? 0 : trim_count(std::span<const Frame>(all));
     s.frames.assign(all.begin() + static_cast<ptrdiff_t>(s.trimmed), all.end());
     s.context = interrupt_context(std::span<const Frame>(all));
     s.cat = classify(static_cast<kleak_kind>(kind), std::span<const Frame>(all));
     return s;
-  };
+  }
 
-  // One map from the printed group key to everything merged under it.
-  struct Merged {
-    StackGroup g;
-    Category cat{};
-    std::vector<std::pair<std::string_view, uint64_t>> comms, caches;
-  };
+ private:
+  std::vector<Frame> resolve_all(int32_t id) const {
+    std::vector<Frame> all;
+    auto st = snap_.stacks.find(id);
+    if (id < 0 || st == snap_.stacks.end()) return all;
+    all.reserve(st->second.size());
+    for (uint64_t ip : st->second) all.push_back(syms_.resolve(ip));
+    return all;
+  }
+
+  const Collected& snap_;
+  const Kallsyms& syms_;
+  bool full_;
+  std::unordered_map<int32_t, Sym> symbolized_;
+};
+
+// ---- pass 3: the category summaries, then the groups (buckets merged by group key).
+// Counts a bucket in its category's summaries; false when it is a summary line only (pages under
+// objects counted elsewhere, and user memory unless --user-pages), whatever the grouping.
+bool count_category(Report& r, const Bucket& b, Category cat, bool user_pages) {
+  std::string cat_name(category_name(cat));
+  if (b.count) {
+    Summary& bc = r.by_category[cat];
+    bc.bytes += b.bytes;
+    bc.count += b.count;
+    if (cat == Category::slab || cat == Category::kmalloc_large) {
+      Summary& sc = r.slab_by_cache[std::string(b.cache)];
+      sc.bytes += b.bytes;
+      sc.count += b.count;
+    }
+  }
+  if (is_backing(cat)) {
+    Summary& sm = r.backing[cat_name];
+    sm.bytes += b.bytes;
+    sm.count += b.count;
+    return false;
+  }
+  if (is_user_memory(cat)) {
+    Summary& sm = r.user_memory[cat_name];
+    sm.bytes += b.bytes;
+    sm.count += b.count;
+    return user_pages;
+  }
+  return true;
+}
+
+// The --by values of a bucket. Interrupts are nobody's process: their allocations go to the
+// interrupt context.
+std::map<std::string, std::string> dimension_values(const Bucket& b, const Sym& s, Dimensions dims, Names& names) {
+  const bool prewindow = b.stack_id == KLEAK_STACK_PREWINDOW;
+  const std::string before = "(allocated before the window)";
+  const std::string irq = s.context.empty() ? "" : "<" + std::string(s.context) + ">";
+  std::map<std::string, std::string> v;
+  if (dims.callsite) v["callsite"] = s.frames.empty() ? "" : s.frames[0].text();
+  if (dims.cache) v["cache"] = b.cache.empty() ? "(none)" : std::string(b.cache);
+  if (dims.comm)
+    v["comm"] = prewindow ? before : !irq.empty() ? irq : std::string(b.comms.empty() ? "" : comm_view(b.comms[0].first));
+  if (dims.pid) v["pid"] = prewindow ? before : !irq.empty() ? irq : std::to_string(b.tgid);
+  if (dims.cgroup) v["cgroup"] = prewindow ? before : !irq.empty() ? irq : std::string(names.cgroup(b.cgroup));
+  return v;
+}
+
+// One group being merged, with its comms and caches counted by name.
+struct Merged {
+  StackGroup g;
+  Category cat{};
+  std::vector<std::pair<std::string_view, uint64_t>> comms, caches;
+};
+
+void add_counted(std::vector<std::pair<std::string_view, uint64_t>>& to, std::string_view name, uint64_t n) {
+  auto it = std::find_if(to.begin(), to.end(), [&](auto& p) { return p.first == name; });
+  if (it == to.end()) to.emplace_back(name, n);
+  else it->second += n;
+}
+
+void merge_bucket(Merged& m, const Bucket& b, const Sym& s, Dimensions dims,
+                  std::map<std::string, std::string> values, uint64_t now_ns) {
+  StackGroup& g = m.g;
+  std::string kind(kind_name(static_cast<kleak_kind>(b.kind)));
+  std::string_view cat_name = category_name(s.cat);
+  if (g.count == 0 && g.allocs == 0 && g.frees == 0 && g.stack_ids.empty()) {
+    m.cat = s.cat;
+    g.kind = kind;
+    g.category = std::string(cat_name);
+    if (dims.stack) {
+      g.frames = s.frames;
+      g.trimmed = s.trimmed;
+    } else if (dims.callsite) {
+      g.frames = {s.frames.empty() ? Frame::make_marker("") : s.frames[0]};
+    }
+    g.group = std::move(values);
+    g.context = std::string(s.context);
+  } else if (g.kind != kind) {
+    g.kind = "mixed";
+  }
+  if (g.category != cat_name) g.category = "mixed";
+  g.bytes += b.bytes;
+  g.bytes_req += b.bytes_req;
+  g.count += b.count;
+  g.allocs += b.allocs;
+  g.frees += b.frees;
+  g.alloc_bytes += b.alloc_bytes;
+  g.free_bytes += b.free_bytes;
+  if (b.count) {
+    double age = now_ns > b.oldest_ts ? static_cast<double>(now_ns - b.oldest_ts) / 1e9 : 0;
+    g.oldest_age_s = std::max(g.oldest_age_s, age);
+  }
+  if (std::find(g.stack_ids.begin(), g.stack_ids.end(), b.stack_id) == g.stack_ids.end())
+    g.stack_ids.push_back(b.stack_id);
+  for (auto [c, n] : b.comms) {
+    if (n == 0) continue;
+    add_counted(m.comms, s.context.empty() ? comm_view(c) : std::string_view(s.context == "irq" ? "<irq>" : "<softirq>"), n);
+  }
+  for (auto [c, n] : b.caches) add_counted(m.caches, c, n);
+}
+
+std::unordered_map<std::string, Merged> merge_buckets(Report& r, const Bucketing& buckets, StackSymbols& symbols,
+                                                      Dimensions dims, Names& names, const AggregateOptions& opts,
+                                                      uint64_t now_ns) {
   std::unordered_map<std::string, Merged> merged;
-  for (auto& [bkey, b] : buckets) {
-    const Sym& s = sym_of(b.stack_id, b.kind);
-    Category cat = s.cat;
-    std::string kind(kind_name(static_cast<kleak_kind>(b.kind)));
-    std::string_view cat_name = category_name(cat);
-    if (b.count) {
-      Summary& bc = r.by_category[std::string(cat_name)];
-      bc.bytes += b.bytes;
-      bc.count += b.count;
-      if (cat == Category::slab || cat == Category::kmalloc_large) {
-        Summary& sc = r.slab_by_cache[std::string(b.cache)];
-        sc.bytes += b.bytes;
-        sc.count += b.count;
-      }
-    }
-    // Pages under objects counted elsewhere, and (unless asked for) user memory, are summary
-    // lines whatever the grouping.
-    if (is_backing(cat)) {
-      Summary& sm = r.backing[std::string(cat_name)];
-      sm.bytes += b.bytes;
-      sm.count += b.count;
-      continue;
-    }
-    if (is_user_memory(cat)) {
-      Summary& sm = r.user_memory[std::string(cat_name)];
-      sm.bytes += b.bytes;
-      sm.count += b.count;
-      if (!opts.user_pages) continue;
-    }
-    bool prewindow = b.stack_id == KLEAK_STACK_PREWINDOW;
-    // Interrupts are nobody's process: their allocations go to the interrupt context.
-    std::string who_comm = s.context.empty() ? std::string(b.comms.empty() ? "" : comm_view(b.comms[0].first))
-                                             : "<" + std::string(s.context) + ">";
-    std::map<std::string, std::string> dims;
-    if (by_callsite) dims["callsite"] = s.frames.empty() ? "" : s.frames[0].text();
-    if (by_cache) dims["cache"] = b.cache.empty() ? "(none)" : std::string(b.cache);
-    if (by_comm) dims["comm"] = prewindow ? "(allocated before the window)" : who_comm;
-    if (by_pid) dims["pid"] = prewindow ? "(allocated before the window)"
-                              : !s.context.empty() ? "<" + std::string(s.context) + ">"
-                                                   : std::to_string(b.tgid);
-    if (by_cgroup) dims["cgroup"] = prewindow ? "(allocated before the window)"
-                                    : !s.context.empty() ? "<" + std::string(s.context) + ">"
-                                                         : std::string(cgroup_of(b.cgroup));
+  for (const auto& [bkey, b] : buckets.buckets()) {
+    const Sym& s = symbols.of(b.stack_id, b.kind);
+    if (!count_category(r, b, s.cat, opts.user_pages)) continue;
+    std::map<std::string, std::string> values = dimension_values(b, s, dims, names);
     // Same kind, category and printed frames (when grouping by stack), and the same value of
     // every other dimension asked for: one group. A slab page and a direct page can print the
     // same once trimmed; they stay apart.
-    std::string gkey = by_stack      ? group_key(kind, cat_name, s.frames, dims)
-                       : by_callsite ? group_key(kind, "", {}, dims)
-                                     : group_key("", "", {}, dims);
-    Merged& m = merged[gkey];
-    StackGroup& g = m.g;
-    if (g.count == 0 && g.allocs == 0 && g.frees == 0 && g.stack_ids.empty()) {
-      m.cat = cat;
-      g.kind = kind;
-      g.category = std::string(category_name(cat));
-      if (by_stack) {
-        g.frames = s.frames;
-        g.trimmed = s.trimmed;
-      } else if (by_callsite) {
-        g.frames = {s.frames.empty() ? Frame::make_marker("") : s.frames[0]};
-      }
-      g.group = dims;
-      g.context = std::string(s.context);
-    } else if (g.kind != kind) {
-      g.kind = "mixed";
-    }
-    if (g.category != cat_name) g.category = "mixed";
-    g.bytes += b.bytes;
-    g.bytes_req += b.bytes_req;
-    g.count += b.count;
-    g.allocs += b.allocs;
-    g.frees += b.frees;
-    g.alloc_bytes += b.alloc_bytes;
-    g.free_bytes += b.free_bytes;
-    if (b.count) {
-      double age = snap.now_ns > b.oldest_ts ? static_cast<double>(snap.now_ns - b.oldest_ts) / 1e9 : 0;
-      g.oldest_age_s = std::max(g.oldest_age_s, age);
-    }
-    if (std::find(g.stack_ids.begin(), g.stack_ids.end(), b.stack_id) == g.stack_ids.end())
-      g.stack_ids.push_back(b.stack_id);
-    auto& mc = m.comms;
-    for (auto [c, n] : b.comms) {
-      if (n == 0) continue;
-      std::string_view shown = s.context.empty() ? comm_view(c) : std::string_view(s.context == "irq" ? "<irq>" : "<softirq>");
-      auto it = std::find_if(mc.begin(), mc.end(), [&](auto& p) { return p.first == shown; });
-      if (it == mc.end()) mc.emplace_back(shown, n);
-      else it->second += n;
-    }
-    auto& mk = m.caches;
-    for (auto [c, n] : b.caches) {
-      auto it = std::find_if(mk.begin(), mk.end(), [&](auto& p) { return p.first == c; });
-      if (it == mk.end()) mk.emplace_back(c, n);
-      else it->second += n;
-    }
+    std::string kind(kind_name(static_cast<kleak_kind>(b.kind)));
+    std::string gkey = dims.stack      ? group_key(kind, category_name(s.cat), s.frames, values)
+                       : dims.callsite ? group_key(kind, "", {}, values)
+                                       : group_key("", "", {}, values);
+    merge_bucket(merged[gkey], b, s, dims, std::move(values), now_ns);
   }
+  return merged;
+}
 
+// ---- pass 4: each group's comms and cache settled, the totals, one total order.
+std::vector<StackGroup> finish_groups(Report& r, std::unordered_map<std::string, Merged>& merged) {
   std::vector<StackGroup> groups;
   groups.reserve(merged.size());
   for (auto& [gkey, m] : merged) {
@@ -455,14 +507,16 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
       g.cache = std::string(best->first);
     }
     std::sort(g.stack_ids.begin(), g.stack_ids.end());
-
-    Category cat = m.cat;
-    if (g.category == "mixed" || !is_user_memory(cat)) {
+    if (g.category == "mixed" || !is_user_memory(m.cat)) {
       r.total_bytes += g.bytes;
       r.total_count += g.count;
     }
     groups.push_back(std::move(g));
   }
+  return groups;
+}
+
+void sort_groups(std::vector<StackGroup>& groups) {
   std::sort(groups.begin(), groups.end(), [](const StackGroup& x, const StackGroup& y) {
     if (x.bytes != y.bytes) return x.bytes > y.bytes;
     if (x.count != y.count) return x.count > y.count;
@@ -474,11 +528,10 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
     if (x.category != y.category) return x.category < y.category;
     return x.stack_ids < y.stack_ids;
   });
-  r.groups_total = groups.size();
-  if (groups.size() > opts.top) groups.resize(opts.top);
-  r.stacks = std::move(groups);
+}
 
-  // ---- events and losses
+// ---- pass 5: the BPF counters -> events, sampling, stack reuse and losses.
+void count_events(Report& r, const Collected& snap, uint64_t filtered_out) {
   const Counters& c = snap.counters;
   auto sum = [&](int cause) { return counter_total(c, cause); };
   r.events["allocs_seen"] = sum(KLEAK_ALLOC_SEEN);
@@ -533,6 +586,35 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
   r.dropped["alloc_recursion_misses"] = alloc_misses;
   r.dropped["free_recursion_misses"] = free_misses;
   r.dropped["drain_incomplete"] = snap.dropped_in_drain;
+}
+
+}  // namespace
+
+Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filter,
+                 const AggregateOptions& opts) {
+  Report r;
+  r.kernel = opts.kernel;
+  r.duration_s = snap.now_ns > snap.window_start_ns
+                     ? static_cast<double>(snap.now_ns - snap.window_start_ns) / 1e9
+                     : 0.0;
+  r.filter = filter.is_match_all() ? "" : filter.to_string();
+  r.full_stacks = opts.full_stacks;
+  r.user_pages_shown = opts.user_pages;
+  r.by = opts.by;
+  const Dimensions dims = Dimensions::of(opts.by);
+  Names names(snap, opts.cgroups);
+  Bucketing buckets(snap, filter, dims, names);
+  buckets.add_records();
+  buckets.add_churn();
+  r.sample_every = static_cast<uint32_t>(buckets.scale());
+  StackSymbols symbols(snap, syms, opts.full_stacks);
+  auto merged = merge_buckets(r, buckets, symbols, dims, names, opts, snap.now_ns);
+  std::vector<StackGroup> groups = finish_groups(r, merged);
+  sort_groups(groups);
+  r.groups_total = groups.size();
+  if (groups.size() > opts.top) groups.resize(opts.top);
+  r.stacks = std::move(groups);
+  count_events(r, snap, buckets.filtered_out());
   return r;
 }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +15,17 @@
 #include "kleak/symbolize.h"
 
 namespace kleak {
+
+namespace {
+
+// The box this process runs on, for live reports ("Linux 6.18.0 x86_64").
+std::string this_kernel() {
+  utsname u{};
+  if (uname(&u) != 0) return "unknown";
+  return std::string(u.sysname) + " " + u.release + " " + u.machine;
+}
+
+}  // namespace
 
 Report aggregate_all(const Collected& c, const Kallsyms& syms, const Filter& filter,
                      const AggregateOptions& aopts) {
@@ -59,7 +71,7 @@ Report build_report(const ReportInputs& in) {
   r.attach_mode = in.attach_mode;
   r.bpf_variant = in.bpf_variant;
   r.warnings.insert(r.warnings.end(), in.warnings.begin(), in.warnings.end());
-  if (!in.kernel.empty()) r.kernel = in.kernel;
+  r.kernel = in.kernel.empty() ? this_kernel() : in.kernel;
   return r;
 }
 

@@ -66,17 +66,16 @@ void reconcile(Report& r, const Accounting& start, const Accounting& end,
       row.categories.push_back(category);
   };
   int64_t total = 0;
-  for (const auto& [name, sum] : r.by_category) {
-    auto cat = category_from_name(name).value_or(Category::unknown);
+  for (const auto& [cat, sum] : r.by_category) {
     if (cat == Category::slab) continue;  // by cache, below
     int64_t bytes = static_cast<int64_t>(sum.bytes);
     if (cat == Category::vmalloc) bytes -= static_cast<int64_t>(page_size * sum.count);  // guard pages
     std::string line(meminfo_line_for(cat, false));
     if (!line.empty()) total += bytes;
-    explain(line, name, bytes);
+    explain(line, std::string(category_name(cat)), bytes);
   }
   for (const auto& [cache, sum] : r.slab_by_cache) {
-    if (r.by_category.count("kmalloc_large") && cache.empty()) continue;  // large kmalloc: above
+    if (r.by_category.count(Category::kmalloc_large) && cache.empty()) continue;  // large kmalloc: above
     std::string line(meminfo_line_for(Category::slab, slab_reclaimable(end_snapshot, cache)));
     total += static_cast<int64_t>(sum.bytes);
     explain(line, "slab", static_cast<int64_t>(sum.bytes));

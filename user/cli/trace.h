@@ -1,0 +1,92 @@
+// `kleak trace` and whatever else runs a trace window (kleak hunt): the options as typed, the
+// checked config made from them once, and the window itself.
+// Code: user/cli/trace_config.cpp (options -> TraceConfig, pure but for the cgroup lookup),
+// user/cli/trace_window.cpp (the window), user/cli/trace_cmd.cpp (the subcommand: outputs).
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/view_options.h"
+#include "kleak/attach.h"
+#include "kleak/cgroup.h"
+#include "kleak/filter.h"
+#include "kleak/recording.h"
+#include "kleak/report.h"
+#include "kleak/verdict.h"
+
+namespace kleak {
+
+// The flags of `kleak trace`, as typed.
+struct TraceOptions {
+  ViewOptions view;  // --filter, --top, --format, -o, --by, --sort, --full-stacks, --user-pages
+  std::string duration = "30s";
+  std::string interval;
+  uint32_t stack_depth = KLEAK_DEFAULT_STACK_DEPTH;
+  std::string min_size, max_size;
+  std::optional<uint32_t> pid;
+  std::string cache;
+  std::string kinds;
+  uint32_t max_allocs = KLEAK_DEFAULT_MAX_ALLOCS;
+  uint32_t max_stacks = KLEAK_DEFAULT_MAX_STACKS;
+  uint32_t max_caches = KLEAK_DEFAULT_MAX_CACHES;
+  std::string attach = "auto";
+  std::string btf = "/sys/kernel/btf/vmlinux";
+  std::string tracefs;
+  std::string kallsyms = "/proc/kallsyms";
+  std::string record;
+  uint32_t sample = 1;
+  uint32_t stack_reuse = KLEAK_DEFAULT_STACK_REUSE;
+  uint32_t max_sites = KLEAK_DEFAULT_MAX_SITES;
+  std::string serve;
+  std::string web_config;  // --web.config.file: TLS and basic auth for --serve
+  size_t serve_top = 20;
+  std::string cgroup;
+  uint32_t max_churn = KLEAK_DEFAULT_MAX_CHURN;
+};
+
+// "4096", "4k", "1M", "2G" (binary multiples). Throws usage_error naming `flag`.
+uint64_t parse_size(const std::string& flag, const std::string& text);
+
+// --filter and the shorthands (--min-size, --max-size, --pid, --cache, --kinds), AND-ed.
+Filter build_filter(const TraceOptions& o);
+
+// What the BPF programs are configured with: the kernel side of the filter (its prefilter), the
+// map sizes and the sampling. Pure: the one path from the options to the loader, which writes it
+// to the object's rodata and map sizes (Tracer::start).
+BpfConfig bpf_config(const TraceOptions& o, const BpfPrefilter& pre, const std::optional<CgroupTarget>& cgroup);
+
+// The options checked, every flag parsed, before anything touches the kernel.
+struct TraceConfig {
+  std::chrono::nanoseconds duration{};
+  std::optional<std::chrono::nanoseconds> interval;
+  std::optional<AttachMode> forced;  // --attach
+  std::vector<GroupBy> by;
+  SortBy sort{};
+  std::optional<CgroupTarget> cgroup;
+  Filter filter;
+  BpfConfig bpf;
+};
+// Throws usage_error (exit 2) or Error with one line; checks -o and --record paths too.
+TraceConfig check_trace_options(const TraceOptions& o);
+
+// What a window leaves: the report of its final drain (taken after the programs were detached)
+// and the run as `--record` saves it (the drain, the kallsyms lines its stacks need, meminfo at
+// both ends, the verdict samples).
+struct TraceResult {
+  Report report;
+  Recording run;
+  int signal = 0;  // SIGINT/SIGTERM/SIGHUP that ended the window early, 0 when it ran out
+};
+
+// Runs one trace window as `o` says: checks the options, attaches, waits for --duration (or a
+// signal), serves --serve while it runs, hands a report to `each_interval` every --interval, then
+// detaches and drains. Prints only status lines on stderr, never a report. Throws as
+// check_trace_options does, and Error when the kernel refuses.
+TraceResult trace_window(const TraceOptions& o,
+                         const std::function<void(const Report&)>& each_interval = {});
+
+}  // namespace kleak

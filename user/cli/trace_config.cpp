@@ -1,0 +1,143 @@
+// `kleak trace`'s options -> the checked TraceConfig and the BPF config: every flag is parsed and
+// checked here, before anything touches the kernel.
+#include <filesystem>
+
+#include "cli/trace.h"
+#include "kleak/bounded_read.h"
+#include "kleak/duration.h"
+#include "kleak/error.h"
+#include "kleak/kind.h"
+#include "kleak/output_file.h"
+
+namespace kleak {
+
+uint64_t parse_size(const std::string& flag, const std::string& text) {
+  size_t pos = 0;
+  uint64_t v = 0;
+  try {
+    if (text.empty() || text[0] == '-') throw std::invalid_argument("sign");
+    v = std::stoull(text, &pos, 0);
+  } catch (const std::exception&) {
+    throw usage_error("bad size for " + flag + ": '" + text + "' (use bytes, or a k/M/G suffix)");
+  }
+  std::string suffix = text.substr(pos);
+  uint64_t mul = 1;
+  if (suffix == "" ) mul = 1;
+  else if (suffix == "k" || suffix == "K" || suffix == "KiB") mul = 1ull << 10;
+  else if (suffix == "M" || suffix == "MiB") mul = 1ull << 20;
+  else if (suffix == "G" || suffix == "GiB") mul = 1ull << 30;
+  else throw usage_error("bad size for " + flag + ": '" + text + "' (use bytes, or a k/M/G suffix)");
+  if (v > UINT64_MAX / mul) throw usage_error("size too large for " + flag + ": '" + text + "'");
+  return v * mul;
+}
+
+Filter build_filter(const TraceOptions& o) {
+  Filter f = Filter::parse(o.view.filter);
+  auto add = [&](const std::string& text) { f = conjoin(f, Filter::parse(text)); };
+  if (!o.min_size.empty()) add("bytes_req >= " + std::to_string(parse_size("--min-size", o.min_size)));
+  if (!o.max_size.empty()) add("bytes_req <= " + std::to_string(parse_size("--max-size", o.max_size)));
+  if (o.pid) add("pid == " + std::to_string(*o.pid));
+  if (!o.cache.empty()) add("cache == " + filter_quote(o.cache));
+  if (!o.kinds.empty()) {
+    uint32_t mask = parse_kinds(o.kinds);
+    std::string any;
+    for (int k = KLEAK_KIND_KMALLOC; k < KLEAK_KIND_MAX; ++k) {
+      if (!(mask & kind_bit(static_cast<kleak_kind>(k)))) continue;
+      if (!any.empty()) any += " || ";
+      any += "kind == " + filter_quote(kind_name(static_cast<kleak_kind>(k)));
+    }
+    add(any);
+  }
+  return f;
+}
+
+BpfConfig bpf_config(const TraceOptions& o, const BpfPrefilter& pre, const std::optional<CgroupTarget>& cgroup) {
+  BpfConfig c;
+  c.max_allocs = o.max_allocs;
+  c.max_stacks = o.max_stacks;
+  c.max_caches = o.max_caches;
+  c.max_churn = o.max_churn;
+  c.max_sites = o.max_sites;
+  c.stack_depth = o.stack_depth;
+  c.sample_every = o.sample;
+  c.stack_reuse = o.stack_reuse;
+  c.kinds_mask = pre.kinds_mask;
+  c.min_bytes_req = pre.min_bytes_req;
+  c.max_bytes_req = pre.max_bytes_req;
+  c.min_bytes_alloc = pre.min_bytes_alloc;
+  c.max_bytes_alloc = pre.max_bytes_alloc;
+  c.tgid = pre.pid.value_or(0);
+  c.cache = pre.cache;
+  if (cgroup) {
+    c.cgroup_id = cgroup->id;
+    c.cgroup_level = cgroup->level;
+  }
+  return c;
+}
+
+namespace {
+
+std::optional<AttachMode> parse_attach(const std::string& s) {
+  if (s == "auto") return std::nullopt;
+  if (s == "raw_tp") return AttachMode::RawTp;
+  if (s == "tracepoint") return AttachMode::Tracepoint;
+  if (s == "kprobe") return AttachMode::Kprobe;
+  throw usage_error("bad --attach '" + s + "' (use auto, raw_tp, tracepoint or kprobe)");
+}
+
+// --tracefs names a directory that must be a tracefs: checked with the other flags, so a typo is
+// not accepted silently when the attach mode chosen does not need tracefs.
+// A directory that is there but cannot be looked into (EACCES without CAP_DAC_READ_SEARCH, a
+// symlink loop) is the box refusing (exit 1) and says the errno; one that is not there is a typo
+// (exit 2).
+void check_tracefs_dir(const std::string& dir) {
+  std::error_code ec;
+  std::string events = (std::filesystem::path(dir) / "events").string();
+  if (std::filesystem::is_directory(events, ec)) return;
+  if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory)
+    throw Error(events + ": " + ec.message());
+  throw usage_error("no tracefs at " + dir + " (--tracefs: it has no events/ directory)");
+}
+
+void check_limits(const TraceOptions& o) {
+  if (o.stack_depth < 1 || o.stack_depth > KLEAK_MAX_STACK_DEPTH)
+    throw usage_error("--stack-depth must be between 1 and " + std::to_string(KLEAK_MAX_STACK_DEPTH));
+  if (o.sample < 1) throw usage_error("--sample must be at least 1");
+  if (o.stack_reuse < 1) throw usage_error("--stack-reuse must be at least 1 (1 walks every allocation's stack)");
+  if (o.max_sites < 1) throw usage_error("--max-sites must be at least 1");
+  if (o.max_allocs < 1 || o.max_stacks < 1 || o.max_caches < 1)
+    throw usage_error("map sizes (--max-allocs, --max-stacks, --max-caches) must be at least 1");
+}
+
+}  // namespace
+
+TraceConfig check_trace_options(const TraceOptions& o) {
+  TraceConfig c;
+  c.duration = parse_duration(o.duration);
+  if (!o.interval.empty()) c.interval = parse_duration(o.interval);
+  report_format(o.view.format);
+  check_view_output(o.view);
+  check_limits(o);
+  c.forced = parse_attach(o.attach);
+  c.by = parse_group_by(o.view.by);
+  c.sort = parse_sort(o.view.sort);
+  if (!o.cgroup.empty()) c.cgroup = resolve_cgroup(o.cgroup);
+  c.filter = build_filter(o);
+  BpfPrefilter pre = c.filter.prefilter();
+  if (pre.matches_nothing) throw usage_error("the filter '" + c.filter.to_string() + "' can match no allocation");
+  c.bpf = bpf_config(o, pre, c.cgroup);
+
+  // Output paths are checked now, so an unwritable or refused path fails before the window,
+  // not after; nothing is written (or truncated) until there is something to write.
+  OutputOptions out_opts;
+  out_opts.force = o.view.force;
+  if (!o.view.output.empty()) check_output_path(o.view.output, out_opts);
+  if (!o.record.empty()) check_output_path(o.record, out_opts);
+  if (!o.tracefs.empty()) check_tracefs_dir(o.tracefs);
+  if (!o.kallsyms.starts_with("/proc/")) check_regular_file(o.kallsyms, kCapKallsyms, "a kallsyms file");
+  if (!o.web_config.empty() && o.serve.empty()) throw usage_error("--web.config.file needs --serve");
+  if (o.serve_top < 1) throw usage_error("--serve-top must be at least 1");
+  return c;
+}
+
+}  // namespace kleak

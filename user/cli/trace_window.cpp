@@ -1,0 +1,272 @@
+// One trace window: attach -> wait (interval reports, verdict samples, --serve, maintenance) ->
+// detach -> drain -> report. SIGINT/SIGTERM/SIGHUP end the window early and still give the
+// report; the programs are detached before the final drain, so it is one consistent snapshot.
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "cli/trace.h"
+#include "kleak/build_report.h"
+#include "kleak/duration.h"
+#include "kleak/meminfo.h"
+#include "kleak/privileges.h"
+#include "kleak/procfs.h"
+#include "kleak/render.h"
+#include "kleak/serve.h"
+#include "kleak/signals.h"
+#include "kleak/symbolize.h"
+
+namespace kleak {
+
+namespace {
+
+// /proc/meminfo and friends at one instant of the live box.
+std::optional<Snapshot> meminfo_now() {
+  try {
+    return collect_snapshot(DirProcSource::live(), static_cast<int64_t>(time(nullptr)));
+  } catch (const std::exception&) {
+    return std::nullopt;  // the report says reconciliation is unavailable
+  }
+}
+
+std::unique_ptr<HttpServer> start_server(const TraceOptions& o) {
+  if (o.serve.empty()) return nullptr;
+  WebConfig web = o.web_config.empty() ? WebConfig{} : load_web_config(o.web_config);
+  for (const auto& w : web.warnings) fmt::print(stderr, "kleak: warning: web config: {}\n", w);
+  auto server = std::make_unique<HttpServer>(parse_listen_address(o.serve), std::move(web));
+  if (auto w = server->exposure_warning(); !w.empty()) fmt::print(stderr, "kleak: warning: {}\n", w);
+  return server;
+}
+
+// Maintenance every 5 s (the first after 1 s): stop tracking pages whose stacks are user
+// memory (unless --user-pages), and free stack map entries no allocation refers to.
+constexpr uint64_t kGcPeriod = 5'000'000'000ull;
+// Wakes are at most 200 ms apart and a report takes well under a second on this box: a
+// deadline missed by more than 1 s means the process did not run.
+constexpr uint64_t kOverrunNoted = 1'000'000'000ull;
+constexpr uint64_t kWake = 200'000'000ull;
+
+class Window {
+ public:
+  Window(const TraceOptions& o, const TraceConfig& c, std::unique_ptr<HttpServer> server)
+      : o_(o), c_(c), server_(std::move(server)) {
+    aopts_.top = o.view.groups_shown();  // flame graphs and profiles show every group unless --top
+    aopts_.full_stacks = o.view.full_stacks;
+    aopts_.user_pages = o.view.user_pages;
+    aopts_.by = c.by;
+  }
+
+  // Attaches (throws on a refusal) and says so on stderr: scripts and tests wait for that line.
+  void open() {
+    tracer_ = Tracer::start(c_.bpf, KernelProbe{o_.btf, o_.tracefs}, c_.forced);
+    meminfo_start_ = meminfo_now();
+    // Loaded after attach so kleak's own programs are in it (as bpf_prog_* [bpf]) and get
+    // trimmed like the rest of the tracer's frames. Once per run: every report reuses it.
+    syms_ = Kallsyms::load(o_.kallsyms);
+    for (const auto& w : tracer_->warnings()) fmt::print(stderr, "kleak: warning: {}\n", w);
+    size_t attached = 0;
+    for (const auto& src : tracer_->sources()) attached += src.mode != AttachMode::None;
+    fmt::print(stderr, "kleak: tracing {} events for {} (Ctrl-C stops and reports)\n", attached,
+               format_duration(c_.duration));
+    schedule();
+  }
+
+  // Until the deadline or a signal; returns the signal (0: the deadline).
+  int run(BlockedSignals& signals, const std::function<void(const Report&)>& each_interval) {
+    const bool tty = isatty(STDERR_FILENO);
+    int sig = 0;
+    for (;;) {
+      uint64_t now = monotonic_ns();
+      if (now >= end_) break;
+      if (step(now, each_interval)) continue;
+      if (tty)
+        fmt::print(stderr, "\rkleak: tracing, {} left (Ctrl-C stops and reports)   ",
+                   format_duration(std::chrono::seconds((end_ - now + 999999999) / 1000000000)));
+      // Wake at least every 200 ms: cheap (a counter read), and map pressure is noticed in time.
+      uint64_t wake = std::min<uint64_t>({end_, next_report_, next_gc_, next_sample_, now + kWake});
+      if ((sig = signals.wait(std::chrono::nanoseconds(wake - now))) != 0) break;
+    }
+    if (tty) fmt::print(stderr, "\r\033[K");
+    if (sig) fmt::print(stderr, "kleak: {} received, reporting what was collected\n", strsignal(sig));
+    if (!sig) note_overrun();
+    return sig;
+  }
+
+  // Detaches, drains once more and reports.
+  TraceResult close(int sig) {
+    tracer_->stop();
+    TraceResult res;
+    res.signal = sig;
+    Collected snap = tracer_->drain();
+    std::optional<Snapshot> meminfo_end = meminfo_now();
+    res.report = build_report(inputs(snap, aopts_, meminfo_end));
+    res.run = recording(std::move(snap), res.report, std::move(meminfo_end));
+    return res;
+  }
+
+ private:
+  void schedule() {
+    start_ = tracer_->window_start_ns();
+    end_ = start_ + static_cast<uint64_t>(c_.duration.count());
+    next_report_ = c_.interval ? start_ + static_cast<uint64_t>(c_.interval->count()) : UINT64_MAX;
+    next_gc_ = start_ + 1'000'000'000ull;
+    last_gc_ = start_;
+    // Verdict samples: at least 10 per window, at most 30 s apart, at every --interval too.
+    sample_period_ = std::clamp<uint64_t>(static_cast<uint64_t>(c_.duration.count()) / 10, 200'000'000ull,
+                                          30'000'000'000ull);
+    if (c_.interval) sample_period_ = std::min<uint64_t>(sample_period_, static_cast<uint64_t>(c_.interval->count()));
+    next_sample_ = start_ + sample_period_;
+    last_served_ns_ = start_;
+    if (!server_) return;
+    // Scrapes come every few seconds: sample at least every 5 s while serving.
+    sample_period_ = std::min<uint64_t>(sample_period_, 5'000'000'000ull);
+    next_sample_ = start_ + std::min<uint64_t>(sample_period_, 1'000'000'000ull);
+    ListenAddress la = parse_listen_address(o_.serve);
+    std::string host = la.host.find(':') != std::string::npos ? "[" + la.host + "]" : la.host;
+    fmt::print(stderr, "kleak: serving {}://{}:{}/metrics and /debug/pprof/heap\n",
+               server_->tls() ? "https" : "http", host, server_->port());
+  }
+
+  // The one job that is due, if any: an interval report, a sample, maintenance.
+  bool step(uint64_t now, const std::function<void(const Report&)>& each_interval) {
+    if (now >= next_report_) {
+      Collected c = tracer_->drain();
+      Report r = build_report(inputs(c, aopts_, meminfo_now()));
+      if (each_interval) each_interval(r);
+      next_report_ += static_cast<uint64_t>(c_.interval->count());
+      return true;
+    }
+    if (now >= next_sample_) {
+      sample();
+      next_sample_ += sample_period_;
+      return true;
+    }
+    // Map pressure brings the next maintenance forward: a burst of page cache under a stack
+    // variant not yet recognized must not fill the map before the regular pass.
+    if (now < next_gc_ && now >= last_gc_ + kWake && tracer_->outstanding_estimate() > o_.max_allocs / 2)
+      next_gc_ = now;
+    if (now >= next_gc_) {
+      maintain(now);
+      return true;
+    }
+    return false;
+  }
+
+  // A verdict sample, and what --serve publishes until the next one.
+  void sample() {
+    Collected c = tracer_->drain();
+    growth_.add(static_cast<double>(c.now_ns - start_) / 1e9, aggregate_all(c, syms_, c_.filter, aopts_));
+    if (!server_) return;
+    // What --serve publishes holds every group: the profile is complete and --serve-top picks the
+    // exported series from all of them (not from the --top the text report shows).
+    AggregateOptions serve_aopts = aopts_;
+    serve_aopts.top = SIZE_MAX;
+    Report r = build_report(inputs(c, serve_aopts, std::nullopt));
+    uint64_t events = r.events["allocs_seen"] + r.events["frees_seen"];
+    double dt = static_cast<double>(c.now_ns - last_served_ns_) / 1e9;
+    double rate = dt > 0 ? static_cast<double>(events - last_served_events_) / dt : 0;
+    last_served_ns_ = c.now_ns;
+    last_served_events_ = events;
+    MetricsOptions mo;
+    mo.top = o_.serve_top;
+    BuildInfo bi{KLEAK_VERSION, r.kernel, attach_modes(r)};
+    server_->publish({render_metrics(r, mo, bi, rate), render_pprof(r)});
+  }
+
+  void maintain(uint64_t now) {
+    last_gc_ = now;
+    if (!o_.view.user_pages) {
+      Collected c = tracer_->drain();
+      tracer_->skip_stacks(user_memory_stack_ids(c, syms_), c.allocs);
+    }
+    tracer_->gc_stacks();
+    next_gc_ = now + kGcPeriod;
+  }
+
+  // The window's length in the report is measured (drain's clock), never the configured one; a
+  // window that ran well past its deadline (kleak was stopped with SIGSTOP, or starved) also
+  // holds what was allocated after the deadline, and the report says so.
+  void note_overrun() {
+    uint64_t stopped = monotonic_ns();
+    if (stopped <= end_ + kOverrunNoted) return;
+    window_warnings_.push_back(fmt::format(
+        "the window ended {:.1f} s after its configured {} (kleak was stopped or starved of CPU): "
+        "the report covers {:.1f} s, allocations made after the deadline included",
+        static_cast<double>(stopped - end_) / 1e9, format_duration(c_.duration),
+        static_cast<double>(stopped - start_) / 1e9));
+    fmt::print(stderr, "kleak: warning: {}\n", window_warnings_.back());
+  }
+
+  ReportInputs inputs(const Collected& c, const AggregateOptions& aopts, const std::optional<Snapshot>& end) const {
+    ReportInputs in;
+    in.collected = &c;
+    in.syms = &syms_;
+    in.filter = &c_.filter;
+    in.aopts = aopts;
+    in.growth = &growth_;
+    in.sort = c_.sort;
+    if (meminfo_start_ && end) {
+      in.meminfo_start = &*meminfo_start_;
+      in.meminfo_end = &*end;
+    }
+    in.filtered_in_kernel = c_.cgroup.has_value();
+    for (const auto& s : tracer_->sources()) {
+      in.sources[s.event] = s.status;
+      if (s.mode != AttachMode::None) in.attach_mode[s.event] = std::string(attach_mode_name(s.mode));
+    }
+    in.warnings = tracer_->warnings();
+    in.bpf_variant = tracer_->bpf_variant();
+    in.warnings.insert(in.warnings.end(), window_warnings_.begin(), window_warnings_.end());
+    return in;
+  }
+
+  Recording recording(Collected snap, const Report& r, std::optional<Snapshot> meminfo_end) const {
+    Recording rec;
+    rec.kallsyms = kallsyms_subset(syms_, snap);
+    rec.collected = std::move(snap);
+    rec.kernel = r.kernel;
+    rec.sources = r.sources;
+    rec.attach_mode = r.attach_mode;
+    rec.bpf_variant = r.bpf_variant;
+    rec.warnings = r.warnings;
+    rec.meminfo_start = meminfo_start_;
+    rec.meminfo_end = std::move(meminfo_end);
+    rec.filtered_in_kernel = c_.cgroup.has_value();
+    rec.sample_times = growth_.times();
+    rec.series = growth_.series();
+    return rec;
+  }
+
+  const TraceOptions& o_;
+  const TraceConfig& c_;
+  std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<Tracer> tracer_;
+  Kallsyms syms_;
+  AggregateOptions aopts_;
+  std::optional<Snapshot> meminfo_start_;
+  GrowthTracker growth_;
+  std::vector<std::string> window_warnings_;  // what happened to the window itself (an overrun)
+  uint64_t start_ = 0, end_ = 0, next_report_ = UINT64_MAX, next_gc_ = 0, last_gc_ = 0;
+  uint64_t sample_period_ = 0, next_sample_ = 0;
+  uint64_t last_served_ns_ = 0, last_served_events_ = 0;
+};
+
+}  // namespace
+
+TraceResult trace_window(const TraceOptions& o, const std::function<void(const Report&)>& each_interval) {
+  // Everything the user typed is checked before anything touches the kernel.
+  TraceConfig c = check_trace_options(o);
+  Window w(o, c, start_server(o));
+  check_privileges();
+  BlockedSignals signals{SIGINT, SIGTERM, SIGHUP};  // before attach: a Ctrl-C during load still ends cleanly
+  w.open();
+  int sig = w.run(signals, each_interval);
+  return w.close(sig);
+}
+
+}  // namespace kleak

@@ -1,0 +1,159 @@
+// The attach plan: from the kernel's facts (probe.cpp, or made by hand in tests) to which events
+// are attached with which program variant. Nothing here touches the kernel.
+#include <string>
+
+#include "kleak/abi.h"
+#include "kleak/error.h"
+#include "kleak/probe.h"
+
+namespace kleak {
+
+std::string_view attach_mode_name(AttachMode m) {
+  switch (m) {
+    case AttachMode::RawTp: return "raw_tp";
+    case AttachMode::Tracepoint: return "tracepoint";
+    case AttachMode::Kprobe: return "kprobe";
+    case AttachMode::None: return "none";
+  }
+  return "none";
+}
+
+const std::vector<EventSpec>& event_table() {
+  static const std::vector<EventSpec> table = {
+      {"kmalloc", "kmem", "kmalloc", false, ""},
+      {"kmalloc", "kmem", "kmalloc_node", false, "", true},
+      {"kmalloc", "kmem", "kfree", true, ""},
+      {"slab", "kmem", "kmem_cache_alloc", false, ""},
+      {"slab", "kmem", "kmem_cache_alloc_node", false, "", true},
+      {"slab", "kmem", "kmem_cache_free", true, ""},
+      {"page", "kmem", "mm_page_alloc", false, ""},
+      {"page", "kmem", "mm_page_free", true, ""},
+      {"page", "kmem", "mm_page_free_batched", true, ""},
+      {"percpu", "percpu", "percpu_alloc_percpu", false, ""},
+      {"percpu", "percpu", "percpu_free_percpu", true, ""},
+      {"vmalloc", "vmalloc", "alloc_vmap_area", false, "alloc_vmap_area"},
+      {"vmalloc", "vmalloc", "free_vmap_area_noflush", true, "free_vmap_area_noflush"},
+  };
+  return table;
+}
+
+static uint32_t family_kind(std::string_view family) {
+  if (family == "kmalloc") return KLEAK_KIND_KMALLOC;
+  if (family == "slab") return KLEAK_KIND_SLAB;
+  if (family == "page") return KLEAK_KIND_PAGE;
+  if (family == "percpu") return KLEAK_KIND_PERCPU;
+  if (family == "vmalloc") return KLEAK_KIND_VMALLOC;
+  return KLEAK_KIND_NONE;
+}
+
+std::vector<FamilyPlan> plan_families(const std::function<EventFacts(const EventSpec&)>& facts,
+                                      std::optional<AttachMode> forced, uint32_t kinds_mask) {
+  std::vector<FamilyPlan> plans;
+  const auto& table = event_table();
+  for (size_t i = 0; i < table.size();) {
+    std::string_view family = table[i].family;
+    size_t end = i;
+    while (end < table.size() && table[end].family == family) ++end;
+
+    FamilyPlan plan{std::string(family), AttachMode::None, "", {}};
+    if (!(kinds_mask & (1u << family_kind(family)))) {
+      plan.reason = "not selected (--kinds/--filter)";
+      plans.push_back(plan);
+      i = end;
+      continue;
+    }
+    bool btf = true, tp = true, kp = true;
+    std::string btf_why, tp_why, kp_why;
+    for (size_t j = i; j < end; ++j) {
+      EventFacts f = facts(table[j]);
+      if (table[j].optional && f.absent) {
+        plan.absent.insert(std::string(table[j].name));
+        continue;
+      }
+      std::string ev = std::string(table[j].category) + ":" + std::string(table[j].name);
+      if (!f.btf_ok) {
+        btf = false;
+        if (btf_why.empty()) btf_why = f.btf_why.empty() ? ev + ": no BTF tracepoint" : f.btf_why;
+      }
+      if (!f.tracepoint) {
+        tp = false;
+        if (tp_why.empty())
+          tp_why = !f.tracepoint_why.empty() ? f.tracepoint_why
+                                             : "tracepoint " + ev + " does not exist on this kernel";
+      }
+      if (table[j].kprobe.empty() || !f.kprobe) {
+        kp = false;
+        if (kp_why.empty())
+          kp_why = table[j].kprobe.empty() ? "no kprobe fallback for " + ev
+                                           : (f.kprobe_why.empty() ? "kprobes unavailable"
+                                                                   : f.kprobe_why);
+      }
+    }
+    auto allowed = [&](AttachMode m) { return !forced || *forced == m; };
+    if (btf && allowed(AttachMode::RawTp)) {
+      plan.mode = AttachMode::RawTp;
+    } else if (tp && allowed(AttachMode::Tracepoint)) {
+      plan.mode = AttachMode::Tracepoint;
+      plan.reason = forced ? "" : btf_why;
+    } else if (kp && allowed(AttachMode::Kprobe)) {
+      plan.mode = AttachMode::Kprobe;
+      plan.reason = tp_why;
+    } else {
+      plan.reason = forced ? "cannot attach as " + std::string(attach_mode_name(*forced)) + ": " +
+                                 (*forced == AttachMode::RawTp        ? btf_why
+                                  : *forced == AttachMode::Tracepoint ? tp_why
+                                                                      : kp_why)
+                           : tp_why + "; " + kp_why;
+    }
+    plans.push_back(plan);
+    i = end;
+  }
+  return plans;
+}
+
+
+// Why a slab cache filter (--cache, `cache == ...`) would match nothing, or "": the cache comes
+// from struct kmem_cache (raw_tp, 6.2+) or the classic tracepoint's `name` field (6.x after
+// 6.2); 5.10's and 6.1's kmem_cache_alloc tracepoint carries neither.
+std::string cache_filter_unsupported(const std::vector<FamilyPlan>& plans, const KernelOffer& offer) {
+  for (const auto& p : plans) {
+    if (p.family != "slab" || p.mode != AttachMode::Tracepoint) continue;
+    if (offer.slab_tracepoint_has_name) return "";
+    return "a slab cache filter cannot work with this kernel's kmem:kmem_cache_alloc " +
+           std::string("tracepoint: it carries no cache (no struct kmem_cache * argument, no name field)");
+  }
+  return "";
+}
+
+EventFacts KernelOffer::facts(const EventSpec& e) const {
+  const auto& table = event_table();
+  for (size_t i = 0; i < table.size() && i < events.size(); ++i)
+    if (table[i].name == e.name) return events[i];
+  return {};
+}
+
+std::string task_helpers_variant(const TaskHelpers& h) {
+  std::string v = h.task_btf ? "task: bpf_get_current_task_btf"
+                             : "task: bpf_get_current_task + bpf_probe_read_kernel";
+  v += h.pt_regs ? ", syscall: bpf_task_pt_regs" : ", syscall: pt_regs at the task's stack top";
+  return v;
+}
+
+AttachPlan plan_attach(const KernelOffer& offer, const HelperFacts& helpers, const AttachRequest& req) {
+  AttachPlan plan;
+  plan.families = plan_families([&](const EventSpec& e) { return offer.facts(e); }, req.forced, req.kinds_mask);
+  if (req.forced == AttachMode::Tracepoint && offer.tracefs.empty()) throw Error(offer.tracefs_why);
+  if (req.cgroup) {
+    plan.cgroup_by_helper = helpers.ancestor_cgroup;
+    if (!plan.cgroup_by_helper && !offer.cgroup_has_ancestor_ids)
+      throw Error("--cgroup cannot work on this kernel: tracing programs may not call "
+                  "bpf_get_current_ancestor_cgroup_id and struct cgroup has no ancestor_ids");
+  }
+  if (req.cache) {
+    if (std::string why = cache_filter_unsupported(plan.families, offer); !why.empty()) throw Error(why);
+  }
+  plan.task = helpers.task;
+  return plan;
+}
+
+}  // namespace kleak

@@ -1,0 +1,198 @@
+// Probes of the live kernel, without loading kleak's programs: the kernel's BTF (tracepoint
+// prototypes, struct members the CO-RE fallbacks need), tracefs, kprobes and the helpers the
+// verifier accepts. `kleak trace` plans from them (plan.cpp), `kleak doctor` prints them.
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <sys/mount.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "kleak/bounded_read.h"
+#include "kleak/error.h"
+#include "kleak/privileges.h"
+#include "kleak/probe.h"
+
+namespace kleak {
+namespace fs = std::filesystem;
+
+void check_btf(const std::string& btf_path) {
+  std::error_code ec;
+  if (!fs::exists(btf_path, ec))
+    throw Error("no kernel BTF at " + btf_path +
+                ": kleak needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (or --btf FILE)");
+  // libbpf reads the whole file: only a regular file of a sane size is handed to it.
+  check_regular_file(btf_path, kCapBtf, "kernel BTF", btf_path.starts_with("/sys/") ? kExitFailure : kExitUsage);
+  btf* b = btf__parse(btf_path.c_str(), nullptr);
+  if (!b) throw Error("cannot parse kernel BTF at " + btf_path + ": " + std::strerror(errno));
+  btf__free(b);
+}
+
+namespace {
+
+
+// Prototype of the raw_tp program we compiled, per event: parameter count (including the
+// leading `void *__data`) and the positions that must be pointers to a named struct.
+struct Proto {
+  unsigned nparams;
+  std::vector<std::pair<unsigned, const char*>> struct_ptrs;
+};
+
+const std::map<std::string_view, Proto>& expected_protos() {
+  static const std::map<std::string_view, Proto> m = {
+      {"kmalloc", {7, {}}},
+      {"kfree", {3, {}}},
+      {"kmem_cache_alloc", {6, {{3, "kmem_cache"}}}},
+      {"kmem_cache_free", {4, {{3, "kmem_cache"}}}},
+      {"mm_page_alloc", {5, {{1, "page"}}}},
+      {"mm_page_free", {3, {{1, "page"}}}},
+      {"mm_page_free_batched", {2, {{1, "page"}}}},
+      {"percpu_alloc_percpu", {11, {}}},
+      {"percpu_free_percpu", {4, {}}},
+      {"alloc_vmap_area", {7, {}}},
+      {"free_vmap_area_noflush", {4, {}}},
+  };
+  return m;
+}
+
+// Empty string when btf_trace_<event> matches the prototype our program was written for.
+std::string check_btf_proto(const btf* vmlinux, std::string_view event) {
+  std::string tname = "btf_trace_" + std::string(event);
+  int id = btf__find_by_name_kind(vmlinux, tname.c_str(), BTF_KIND_TYPEDEF);
+  if (id < 0) return "no BTF for tracepoint " + std::string(event);
+  const btf_type* t = btf__type_by_id(vmlinux, id);
+  t = btf__type_by_id(vmlinux, t->type);  // pointer
+  if (!t || !btf_is_ptr(t)) return "unexpected BTF for " + tname;
+  t = btf__type_by_id(vmlinux, t->type);  // func proto
+  if (!t || !btf_is_func_proto(t)) return "unexpected BTF for " + tname;
+  auto it = expected_protos().find(event);
+  // The _node events exist only before 6.0, where kmalloc / kmem_cache_alloc have other
+  // prototypes too: their families attach as classic tracepoints there, so no raw_tp program.
+  if (it == expected_protos().end()) return "no raw_tp program for " + std::string(event);
+  const auto& proto = it->second;
+  if (btf_vlen(t) != proto.nparams)
+    return std::string(event) + " has " + std::to_string(btf_vlen(t)) + " arguments here, " +
+           std::to_string(proto.nparams) + " expected";
+  const btf_param* params = btf_params(t);
+  for (auto [pos, sname] : proto.struct_ptrs) {
+    const btf_type* p = btf__type_by_id(vmlinux, params[pos].type);
+    while (p && (btf_is_const(p) || btf_is_volatile(p) || btf_is_typedef(p)))
+      p = btf__type_by_id(vmlinux, p->type);
+    if (p && btf_is_ptr(p)) p = btf__type_by_id(vmlinux, p->type);
+    while (p && (btf_is_const(p) || btf_is_volatile(p))) p = btf__type_by_id(vmlinux, p->type);
+    if (!p || !btf_is_struct(p) || std::string_view(btf__name_by_offset(vmlinux, p->name_off)) != sname)
+      return std::string(event) + " argument " + std::to_string(pos) + " is not struct " + sname;
+  }
+  return "";
+}
+
+// Whether struct `sname` of the kernel has a member `member` (CO-RE fallbacks need it).
+bool btf_has_member(const btf* vmlinux, const char* sname, std::string_view member) {
+  int id = btf__find_by_name_kind(vmlinux, sname, BTF_KIND_STRUCT);
+  if (id < 0) return false;
+  const btf_type* t = btf__type_by_id(vmlinux, id);
+  const btf_member* m = btf_members(t);
+  for (unsigned i = 0; i < btf_vlen(t); ++i)
+    if (member == btf__name_by_offset(vmlinux, m[i].name_off)) return true;
+  return false;
+}
+
+
+// Whether `path` exists; an error (EACCES: tracefs is 0700 root) is kept in `why`, not thrown.
+bool exists_or_why(const std::string& path, std::string& why) {
+  std::error_code ec;
+  bool ok = fs::exists(path, ec);
+  if (ec && why.empty()) {
+    why = path + ": " + ec.message();
+    if (ec == std::errc::permission_denied) why += " (needs CAP_DAC_READ_SEARCH)";
+  }
+  return ok && !ec;
+}
+
+// tracefs's directory, or "" with the reason in `why`.
+std::string find_tracefs(const std::string& explicit_dir, bool may_mount, std::string& why) {
+  if (!explicit_dir.empty()) {
+    if (exists_or_why(explicit_dir + "/events", why)) return explicit_dir;
+    if (why.empty()) why = "no tracefs at " + explicit_dir + " (no events/ directory there)";
+    return "";
+  }
+  for (const char* d : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"})
+    if (exists_or_why(std::string(d) + "/events", why)) return d;
+  if (!why.empty()) return "";  // there but unreadable: mounting again would not help
+  std::string ignored;
+  if (may_mount && exists_or_why("/sys/kernel/tracing", ignored) &&
+      mount("nodev", "/sys/kernel/tracing", "tracefs", 0, nullptr) == 0 &&
+      exists_or_why("/sys/kernel/tracing/events", why))
+    return "/sys/kernel/tracing";
+  if (why.empty())
+    why = "tracefs is not mounted and could not be mounted at /sys/kernel/tracing "
+          "(mount -t tracefs nodev /sys/kernel/tracing)";
+  return "";
+}
+
+std::set<std::string> kallsyms_text_symbols(const std::set<std::string>& wanted) {
+  std::set<std::string> found;
+  std::ifstream in("/proc/kallsyms");
+  std::string addr, type, name;
+  while (in >> addr >> type >> name) {
+    if (wanted.count(name)) found.insert(name);
+    in.ignore(1 << 20, '\n');
+  }
+  return found;
+}
+
+}  // namespace
+
+KernelOffer probe_kernel(const KernelProbe& probe, bool may_mount) {
+  btf* vmlinux = btf__parse(probe.btf_path.c_str(), nullptr);
+  if (!vmlinux) throw Error("cannot parse kernel BTF at " + probe.btf_path);
+  KernelOffer o;
+  o.tracefs = find_tracefs(probe.tracefs, may_mount, o.tracefs_why);
+  o.kprobe_pmu = fs::exists("/sys/bus/event_source/devices/kprobe/type");
+  std::set<std::string> kprobe_syms;
+  if (o.kprobe_pmu) kprobe_syms = kallsyms_text_symbols({"alloc_vmap_area", "free_vmap_area_noflush"});
+  for (const auto& e : event_table()) {
+    EventFacts f;
+    f.btf_why = check_btf_proto(vmlinux, e.name);
+    f.btf_ok = f.btf_why.empty();
+    if (o.tracefs.empty()) {
+      f.tracepoint_why = "no tracepoint variant: " + o.tracefs_why;
+    } else {
+      std::string ev = o.tracefs + "/events/" + std::string(e.category) + "/" + std::string(e.name);
+      f.tracepoint = exists_or_why(ev, f.tracepoint_why);
+    }
+    f.absent = !f.tracepoint && btf__find_by_name_kind(vmlinux, ("btf_trace_" + std::string(e.name)).c_str(),
+                                                      BTF_KIND_TYPEDEF) < 0;
+    if (!e.kprobe.empty()) {
+      f.kprobe = o.kprobe_pmu && kprobe_syms.count(std::string(e.kprobe));
+      f.kprobe_why = !o.kprobe_pmu ? "kprobes are not available on this kernel (CONFIG_KPROBES)"
+                                   : "kernel symbol " + std::string(e.kprobe) + " not found";
+    }
+    o.events.push_back(std::move(f));
+  }
+  o.cgroup_has_ancestor_ids = btf_has_member(vmlinux, "cgroup", "ancestor_ids");
+  o.slab_tracepoint_has_name =
+      btf_has_member(vmlinux, "trace_event_raw_kmem_cache_alloc", "__data_loc_name");
+  btf__free(vmlinux);
+  return o;
+}
+
+HelperFacts probe_helpers(bool cgroup) {
+  HelperFacts h;
+  // Asks the verifier (libbpf_probe_bpf_helper loads a two-instruction raw_tp program).
+  auto has = [](bpf_func_id id) { return libbpf_probe_bpf_helper(BPF_PROG_TYPE_RAW_TRACEPOINT, id, nullptr) == 1; };
+  if (cgroup) h.ancestor_cgroup = has(BPF_FUNC_get_current_ancestor_cgroup_id);
+  h.task.task_btf = has(BPF_FUNC_get_current_task_btf);
+  // bpf_task_pt_regs takes a BTF task pointer: without one it cannot be called.
+  h.task.pt_regs = h.task.task_btf && has(BPF_FUNC_task_pt_regs);
+  // The 5.10 variant on any kernel: the tests run it on this one.
+  if (const char* v = getenv("KLEAK_TASK_HELPERS"); v && std::string_view(v) == "probe-read") h.task = {false, false};
+  return h;
+}
+
+}  // namespace kleak

@@ -1,0 +1,41 @@
+// The state a Tracer owns, shared by attach.cpp (start, stop) and drain.cpp (reading the maps).
+// Private to user/trace/.
+#pragma once
+#include <bpf/libbpf.h>
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "kleak.skel.h"
+#include "kleak/attach.h"
+#include "trace/libbpf_log.h"
+
+namespace kleak {
+
+struct LinkDeleter {
+  void operator()(bpf_link* l) const { bpf_link__destroy(l); }
+};
+using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
+
+struct SkelDeleter {
+  void operator()(kleak_bpf* s) const { kleak_bpf__destroy(s); }
+};
+
+struct Tracer::Impl {
+  std::unique_ptr<LibbpfLog> log;  // first in, last out: libbpf may print while the rest is freed
+  std::unique_ptr<kleak_bpf, SkelDeleter> skel;
+  std::vector<LinkPtr> links;
+  struct Attached {
+    std::string event;
+    bool is_free;
+    bpf_program* prog;
+  };
+  std::vector<Attached> attached;
+  std::set<uint32_t> stale_stacks;  // unreferenced at the previous gc_stacks() pass
+  std::set<uint32_t> skipped;       // ids in the skip_stacks map: never freed by gc_stacks()
+  uint64_t removed_by_skip = 0;     // records skip_stacks() deleted from the map
+};
+
+}  // namespace kleak
