@@ -15,6 +15,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "cli/cache_aliases.h"
+#include "cli/hunt_trace.h"
 #include "cli/view_options.h"
 #include "kleak/attach.h"
 #include "kleak/bounded_read.h"
@@ -138,6 +140,7 @@ struct LiveReport {
   bool filtered_in_kernel;
   SortBy sort;
   std::vector<std::string> window_warnings = {};  // what happened to the window itself (an overrun)
+  std::map<std::string, std::vector<std::string>> cache_aliases = {};  // SLUB merged caches
 
   ReportInputs inputs(const Collected& c, const GrowthTracker& growth, const std::optional<Snapshot>& end) const {
     ReportInputs in;
@@ -159,6 +162,7 @@ struct LiveReport {
     in.warnings = tracer.warnings();
     in.bpf_variant = tracer.bpf_variant();
     in.warnings.insert(in.warnings.end(), window_warnings.begin(), window_warnings.end());
+    in.cache_aliases = cache_aliases;
     return in;
   }
 };
@@ -173,6 +177,7 @@ Recording make_recording(const Kallsyms& syms, const Collected& snap, const Repo
   rec.sources = r.sources;
   rec.attach_mode = r.attach_mode;
   rec.bpf_variant = r.bpf_variant;
+  rec.cache_aliases = r.cache_aliases;
   rec.warnings = r.warnings;
   rec.meminfo_start = meminfo_start;
   rec.meminfo_end = meminfo_end;
@@ -196,7 +201,8 @@ void check_tracefs_dir(const std::string& dir) {
   throw usage_error("no tracefs at " + dir + " (--tracefs: it has no events/ directory)");
 }
 
-int run_trace(const TraceOptions& o) {
+// `out` (kleak hunt): the final report is handed back instead of rendered and written.
+int run_trace(const TraceOptions& o, Report* out = nullptr) {
   // Everything the user typed is checked before anything touches the kernel.
   auto duration = parse_duration(o.duration);
   std::optional<std::chrono::nanoseconds> interval;
@@ -215,7 +221,9 @@ int run_trace(const TraceOptions& o) {
   SortBy sort = parse_sort(o.view.sort);
   std::optional<CgroupTarget> cgroup;
   if (!o.cgroup.empty()) cgroup = resolve_cgroup(o.cgroup);
-  Filter filter = build_filter(o);
+  // A cache name may be an alias of a merged cache: BPF sees only the merged one's name.
+  const SlabAliases aliases = live_slab_aliases();
+  Filter filter = resolve_cache_aliases(build_filter(o), aliases);
   BpfPrefilter pre = filter.prefilter();
   if (pre.matches_nothing) throw usage_error("the filter '" + filter.to_string() + "' can match no allocation");
 
@@ -298,11 +306,13 @@ int run_trace(const TraceOptions& o) {
   // Verdict samples: at least 10 per window, at most 30 s apart, at every --interval too.
   GrowthTracker growth;
   LiveReport live{*tracer, syms, filter, aopts, meminfo_start, cgroup.has_value(), sort};
+  live.cache_aliases = {aliases.aliases.begin(), aliases.aliases.end()};
   // What --serve publishes holds every group: the profile is complete and --serve-top picks the
   // exported series from all of them (not from the --top the text report shows).
   AggregateOptions serve_aopts = aopts;
   serve_aopts.top = SIZE_MAX;
   LiveReport served{*tracer, syms, filter, serve_aopts, meminfo_start, cgroup.has_value(), sort};
+  served.cache_aliases = live.cache_aliases;
   uint64_t sample_period = std::clamp<uint64_t>(static_cast<uint64_t>(duration.count()) / 10,
                                                 200'000'000ull, 30'000'000'000ull);
   if (interval) sample_period = std::min<uint64_t>(sample_period, static_cast<uint64_t>(interval->count()));
@@ -401,7 +411,7 @@ int run_trace(const TraceOptions& o) {
   // Each output is written on its own: a recording lost to a full disk does not take the
   // report with it, nor the other way round. Every failure is named; exit 2 if any failed.
   std::vector<std::string> failed;
-  try {
+  if (!out) try {
     std::string text = render(r);
     if (o.view.output.empty()) {
       write_stdout(text);
@@ -425,6 +435,7 @@ int run_trace(const TraceOptions& o) {
     }
   }
   if (!failed.empty()) throw Error(fmt::format("{}", fmt::join(failed, "; ")), kExitUsage);
+  if (out) *out = std::move(r);
   uint64_t lost = r.dropped.count("alloc_map_full") ? r.dropped.at("alloc_map_full") : 0;
   if (lost) {
     fmt::print(stderr,
@@ -437,6 +448,18 @@ int run_trace(const TraceOptions& o) {
 }
 
 }  // namespace
+
+int trace_for_hunt(const HuntTraceRequest& req, Report& out) {
+  TraceOptions o;
+  o.duration = req.duration;
+  o.kinds = req.kinds;
+  o.cache = req.cache;
+  o.view.filter = req.filter;
+  o.view.top = 0;  // every group: hunt picks those that explain a line
+  o.record = req.record;
+  o.view.force = req.force;
+  return run_trace(o, &out);
+}
 
 void register_trace_command(CLI::App& app, int& exit_code) {
   auto opts = std::make_shared<TraceOptions>();
