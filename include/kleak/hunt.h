@@ -92,7 +92,7 @@ struct Explainer {
 
 struct ExplainedLine {
   size_t line = 0;  // index into HuntReport::watch.lines
-  int64_t moved_kb = 0;  // during the trace window (accountings before and after it)
+  int64_t moved_kb = 0;  // during the trace window (its reconciliation; else accountings around it)
   int64_t explained_kb = 0;
   std::vector<Explainer> stacks;  // growing groups landing in this line, fastest first
 };
@@ -104,7 +104,7 @@ struct HuntReport {
   std::string command_line;       // the equivalent kleak trace
   std::optional<Report> trace;
   std::vector<ExplainedLine> lines;  // one per growing line
-  size_t top = 5;                    // stacks shown per line
+  size_t top = 3;                    // stacks shown per line (text)
 };
 
 // Fills hr.lines from hr.trace and the accountings taken just before and after the trace.

@@ -103,11 +103,13 @@ std::set<std::string> attached_events(const json& j) {
 
 TEST(Hunt, SlabAndVmallocLeaksAreTracedAloneAndFound) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
-  // A socket (signal_cache, merged with UNIX-STREAM) and a 1 MiB BPF array (vmalloc) every 100 ms,
-  // while pipes churn.
+  // A socket every 20 ms (signal_cache, merged with UNIX-STREAM: 3.4 MiB/min, well above what
+  // objects freed by the rest of the box can absorb in partial slabs; at 10/s the cache's slabs
+  // did not always grow), a 1 MiB BPF array every 100 ms (vmalloc), while pipes churn.
   // --sockets 1: the ready line then says what one socket's object takes.
-  Planter p({"--sockets", "1", "--churn-seconds", "60", "--leak-every", "100", "--leak-pipes-max", "400",
-             "--leak-what", "sockets,maps"});
+  Planter p({"--sockets", "1", "--churn-seconds", "60", "--leak-every", "20", "--leak-pipes-max", "2000",
+             "--leak-what", "sockets"});
+  Planter maps({"--leak-every", "100", "--leak-pipes-max", "400", "--leak-what", "maps"});
   HuntRun r = hunt({"--watch", "20s", "--duration", "10s"});
   ASSERT_EQ(r.status, 0) << r.err;
   const json& j = r.out;
@@ -127,7 +129,7 @@ TEST(Hunt, SlabAndVmallocLeaksAreTracedAloneAndFound) {
   EXPECT_NE(j["command_line"].get<std::string>().find("--kinds "), std::string::npos);
   EXPECT_TRUE(r.held_bpf);  // the probe below can see a BPF fd
 
-  // The planted stacks, with bytes: ~100 sockets and ~100 maps during the 10 s trace.
+  // The planted stacks, with bytes: ~500 sockets and ~100 maps during the 10 s trace.
   auto stack_in = [&](const std::string& line, const std::string& func) -> const json* {
     for (const auto& e : j["explained"]) {
       if (e["line"] != line) continue;
@@ -143,8 +145,8 @@ TEST(Hunt, SlabAndVmallocLeaksAreTracedAloneAndFound) {
   EXPECT_EQ((*sock)["verdict"], "growing");
   uint64_t sock_bytes = (*sock)["bytes"], sock_count = (*sock)["count"];
   EXPECT_EQ(sock_bytes, sock_count * p.num("unix_sock_bytes_alloc"));
-  EXPECT_GE(sock_count, 70u);
-  EXPECT_LE(sock_count, 110u);
+  EXPECT_GE(sock_count, 350u);
+  EXPECT_LE(sock_count, 550u);
   const json* map = stack_in("vmalloc", "__bpf_map_area_alloc");
   ASSERT_NE(map, nullptr) << j["explained"].dump(1);
   uint64_t map_count = (*map)["count"];
@@ -173,10 +175,11 @@ TEST(Hunt, PageLeakIsTracedWithPagesOnly) {
           pages += s["bytes"].get<uint64_t>();
           count += s["count"].get<uint64_t>();
         }
-  // ~200 pipes of 15 pages during the 10 s trace.
+  // ~200 pipes of 15 pages during the 10 s trace (more when the planter, starved on a busy box,
+  // catches up: 250 seen), never more than it leaked.
   EXPECT_EQ(pages, count * 4096);
   EXPECT_GE(count, 150u * 15) << j["explained"].dump(1);
-  EXPECT_LE(count, 220u * 15);
+  EXPECT_LE(count, 800u * 15);
 }
 
 TEST(Hunt, QuietBoxLoadsNoBpf) {
