@@ -158,8 +158,10 @@ TEST(Hunt, SlabAndVmallocLeaksAreTracedAloneAndFound) {
 
 TEST(Hunt, PageLeakIsTracedWithPagesOnly) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
-  // A pipe filled with 15 pages every 50 ms (72 MiB/min no counter shows), while pipes churn.
-  Planter p({"--churn-seconds", "60", "--leak-every", "50", "--leak-pipes-max", "800"});
+  // A pipe filled with 15 pages every 20 ms (176 MiB/min no counter shows), while pipes churn:
+  // at 50 ms the unaccounted line once did not rise in most samples while other tests on the
+  // shared box freed memory.
+  Planter p({"--churn-seconds", "60", "--leak-every", "20", "--leak-pipes-max", "2000"});
   HuntRun r = hunt({"--watch", "20s", "--duration", "10s"});
   ASSERT_EQ(r.status, 0) << r.err;
   const json& j = r.out;
@@ -175,11 +177,11 @@ TEST(Hunt, PageLeakIsTracedWithPagesOnly) {
           pages += s["bytes"].get<uint64_t>();
           count += s["count"].get<uint64_t>();
         }
-  // ~200 pipes of 15 pages during the 10 s trace (more when the planter, starved on a busy box,
-  // catches up: 250 seen), never more than it leaked.
+  // ~500 pipes of 15 pages during the 10 s trace (more when the planter, starved on a busy box,
+  // catches up), never more than it leaked.
   EXPECT_EQ(pages, count * 4096);
-  EXPECT_GE(count, 150u * 15) << j["explained"].dump(1);
-  EXPECT_LE(count, 800u * 15);
+  EXPECT_GE(count, 350u * 15) << j["explained"].dump(1);
+  EXPECT_LE(count, 2000u * 15);
 }
 
 TEST(Hunt, QuietBoxLoadsNoBpf) {
