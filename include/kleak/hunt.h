@@ -32,7 +32,7 @@ struct WatchedLine {
   double rate_kb_per_min = 0;  // least-squares slope over the samples
   double grew_fraction = 0;
   std::string verdict;         // growing, steady, released (verdict.h)
-  bool growing = false;        // verdict growing and rate at least the threshold
+  bool growing = false;        // rose in at least half the intervals, at least the threshold, not released
 };
 
 struct WatchResult {

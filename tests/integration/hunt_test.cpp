@@ -25,6 +25,7 @@ struct HuntRun {
 };
 
 HuntRun hunt(std::vector<std::string> args) {
+  settle();  // a previous test's maps, freed late, would shrink vmalloc during the watch
   std::vector<std::string> argv{KLEAK_BIN, "hunt", "--format", "json"};
   argv.insert(argv.end(), args.begin(), args.end());
   Child c(argv);

@@ -67,8 +67,7 @@ double since(std::chrono::steady_clock::time_point t0) {
 
 // Samples every few seconds (at least 10 samples, at most 5 s apart, at least 1 s) until the
 // watch ends or a signal comes: then what was watched is reported and nothing is traced.
-WatchResult watch_proc(const HuntOptions& o, std::chrono::nanoseconds watch, double min_kb, const SlabAliases& aliases,
-                       bool& interrupted) {
+WatchResult watch_proc(std::chrono::nanoseconds watch, double min_kb, const SlabAliases& aliases, bool& interrupted) {
   using namespace std::chrono;
   auto every = std::clamp<nanoseconds>(watch / 10, seconds(1), seconds(5));
   fmt::print(stderr, "kleak: watching /proc for {} (a sample every {}; no BPF loaded)\n", format_duration(watch),
@@ -87,7 +86,6 @@ WatchResult watch_proc(const HuntOptions& o, std::chrono::nanoseconds watch, dou
     w.add(since(t0), account_now());
     if (every * n >= watch) break;
   }
-  (void)o;
   return w.result(min_kb, aliases);
 }
 
@@ -106,7 +104,7 @@ int run_hunt(const HuntOptions& o) {
   hr.kernel = kernel_text();
   hr.top = o.top == 0 ? SIZE_MAX : o.top;
   bool interrupted = false;
-  hr.watch = watch_proc(o, watch, min_kb, aliases, interrupted);
+  hr.watch = watch_proc(watch, min_kb, aliases, interrupted);
   int rc = kExitOk;
   if (hr.watch.any_growing() && !interrupted) {
     TracePlan plan = plan_trace(hr.watch);
