@@ -194,9 +194,6 @@ TEST(Hunt, QuietBoxLoadsNoBpf) {
   EXPECT_EQ(r.out["traced"], false) << r.out["watch"].dump(1);
   EXPECT_TRUE(r.out["attached"].empty());
   EXPECT_FALSE(r.held_bpf) << "hunt held a BPF program or map on a quiet box";
-  RunResult t = run({KLEAK_BIN, "hunt", "--watch", "2s", "--min-growth", "64M"});
-  EXPECT_EQ(t.status, 0) << t.err;
-  EXPECT_NE(t.out.find("no BPF was loaded"), std::string::npos) << t.out;
 }
 
 TEST(Hunt, BadInputIsOneLine) {
