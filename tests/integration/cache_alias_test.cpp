@@ -22,6 +22,7 @@ std::string merged_unix_cache() {
 TEST(CacheAliases, AFilterOnAnAliasSelectsTheMergedCache) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
   if (merged_unix_cache().empty()) GTEST_SKIP() << "UNIX-STREAM is not a merged cache on this kernel";
+  if (std::string why = slab_cache_filter_refused(); !why.empty()) GTEST_SKIP() << why;
   // Only the planter: every fork allocates a signal_struct from the same merged cache.
   Tracing t({"--duration", "60s", "--cache", "UNIX-STREAM", "--filter", "comm == \"kleak-planter\"", "--format",
              "json", "--top", "0"});
@@ -49,6 +50,7 @@ TEST(CacheAliases, AFilterOnAnAliasSelectsTheMergedCache) {
 TEST(CacheAliases, TextNamesTheMergedCacheWithItsAliases) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
   if (merged_unix_cache().empty()) GTEST_SKIP() << "UNIX-STREAM is not a merged cache on this kernel";
+  if (std::string why = slab_cache_filter_refused(); !why.empty()) GTEST_SKIP() << why;
   Tracing t({"--duration", "60s", "--filter", "cache == \"UNIX\" && comm == \"kleak-planter\"", "--top", "1"});
   std::string unix_cache;
   {
