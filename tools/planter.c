@@ -68,6 +68,8 @@ static const char usage_text[] =
 	"  --hold SECONDS          non-interactive: plant, print ready, hold SECONDS, release, exit\n"
 	"  --leak-every MS         after ready, plant one more filled pipe every MS milliseconds...\n"
 	"  --leak-pipes-max N      ...up to N of them (both flags or neither)\n"
+	"  --leak-what LIST        what each leak plants: pipes,sockets,maps (default pipes; maps\n"
+	"                          are 1 MiB BPF arrays, vmalloc'ed)\n"
 	"  -h, --help              this text\n"
 	"Without --hold: prints one line 'ready pid=... key=value ...', then reads stdin lines:\n"
 	"'release' frees everything and prints 'released'; 'status' prints a 'status ...' line;\n"
@@ -90,13 +92,18 @@ struct opts {
 	double hold;       /* < 0: interactive */
 	unsigned long leak_every_ms;
 	unsigned long leak_max;
+	unsigned leak_what; /* LEAK_* bits */
 };
+
+enum { LEAK_PIPES = 1, LEAK_SOCKETS = 2, LEAK_MAPS = 4 };
+#define LEAK_MAP_BYTES (1UL << 20)
 
 static struct opts o = {
 	.fill = 60000,
 	.pipe_size = 32768,
 	.percpu_value = 64,
 	.hold = -1,
+	.leak_what = LEAK_PIPES,
 };
 
 static long page_size;
@@ -531,6 +538,7 @@ static int *socket_fds;
 static int *vmap_fds;
 static int percpu_fd = -1;
 static int *leak_fds;      /* 2 per leaked pipe */
+static int *leak_sock_fds, *leak_map_fds; /* 1 per leak each */
 static unsigned long leaked;
 static bool released;
 
@@ -825,7 +833,19 @@ static void stop_churn(void)
 
 static void leak_one(void)
 {
-	plant_filled_pipe(&leak_fds[2 * leaked]);
+	if (o.leak_what & LEAK_PIPES)
+		plant_filled_pipe(&leak_fds[2 * leaked]);
+	if (o.leak_what & LEAK_SOCKETS) {
+		leak_sock_fds[leaked] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (leak_sock_fds[leaked] < 0)
+			fatal_errno("socket(AF_UNIX)", errno);
+	}
+	if (o.leak_what & LEAK_MAPS) {
+		leak_map_fds[leaked] = bpf_map_create(BPF_MAP_TYPE_ARRAY, 4096,
+						      (uint32_t)(LEAK_MAP_BYTES / 4096), "kleak_leak");
+		if (leak_map_fds[leaked] < 0)
+			fatal_errno("bpf(BPF_MAP_CREATE, ARRAY)", errno);
+	}
 	leaked++;
 }
 
@@ -844,8 +864,12 @@ static void release_all(void)
 		for (unsigned long i = 0; i < o.vmap_maps; i++)
 			close_fd(&vmap_fds[i]);
 		close_fd(&percpu_fd);
-		for (unsigned long i = 0; i < 2 * leaked; i++)
-			close_fd(&leak_fds[i]);
+		for (unsigned long i = 0; i < leaked; i++) {
+			close_fd(&leak_fds[2 * i]);
+			close_fd(&leak_fds[2 * i + 1]);
+			close_fd(&leak_sock_fds[i]);
+			close_fd(&leak_map_fds[i]);
+		}
 		released = true;
 	}
 	emit(released_buf, strlen(released_buf), true);
@@ -924,7 +948,9 @@ static void print_status(void)
 	kv("pid", "%d", (int)getpid());
 	kv("released", "%d", released ? 1 : 0);
 	kv("leaked_pipes", "%lu", leaked);
-	kv("leak_page_bytes", "%lu", leaked * pages_per_fill * page_size);
+	kv("leak_page_bytes", "%lu", o.leak_what & LEAK_PIPES ? leaked * pages_per_fill * page_size : 0);
+	kv("leaked_sockets", "%lu", o.leak_what & LEAK_SOCKETS ? leaked : 0);
+	kv("leaked_maps", "%lu", o.leak_what & LEAK_MAPS ? leaked : 0);
 	kv("churn_cycles", "%lu", atomic_load(&churn_cycles));
 	line_end();
 	emit(status_buf, line_len, false); /* the buffer is reused: copy */
@@ -936,7 +962,7 @@ static void raise_nofile(void)
 {
 	struct rlimit rl;
 	unsigned long need = 2 * (o.pipes + o.resized + o.leak_max) + o.eventfds + o.sockets +
-			     o.vmap_maps + 1 + 64;
+			     o.vmap_maps + 2 * o.leak_max + 1 + 64;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		fatal_errno("getrlimit(RLIMIT_NOFILE)", errno);
@@ -951,10 +977,33 @@ static void raise_nofile(void)
 		fatal_errno("setrlimit(RLIMIT_NOFILE)", errno);
 }
 
+static unsigned parse_leak_what(const char *list)
+{
+	unsigned bits = 0;
+	char buf[64], *save = NULL;
+
+	if (strlen(list) >= sizeof(buf))
+		usage_error("--leak-what: too long: '%s'", list);
+	strcpy(buf, list);
+	for (char *w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(w, "pipes"))
+			bits |= LEAK_PIPES;
+		else if (!strcmp(w, "sockets"))
+			bits |= LEAK_SOCKETS;
+		else if (!strcmp(w, "maps"))
+			bits |= LEAK_MAPS;
+		else
+			usage_error("--leak-what: '%s' is not pipes, sockets or maps", w);
+	}
+	if (!bits)
+		usage_error("--leak-what: empty list");
+	return bits;
+}
+
 static void parse_args(int argc, char **argv)
 {
 	enum { O_PIPES = 256, O_FILL, O_RESIZED, O_PIPE_SIZE, O_EVENTFDS, O_SOCKETS, O_VMAP,
-	       O_VMAPS, O_PCPU, O_PCPU_VALUE, O_CHURN, O_HOLD, O_LEAK_EVERY, O_LEAK_MAX };
+	       O_VMAPS, O_PCPU, O_PCPU_VALUE, O_CHURN, O_HOLD, O_LEAK_EVERY, O_LEAK_MAX, O_LEAK_WHAT };
 	static const struct option longopts[] = {
 		{ "pipes", required_argument, NULL, O_PIPES },
 		{ "fill", required_argument, NULL, O_FILL },
@@ -970,6 +1019,7 @@ static void parse_args(int argc, char **argv)
 		{ "hold", required_argument, NULL, O_HOLD },
 		{ "leak-every", required_argument, NULL, O_LEAK_EVERY },
 		{ "leak-pipes-max", required_argument, NULL, O_LEAK_MAX },
+		{ "leak-what", required_argument, NULL, O_LEAK_WHAT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1001,6 +1051,7 @@ static void parse_args(int argc, char **argv)
 			o.leak_every_ms = parse_ulong("--leak-every", optarg, 86400000UL);
 			break;
 		case O_LEAK_MAX: o.leak_max = parse_ulong("--leak-pipes-max", optarg, max_n); break;
+		case O_LEAK_WHAT: o.leak_what = parse_leak_what(optarg); break;
 		case 'h':
 			fputs(usage_text, stdout);
 			exit(0);
@@ -1070,6 +1121,8 @@ int main(int argc, char **argv)
 	socket_fds = alloc_fds(o.sockets);
 	vmap_fds = alloc_fds(o.vmap_maps);
 	leak_fds = alloc_fds(2 * o.leak_max);
+	leak_sock_fds = alloc_fds(o.leak_max);
+	leak_map_fds = alloc_fds(o.leak_max);
 	probe_kernel();
 	{
 		struct stat st;

@@ -25,6 +25,7 @@ struct ReportInputs {
   std::string bpf_variant;
   std::vector<std::string> warnings;
   std::string kernel;  // "" = this box's
+  std::map<std::string, std::vector<std::string>> cache_aliases;  // Report::cache_aliases
 };
 
 // Every group of `c`, cgroups named as of now.

@@ -10,5 +10,6 @@ void register_trace_command(CLI::App& app, int& exit_code);    // user/trace/tra
 void register_meminfo_command(CLI::App& app, int& exit_code);  // user/meminfo/meminfo_cmd.cpp
 void register_report_command(CLI::App& app, int& exit_code);   // user/report/report_cmd.cpp (report, diff)
 void register_doctor_command(CLI::App& app, int& exit_code);   // user/doctor/doctor_cmd.cpp
+void register_hunt_command(CLI::App& app, int& exit_code);     // user/cli/hunt_cmd.cpp
 
 }  // namespace kleak

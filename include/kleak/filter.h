@@ -12,6 +12,7 @@
 // A literal may also stand on the left (`256 <= bytes_req`, `"slab" == kind`), except before '~'.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -76,6 +77,9 @@ class Filter {
   // equivalent filter. "" for match_all().
   std::string to_string() const;
   bool is_match_all() const noexcept { return impl_ == nullptr; }
+  // The same filter with the name of every exact cache comparison (`cache == "X"`, `!=`; not
+  // globs) replaced by rename(X): how a SLUB alias selects the cache BPF sees (slab_aliases.h).
+  Filter rename_caches(const std::function<std::string(std::string_view)>& rename) const;
 
   struct Impl;  // user/filter/ast.h
 

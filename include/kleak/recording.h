@@ -39,6 +39,7 @@ struct Recording {
   bool filtered_in_kernel = false;  // --cgroup/--filter applied in BPF during the run
   std::vector<double> sample_times;  // verdict samples (GrowthTracker state)
   std::map<std::string, std::map<size_t, uint64_t>> series;
+  std::map<std::string, std::vector<std::string>> cache_aliases;  // SLUB merged caches (optional)
 };
 
 // A 10-minute run on this box has a 2 MB header; 64k stacks of 32 frames would be 45 MB.

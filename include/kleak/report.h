@@ -29,6 +29,7 @@ struct StackGroup {
   uint64_t count = 0;
   double oldest_age_s = 0;
   std::optional<std::string> cache;
+  std::vector<std::string> cache_aliases;  // other names SLUB merged into `cache` (slab_aliases.h)
   std::vector<std::pair<std::string, uint64_t>> comms;  // most allocations first, every one
   std::vector<Frame> frames;                            // innermost first
   std::vector<int32_t> stack_ids;                       // BPF stack ids merged in this group
@@ -95,6 +96,9 @@ struct Report {
   // Every group (before --top), by category, and slab objects by cache: what reconcile() reads.
   std::map<Category, Summary, CategoryNameOrder> by_category;  // printed in name order
   std::map<std::string, Summary> slab_by_cache;
+  // SLUB merged caches: reported name -> the other names sharing it (from /sys/kernel/slab when
+  // traced; kept in recordings). What each group's cache_aliases is taken from.
+  std::map<std::string, std::vector<std::string>> cache_aliases;
 
   // How /proc/meminfo moved during the window next to what the trace explains (reconcile.h).
   struct ReconcileRow {

@@ -332,6 +332,26 @@ inline bool memcg_kmem_active() {
   return false;
 }
 
+// A previous test's tracer frees its BPF maps (tens of MiB of vmalloc) in a kernel worker after
+// it exits: wait until VmallocUsed has not moved for half a second (at most 10 s).
+inline void settle() {
+  auto vmalloc_used = [] {
+    std::ifstream in("/proc/meminfo");
+    std::string k;
+    long v = 0;
+    while (in >> k >> v)
+      if (k == "VmallocUsed:") return v;
+    return 0L;
+  };
+  long last = vmalloc_used();
+  for (int stable = 0, i = 0; stable < 5 && i < 100; ++i) {
+    usleep(100000);
+    long now = vmalloc_used();
+    stable = now == last ? stable + 1 : 0;
+    last = now;
+  }
+}
+
 inline ::testing::AssertionResult within(double got, double want, double tol) {
   if (want == 0 ? got == 0 : std::abs(got - want) <= tol * want) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << got << " is not within " << tol * 100 << "% of " << want;

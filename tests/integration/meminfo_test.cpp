@@ -21,26 +21,6 @@ const json* reconcile_row(const json& report, const std::string& line) {
   return nullptr;
 }
 
-// A previous test's tracer frees its BPF maps (tens of MiB of vmalloc) in a kernel worker after
-// it exits: wait until VmallocUsed has not moved for half a second (at most 10 s).
-void settle() {
-  auto vmalloc_used = [] {
-    std::ifstream in("/proc/meminfo");
-    std::string k;
-    long v = 0;
-    while (in >> k >> v)
-      if (k == "VmallocUsed:") return v;
-    return 0L;
-  };
-  long last = vmalloc_used();
-  for (int stable = 0, i = 0; stable < 5 && i < 100; ++i) {
-    usleep(100000);
-    long now = vmalloc_used();
-    stable = now == last ? stable + 1 : 0;
-    last = now;
-  }
-}
-
 TEST(Meminfo, DiffShowsHeldMemoryInTheRightLine) {
   settle();
   std::string before = ::testing::TempDir() + "kleak-before.json";

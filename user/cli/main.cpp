@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   kleak::register_docs_commands(app, "kleak " KLEAK_VERSION);  // hidden: help-man, help-bash-completion
   int exit_code = 0;
   kleak::register_trace_command(app, exit_code);
+  kleak::register_hunt_command(app, exit_code);
   kleak::register_meminfo_command(app, exit_code);
   kleak::register_report_command(app, exit_code);
   kleak::register_doctor_command(app, exit_code);

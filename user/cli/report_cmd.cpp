@@ -57,6 +57,7 @@ Report replay_report(const Replay& rp, const Filter& filter, const ViewOptions& 
   in.sources = rp.rec.sources;
   in.attach_mode = rp.rec.attach_mode;
   in.bpf_variant = rp.rec.bpf_variant;
+  in.cache_aliases = rp.rec.cache_aliases;
   in.warnings = rp.rec.warnings;
   in.kernel = rp.rec.kernel;
   return build_report(in);

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -67,8 +68,9 @@ struct TraceConfig {
   std::vector<GroupBy> by;
   SortBy sort{};
   std::optional<CgroupTarget> cgroup;
-  Filter filter;
+  Filter filter;  // cache names resolved to the merged caches BPF sees (cache_aliases.h)
   BpfConfig bpf;
+  std::map<std::string, std::vector<std::string>> cache_aliases;  // SLUB merged caches of the box
 };
 // Throws usage_error (exit 2) or Error with one line; checks -o and --record paths too.
 TraceConfig check_trace_options(const TraceOptions& o);

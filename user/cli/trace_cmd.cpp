@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "cli/hunt_trace.h"
 #include "cli/trace.h"
 #include "kleak/commands.h"
 #include "kleak/error.h"
@@ -48,6 +49,19 @@ class ReportOutput {
   std::optional<AtomicFile> file_;
 };
 
+// --record: the run saved, or the failure's line appended to `failed`.
+void save_run(const TraceOptions& o, const TraceResult& res, const OutputOptions& opts,
+              std::vector<std::string>& failed) {
+  if (o.record.empty()) return;
+  try {
+    save_recording(o.record, res.run, opts);
+    fmt::print(stderr, "kleak: recorded {} outstanding allocations to {}\n", res.run.collected.allocs.size(),
+               o.record);
+  } catch (const Error& e) {
+    failed.push_back(e.what());
+  }
+}
+
 // Each output is written on its own: a recording lost to a full disk does not take the report
 // with it, nor the other way round. Every failure is named; exit 2 if any failed.
 void write_outputs(const TraceOptions& o, const TraceResult& res, ReportOutput& out) {
@@ -57,16 +71,19 @@ void write_outputs(const TraceOptions& o, const TraceResult& res, ReportOutput& 
   } catch (const Error& e) {
     failed.push_back(e.what());
   }
-  if (!o.record.empty()) {
-    try {
-      save_recording(o.record, res.run, out.options());
-      fmt::print(stderr, "kleak: recorded {} outstanding allocations to {}\n", res.run.collected.allocs.size(),
-                 o.record);
-    } catch (const Error& e) {
-      failed.push_back(e.what());
-    }
-  }
+  save_run(o, res, out.options(), failed);
   if (!failed.empty()) throw Error(fmt::format("{}", fmt::join(failed, "; ")), kExitUsage);
+}
+
+// Exit 3, said on stderr, when the allocation map filled: the report is incomplete.
+int exit_code_of(const Report& r, uint32_t max_allocs) {
+  uint64_t lost = r.dropped.count("alloc_map_full") ? r.dropped.at("alloc_map_full") : 0;
+  if (!lost) return kExitOk;
+  fmt::print(stderr,
+             "kleak: {} allocations were not tracked because the allocation map ({} entries) "
+             "was full; the report is incomplete (raise --max-allocs or narrow --filter)\n",
+             lost, max_allocs);
+  return kExitIncomplete;
 }
 
 int run_trace(const TraceOptions& o) {
@@ -75,19 +92,30 @@ int run_trace(const TraceOptions& o) {
     out.write(report_format(o.view.format).render(r) + "\n", true);
   });
   write_outputs(o, res, out);
-  const Report& r = res.report;
-  uint64_t lost = r.dropped.count("alloc_map_full") ? r.dropped.at("alloc_map_full") : 0;
-  if (lost) {
-    fmt::print(stderr,
-               "kleak: {} allocations were not tracked because the allocation map ({} entries) "
-               "was full; the report is incomplete (raise --max-allocs or narrow --filter)\n",
-               lost, o.max_allocs);
-    return kExitIncomplete;
-  }
-  return kExitOk;
+  return exit_code_of(res.report, o.max_allocs);
 }
 
 }  // namespace
+
+int trace_for_hunt(const HuntTraceRequest& req, Report& out) {
+  TraceOptions o;
+  o.duration = req.duration;
+  o.kinds = req.kinds;
+  o.cache = req.cache;
+  o.view.filter = req.filter;
+  o.view.top = 0;  // every group: hunt picks those that explain a line
+  o.record = req.record;
+  o.view.force = req.force;
+  TraceResult res = trace_window(o);
+  std::vector<std::string> failed;
+  OutputOptions opts;
+  opts.force = o.view.force;
+  save_run(o, res, opts, failed);
+  if (!failed.empty()) throw Error(fmt::format("{}", fmt::join(failed, "; ")), kExitUsage);
+  int rc = exit_code_of(res.report, o.max_allocs);
+  out = std::move(res.report);
+  return rc;
+}
 
 void register_trace_command(CLI::App& app, int& exit_code) {
   auto opts = std::make_shared<TraceOptions>();

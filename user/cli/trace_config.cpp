@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "cli/trace.h"
+#include "cli/cache_aliases.h"
 #include "kleak/bounded_read.h"
 #include "kleak/duration.h"
 #include "kleak/error.h"
@@ -122,7 +123,10 @@ TraceConfig check_trace_options(const TraceOptions& o) {
   c.by = parse_group_by(o.view.by);
   c.sort = parse_sort(o.view.sort);
   if (!o.cgroup.empty()) c.cgroup = resolve_cgroup(o.cgroup);
-  c.filter = build_filter(o);
+  // A cache name may be an alias of a merged cache: BPF sees only the merged one's name.
+  const SlabAliases aliases = live_slab_aliases();
+  c.filter = resolve_cache_aliases(build_filter(o), aliases);
+  c.cache_aliases = {aliases.aliases.begin(), aliases.aliases.end()};
   BpfPrefilter pre = c.filter.prefilter();
   if (pre.matches_nothing) throw usage_error("the filter '" + c.filter.to_string() + "' can match no allocation");
   c.bpf = bpf_config(o, pre, c.cgroup);

@@ -222,6 +222,7 @@ class Window {
     in.warnings = tracer_->warnings();
     in.bpf_variant = tracer_->bpf_variant();
     in.warnings.insert(in.warnings.end(), window_warnings_.begin(), window_warnings_.end());
+    in.cache_aliases = c_.cache_aliases;
     return in;
   }
 
@@ -233,6 +234,7 @@ class Window {
     rec.sources = r.sources;
     rec.attach_mode = r.attach_mode;
     rec.bpf_variant = r.bpf_variant;
+    rec.cache_aliases = r.cache_aliases;
     rec.warnings = r.warnings;
     rec.meminfo_start = meminfo_start_;
     rec.meminfo_end = std::move(meminfo_end);

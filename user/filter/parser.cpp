@@ -316,4 +316,14 @@ Filter conjoin(const Filter& a, const Filter& b) {
   return Filter(std::move(impl));
 }
 
+Filter Filter::rename_caches(const std::function<std::string(std::string_view)>& rename) const {
+  if (is_match_all()) return *this;
+  auto impl = std::make_shared<Filter::Impl>(*impl_);
+  const int cache = filter::find_field("cache");
+  for (auto& node : impl->nodes)
+    if (auto* c = std::get_if<filter::StrCmp>(&node); c && c->field == cache && c->op != filter::StrOp::kGlob)
+      c->value = rename(c->value);
+  return Filter(std::move(impl));
+}
+
 }  // namespace kleak

@@ -190,6 +190,7 @@ std::string recording_bytes(const Recording& r) {
   h["sources"] = r.sources;
   h["attach_mode"] = r.attach_mode;
   h["bpf_variant"] = r.bpf_variant;
+  if (!r.cache_aliases.empty()) h["cache_aliases"] = r.cache_aliases;
   h["warnings"] = r.warnings;
   h["filtered_in_kernel"] = r.filtered_in_kernel;
   h["now_ns"] = c.now_ns;
@@ -268,6 +269,8 @@ Recording parse_recording(std::string_view bytes, const std::string& path) {
     r.sources = h.at("sources").get<std::map<std::string, std::string>>();
     r.attach_mode = h.at("attach_mode").get<std::map<std::string, std::string>>();
     r.bpf_variant = h.value("bpf_variant", std::string());
+    if (h.contains("cache_aliases"))
+      r.cache_aliases = h.at("cache_aliases").get<std::map<std::string, std::vector<std::string>>>();
     r.warnings = h.at("warnings").get<std::vector<std::string>>();
     r.filtered_in_kernel = h.at("filtered_in_kernel").get<bool>();
     c.now_ns = h.at("now_ns").get<uint64_t>();

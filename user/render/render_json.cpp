@@ -38,6 +38,8 @@ json groups(const std::vector<StackGroup>& gs) {
         {"grew_fraction", g.grew_fraction},
         {"series", g.series},
     });
+    // Only for merged caches: the other names SLUB merged into `cache`.
+    if (!g.cache_aliases.empty()) stacks.back()["aliases"] = g.cache_aliases;
   }
   return stacks;
 }

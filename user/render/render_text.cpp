@@ -5,6 +5,7 @@
 #include <set>
 
 #include "kleak/render.h"
+#include "kleak/slab_aliases.h"
 
 namespace kleak {
 
@@ -124,7 +125,7 @@ std::string render_text(const Report& r) {
     o += fmt::format("\n#{} {} in {} allocations  [{}{}{}]  oldest {:.1f}s ago  comm {}\n", ++i,
                      human_bytes(g.bytes), g.count, kind_and_category(g),
                      g.meminfo_line.empty() || g.meminfo_line == g.category ? "" : " -> " + g.meminfo_line,
-                     g.cache ? " cache=" + *g.cache : "", g.oldest_age_s, fmt::join(comms, " "));
+                     g.cache ? " cache=" + describe_cache(*g.cache, g.cache_aliases) : "", g.oldest_age_s, fmt::join(comms, " "));
     if (!g.verdict.empty())
       o += fmt::format("    {}{}{}, grew in {:.0f}% of {} samples\n", g.verdict,
                        g.growth_bytes_per_s >= 0 ? " +" : " -",

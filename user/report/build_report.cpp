@@ -67,6 +67,11 @@ Report build_report(const ReportInputs& in) {
   } else {
     r.reconciliation_note = "/proc could not be read: no meminfo reconciliation";
   }
+  r.cache_aliases = in.cache_aliases;
+  for (auto* gs : {&r.stacks, &r.churn})
+    for (auto& g : *gs)
+      if (auto it = g.cache ? r.cache_aliases.find(*g.cache) : r.cache_aliases.end(); it != r.cache_aliases.end())
+        g.cache_aliases = it->second;
   r.sources = in.sources;
   r.attach_mode = in.attach_mode;
   r.bpf_variant = in.bpf_variant;

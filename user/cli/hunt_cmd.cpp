@@ -1,0 +1,157 @@
+// `kleak hunt`: watch /proc (no BPF) for --watch, then trace only the families whose memory lands
+// in what grows for --duration, and answer in one screen (hunt.h).
+#include <signal.h>
+#include <sys/utsname.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "cli/cache_aliases.h"
+#include "cli/hunt_trace.h"
+#include "kleak/commands.h"
+#include "kleak/duration.h"
+#include "kleak/error.h"
+#include "kleak/hunt.h"
+#include "kleak/output_file.h"
+#include "kleak/privileges.h"
+#include "kleak/signals.h"
+
+namespace kleak {
+namespace {
+
+struct HuntOptions {
+  std::string watch = "60s";
+  std::string duration = "30s";
+  std::string min_growth = "256k";  // per minute
+  std::string format = "text";
+  std::string output;
+  std::string record;
+  size_t top = 3;
+  bool force = false;
+};
+
+// "256k", "1M", "4096" (bytes per minute) -> kB per minute.
+double parse_rate_kb(const std::string& text) {
+  size_t pos = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &pos);
+  } catch (const std::exception&) {
+    pos = 0;
+  }
+  std::string unit = text.substr(pos);
+  double mul = unit.empty() ? 1.0 / 1024 : unit == "k" || unit == "K" ? 1 : unit == "M" ? 1024 : unit == "G" ? 1024 * 1024 : -1;
+  if (pos == 0 || mul < 0 || !(v >= 0))
+    throw usage_error("bad --min-growth '" + text + "' (bytes per minute: 4096, 256k, 1M)");
+  return v * mul;
+}
+
+std::string kernel_text() {
+  utsname u{};
+  if (uname(&u) != 0) return "unknown";
+  return std::string(u.sysname) + " " + u.release + " " + u.machine;
+}
+
+Accounting account_now() {
+  Snapshot s = collect_snapshot(DirProcSource::live(), static_cast<int64_t>(time(nullptr)));
+  if (!s.files.count("meminfo")) throw Error("cannot read /proc/meminfo: " + s.unreadable["meminfo"]);
+  return account(s);
+}
+
+double since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Samples every few seconds (at least 10 samples, at most 5 s apart, at least 1 s) until the
+// watch ends or a signal comes: then what was watched is reported and nothing is traced.
+WatchResult watch_proc(std::chrono::nanoseconds watch, double min_kb, const SlabAliases& aliases, bool& interrupted) {
+  using namespace std::chrono;
+  auto every = std::clamp<nanoseconds>(watch / 10, seconds(1), seconds(5));
+  fmt::print(stderr, "kleak: watching /proc for {} (a sample every {}; no BPF loaded)\n", format_duration(watch),
+             format_duration(every));
+  BlockedSignals signals{SIGINT, SIGTERM, SIGHUP};
+  Watcher w;
+  auto t0 = steady_clock::now();
+  w.add(0, account_now());
+  for (int n = 1;; ++n) {
+    auto due = t0 + std::min<nanoseconds>(every * n, watch);
+    auto left = due - steady_clock::now();
+    if (left > nanoseconds(0) && signals.wait(duration_cast<nanoseconds>(left)) != 0) {
+      interrupted = true;
+      break;
+    }
+    w.add(since(t0), account_now());
+    if (every * n >= watch) break;
+  }
+  return w.result(min_kb, aliases);
+}
+
+int run_hunt(const HuntOptions& o) {
+  auto watch = parse_duration(o.watch);
+  parse_duration(o.duration);  // checked now, not after the watch
+  double min_kb = parse_rate_kb(o.min_growth);
+  OutputOptions out_opts;
+  out_opts.force = o.force;
+  if (!o.output.empty()) check_output_path(o.output, out_opts);
+  if (!o.record.empty()) check_output_path(o.record, out_opts);
+  check_privileges();  // before the watch: a box that cannot trace says so at once
+  const SlabAliases aliases = live_slab_aliases();
+
+  HuntReport hr;
+  hr.kernel = kernel_text();
+  hr.top = o.top == 0 ? SIZE_MAX : o.top;
+  bool interrupted = false;
+  hr.watch = watch_proc(watch, min_kb, aliases, interrupted);
+  int rc = kExitOk;
+  if (hr.watch.any_growing() && !interrupted) {
+    TracePlan plan = plan_trace(hr.watch);
+    if (!plan.empty()) {
+      hr.command_line = plan.command_line(o.duration);
+      fmt::print(stderr, "kleak: tracing only {}: {}\n", plan.kinds(), hr.command_line);
+      HuntTraceRequest req{o.duration, plan.kinds(), plan.cache_flag(), plan.filter(), o.record, o.force};
+      Accounting before = account_now();
+      Report r;
+      rc = trace_for_hunt(req, r);
+      Accounting after = account_now();
+      hr.trace = std::move(r);
+      hr.plan = std::move(plan);
+      explain(hr, before, after);
+    } else {
+      hr.plan = std::move(plan);
+    }
+  }
+  std::string text = o.format == "json" ? render_hunt_json(hr) : render_hunt_text(hr);
+  if (o.output.empty())
+    write_stdout(text);
+  else
+    write_file_atomically(o.output, text, out_opts);
+  return rc;
+}
+
+}  // namespace
+
+void register_hunt_command(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<HuntOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "hunt",
+      "Watch /proc for what grows (no BPF), then trace only the allocation families that explain it and "
+      "name the growing stacks");
+  cmd->add_option("-w,--watch", o->watch, "How long to watch /proc before tracing: 20s, 1m (default 60s)")
+      ->type_name("D");
+  cmd->add_option("-d,--duration", o->duration, "How long to trace what grows (default 30s)")->type_name("D");
+  cmd->add_option("--min-growth", o->min_growth,
+                  "A line grows when it rises in most samples and at least this fast, per minute (default 256k)")
+      ->type_name("RATE");
+  cmd->add_option("--format", o->format, "Output format: text (one screen) or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  cmd->add_option("-o,--output", o->output, "Write the answer to FILE (mode 0600) instead of stdout")->type_name("FILE");
+  cmd->add_option("--record", o->record, "Also keep the trace in FILE for `kleak report FILE`")->type_name("FILE");
+  cmd->add_option("-n,--top", o->top, "Growing stacks shown per line in text (default 3; 0 = all)")->type_name("N");
+  cmd->add_flag("--force", o->force, "Write -o/--record even where FILE is a symlink or another user's file");
+  cmd->callback([o, &exit_code] { exit_code = run_hunt(*o); });
+}
+
+}  // namespace kleak
