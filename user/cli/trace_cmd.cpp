@@ -196,6 +196,14 @@ void check_tracefs_dir(const std::string& dir) {
   throw usage_error("no tracefs at " + dir + " (--tracefs: it has no events/ directory)");
 }
 
+// The deadline after `due` for work done every `period`: one period later, or, when the work ran
+// past that (a report slower than --interval: a full map on a starved box), one period after it
+// ended. Deadlines kept in the past made the loop do that work back to back: no sample was
+// served and SIGINT/SIGTERM were never read (measured: --interval 1ms ignored both for 30 s).
+uint64_t next_deadline(uint64_t due, uint64_t period, uint64_t ended) {
+  return due + period > ended ? due + period : ended + period;
+}
+
 int run_trace(const TraceOptions& o) {
   // Everything the user typed is checked before anything touches the kernel.
   auto duration = parse_duration(o.duration);
@@ -320,6 +328,7 @@ int run_trace(const TraceOptions& o) {
   std::optional<AtomicFile> interval_file;  // -o with --interval: one file, a report per interval
   int sig = 0;
   for (;;) {
+    if ((sig = signals.poll()) != 0) break;  // even when work is overdue
     uint64_t now = monotonic_ns();
     if (now >= end) break;
     if (now >= next_report) {
@@ -337,7 +346,7 @@ int run_trace(const TraceOptions& o) {
         interval_file->write(text);
         interval_file->commit();
       }
-      next_report += static_cast<uint64_t>(interval->count());
+      next_report = next_deadline(next_report, static_cast<uint64_t>(interval->count()), monotonic_ns());
       continue;
     }
     if (now >= next_sample) {
@@ -356,7 +365,7 @@ int run_trace(const TraceOptions& o) {
         BuildInfo bi{KLEAK_VERSION, r.kernel, attach_modes(r)};
         server->publish({render_metrics(r, mo, bi, rate), render_pprof(r)});
       }
-      next_sample += sample_period;
+      next_sample = next_deadline(next_sample, sample_period, monotonic_ns());
       continue;
     }
     // Map pressure brings the next maintenance forward: a burst of page cache under a stack
