@@ -231,6 +231,62 @@ TEST(Serve, AFullMapDaemonStopsWithinSecondsWithItsReport) {
   EXPECT_NE(t.err().find("allocation map (262144 entries) was full"), std::string::npos) << t.err();
 }
 
+// tls_server_config.client_ca_file (client_auth_type RequireAndVerifyClientCert by default, as in
+// exporter-toolkit): curl with a certificate the CA signed gets the metrics; without one, or with
+// one the CA did not sign, the handshake is refused.
+TEST(Serve, ClientCertificatesAreRequiredAndVerified) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  for (const char* tool : {"/usr/bin/openssl", "/usr/bin/curl"})
+    if (!std::filesystem::exists(tool)) {
+      if (std::getenv("KLEAK_REQUIRE_TOOLS")) FAIL() << tool << " is missing (tools/install-deps.sh)";
+      GTEST_SKIP() << tool << " is missing";
+    }
+  std::string dir = ::testing::TempDir() + "kleak-mtls-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  // A CA; the server's certificate for 127.0.0.1 and a client's, both signed by it; a rogue
+  // client certificate signed by nobody. P-256 keys: fast under qemu TCG too.
+  RunResult pki = run({"/bin/sh", "-ec",
+                       "cd \"$1\"\n"
+                       "key='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'\n"
+                       "openssl req -x509 $key -keyout ca.key -out ca.pem -days 1 -subj /CN=kleak-test-ca\n"
+                       "printf 'subjectAltName=IP:127.0.0.1\\n' > server.ext\n"
+                       "printf 'extendedKeyUsage=clientAuth\\n' > client.ext\n"
+                       "for who in server client; do\n"
+                       "  openssl req $key -keyout $who.key -out $who.csr -subj /CN=$who\n"
+                       "  openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
+                       "-extfile $who.ext -out $who.pem\n"
+                       "done\n"
+                       "openssl req -x509 $key -keyout rogue.key -out rogue.pem -days 1 -subj /CN=client\n",
+                       "sh", dir});
+  ASSERT_EQ(pki.status, 0) << pki.err;
+  std::ofstream(dir + "/web.yml") << "tls_server_config:\n  cert_file: " << dir << "/server.pem\n  key_file: " << dir
+                                  << "/server.key\n  client_ca_file: " << dir << "/ca.pem\n";
+  Tracing t({"--duration", "1h", "--serve", "127.0.0.1:0", "--web.config.file", dir + "/web.yml", "--kinds", "page"});
+  std::string line = t.next_err_line();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(line, m, std::regex("https://127\\.0\\.0\\.1:([0-9]+)/metrics"))) << line;
+  std::string url = "https://127.0.0.1:" + m[1].str() + "/metrics";
+  auto get = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv{"/usr/bin/curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10",
+                                  "--cacert", dir + "/ca.pem"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back(url);
+    return run(argv);
+  };
+  RunResult ok;
+  for (int i = 0; i < 50; ++i, usleep(100'000))  // 503 until the first sample
+    if ((ok = get({"--cert", dir + "/client.pem", "--key", dir + "/client.key"})).out != "503") break;
+  EXPECT_EQ(ok.out, "200") << ok.err;
+  RunResult none = get({});
+  EXPECT_NE(none.status, 0) << "no client certificate: " << none.out;
+  EXPECT_EQ(none.out, "000") << none.err;
+  RunResult rogue = get({"--cert", dir + "/rogue.pem", "--key", dir + "/rogue.key"});
+  EXPECT_NE(rogue.status, 0) << "a certificate the CA did not sign: " << rogue.out;
+  EXPECT_EQ(rogue.out, "000") << rogue.err;
+  EXPECT_EQ(t.stop_within(SIGINT, std::chrono::seconds(20)), 0) << t.err();
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Serve, BadAddressIsAOneLineError) {
   RunResult r = run({KLEAK_BIN, "trace", "--serve", "nonsense"});
   EXPECT_EQ(r.status, 2);
