@@ -27,6 +27,13 @@ class BlockedSignals {
   BlockedSignals(const BlockedSignals&) = delete;
   BlockedSignals& operator=(const BlockedSignals&) = delete;
 
+  // A signal already pending, or 0: never waits.
+  int poll() const {
+    timespec zero{};
+    int sig = sigtimedwait(&set_, nullptr, &zero);
+    return sig > 0 ? sig : 0;
+  }
+
   // Waits up to `d`; the signal that arrived, or 0 when the time is up.
   int wait(std::chrono::nanoseconds d) const {
     auto deadline = std::chrono::steady_clock::now() + d;

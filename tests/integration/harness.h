@@ -7,14 +7,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace kleak::test {
@@ -260,6 +263,22 @@ class Tracing {
     return child_->wait();
   }
   int wait() { return child_->wait(); }
+  // Sends `sig` and waits at most `limit` for the exit: the exit status, or -1 when kleak had
+  // not exited by then (it is then killed, so a hang costs the limit, not the test run).
+  // `took` gets the seconds from the signal to the exit.
+  int stop_within(int sig, std::chrono::milliseconds limit, double* took = nullptr) {
+    auto t0 = std::chrono::steady_clock::now();
+    std::promise<int> exited;
+    auto status = exited.get_future();
+    std::thread waiter([&] { exited.set_value(child_->wait()); });
+    child_->signal(sig);
+    bool in_time = status.wait_for(limit) == std::future_status::ready;
+    if (took) *took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!in_time) child_->signal(SIGKILL);
+    int st = status.get();
+    waiter.join();
+    return in_time ? st : -1;
+  }
   void signal(int sig) { child_->signal(sig); }
   pid_t pid() const { return child_->pid(); }
   std::string next_err_line() {

@@ -150,6 +150,40 @@ TEST(ServeLimits, IdleAndSlowlorisClientsDoNotDelayAScrape) {
   EXPECT_EQ(d.t.stop(), 0) << d.t.err();
 }
 
+// Past the cap (256) the connection that has waited longest is closed, one per newcomer. The
+// evicted session's list entry was erased twice: kleak died of SIGSEGV at about the 300th idle
+// connection (and one newcomer evicted every waiting connection, the count lagging behind).
+TEST(ServeLimits, ConnectionsPastTheCapEvictTheOldestOnlyAndScrapesGoOn) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  Daemon d;
+  d.wait_first_sample();
+  std::vector<int> idle;
+  double worst = 0;
+  for (int i = 0; i < 600; ++i) {
+    int fd = connect_to(d.port);
+    ASSERT_GE(fd, 0) << "connection " << i;
+    idle.push_back(fd);
+    if (i % 100 == 99) {
+      auto [status, s] = timed_get(d.port, "/metrics");
+      EXPECT_NE(status.find(" 200 "), std::string::npos) << "scrape after " << i + 1 << " idle connections: " << status;
+      worst = std::max(worst, s);
+    }
+  }
+  // Whether the server has closed a connection: EOF (or a reset) within `ms`.
+  auto closed = [](int fd, int ms) {
+    pollfd p{fd, POLLIN, 0};
+    char c;
+    return poll(&p, 1, ms) == 1 && recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
+  };
+  EXPECT_TRUE(closed(idle.front(), 2000)) << "the oldest idle connection is still open";
+  size_t open_ = 0;
+  for (size_t i = idle.size() - 100; i < idle.size(); ++i) open_ += !closed(idle[i], 0);
+  EXPECT_EQ(open_, 100u) << "the 100 newest idle connections are not all open: over-eviction";
+  for (int fd : idle) close(fd);
+  EXPECT_LT(worst, 1.0);
+  EXPECT_EQ(d.t.stop_within(SIGINT, std::chrono::seconds(20)), 0) << d.t.err();
+}
+
 TEST(ServeLimits, AnEndlessHeaderGets431AndCostsBoundedMemory) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
   Daemon d;
