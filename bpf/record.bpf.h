@@ -5,8 +5,8 @@
  * __always_inline functions below, so the same logic runs under raw tracepoints (which the tests
  * also drive with BPF_PROG_TEST_RUN), classic tracepoints and kprobes.
  *
- * Order of work on the hot path: the sampling test (nothing read but the address), the cheap
- * filters (kind, size, pid, cache), then the stack: a walk costs ~2 us here, so a call site's
+ * Order of work on the hot path: the slab cache (for its sizes), the sampling draw (by size), the
+ * cheap filters (kind, size, pid, cache), then the stack: a walk costs ~2 us here, so a call site's
  * last stack id is reused while periodic walks at that site find the same stack (stack_for()).
  * A free is one hash delete; its group's free count is derived in userspace (allocations in the
  * window minus those still outstanding), so the free path never touches `churn`.
@@ -44,7 +44,7 @@ const volatile bool cfg_filter_cache = false;
 const volatile char cfg_cache[KLEAK_CACHE_NAME_LEN] = {};
 const volatile __u64 cfg_page_size = 4096;
 const volatile bool cfg_capture_stacks = true;
-const volatile __u32 cfg_sample_every = 1; /* --sample N: track 1 in N addresses */
+const volatile __u32 cfg_sample_every = 1; /* --sample N: track ~1 in N allocations (sample_weight) */
 const volatile __u64 cfg_cgroup_id = 0;  /* only tasks in this cgroup v2 or below, 0 = all */
 const volatile __u32 cfg_cgroup_level = 0; /* its level (root = 0) */
 const volatile bool cfg_cgroup_by_helper = true; /* bpf_get_current_ancestor_cgroup_id, else CO-RE */
@@ -266,7 +266,9 @@ static __always_inline bool cgroup_wanted(void)
 	return current_ancestor_cgroup_id() == cfg_cgroup_id;
 }
 
-static __always_inline void churn_add(const struct kleak_churn_key *key, bool is_free, __u64 bytes)
+/* `n` events of `bytes` in all (n > 1: a sampled record's weight). */
+static __always_inline void churn_add(const struct kleak_churn_key *key, bool is_free, __u64 bytes,
+				      __u64 n)
 {
 	struct kleak_churn *c = bpf_map_lookup_elem(&churn, key), fresh = {};
 
@@ -280,7 +282,7 @@ static __always_inline void churn_add(const struct kleak_churn_key *key, bool is
 			return;
 	}
 	if (is_free) {
-		__sync_fetch_and_add(&c->frees, 1);
+		__sync_fetch_and_add(&c->frees, n);
 		/*
 		 * Not with bytes == 0 (the pre-window frees): clang turns an atomic add of a constant
 		 * 0 into an atomic OR, which kernels before 5.12 refuse ("BPF_STX uses reserved
@@ -289,7 +291,7 @@ static __always_inline void churn_add(const struct kleak_churn_key *key, bool is
 		if (bytes)
 			__sync_fetch_and_add(&c->free_bytes, bytes);
 	} else {
-		__sync_fetch_and_add(&c->allocs, 1);
+		__sync_fetch_and_add(&c->allocs, n);
 		__sync_fetch_and_add(&c->alloc_bytes, bytes);
 	}
 }
@@ -445,12 +447,35 @@ static __always_inline bool is_self(__u32 tgid)
 	return true;
 }
 
+/*
+ * --sample N: this allocation's weight k if it is drawn (probability 1/k, see kleak_sample_x in
+ * abi.h), 0 if not; 1 without sampling. The running mean is per CPU, so no cache line is shared; a program
+ * that interrupts another on this CPU may interleave its update, which only moves the mean.
+ */
+static __always_inline __u32 sample_weight(__u64 bytes)
+{
+	__u32 slot = KLEAK_SLOT_MEAN;
+	__u64 *mean, x, k;
+
+	if (cfg_sample_every <= 1)
+		return 1;
+	mean = bpf_map_lookup_elem(&scratch, &slot);
+	if (!mean)
+		return 0;
+	x = kleak_sample_x(bytes, *mean, cfg_sample_every);
+	*mean = kleak_mean_next(*mean, bytes);
+	k = kleak_sample_k(x, (x & 0xffff) ? bpf_get_prandom_u32() : 0);
+	if (k > 0xffffffffULL)
+		k = 0xffffffffULL;
+	return k == 1 || bpf_get_prandom_u32() % (__u32)k == 0 ? (__u32)k : 0;
+}
+
 static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 {
 	struct task_struct *task;
 	struct kleak_alloc rec = {};
 	__u64 pid_tgid, key;
-	__u32 tgid;
+	__u32 tgid, weight;
 	/*
 	 * int, not long: before 6.5 the map ops return int and the verifier calls them directly,
 	 * so an error reaches BPF zero-extended (-EEXIST arrives as 0xffffffef). Compared as a
@@ -463,12 +488,14 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 	if (!ev->addr)
 		return 0;
 	key = kleak_key(ev->space, ev->addr);
-	if (!kleak_sampled(key, cfg_sample_every)) {
-		count(ev->kind, KLEAK_SAMPLED_OUT);
-		return 0;
-	}
+	/* Slab sizes come from the caches map: known before the size-aware sampling draw. */
 	if (ev->kind == KLEAK_KIND_SLAB && !cache_seen(ev->cache, ev->cache_name, ev)) {
 		count(ev->kind, KLEAK_ALLOC_FILTERED);
+		return 0;
+	}
+	weight = sample_weight(ev->bytes_alloc);
+	if (!weight) {
+		count(ev->kind, KLEAK_SAMPLED_OUT);
 		return 0;
 	}
 
@@ -498,6 +525,7 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 	rec.order = ev->order;
 	rec.kind = ev->kind;
 	rec.migratetype = ev->migratetype;
+	rec.weight = cfg_sample_every > 1 ? weight : 0;
 	bpf_get_current_comm(rec.comm, sizeof(rec.comm));
 	rec.stack_id = -1;
 	if (cfg_capture_stacks) {
@@ -524,7 +552,7 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 		struct kleak_churn_key ck = {};
 
 		kleak_churn_key_of(&ck, &rec);
-		churn_add(&ck, false, rec.bytes_alloc);
+		churn_add(&ck, false, rec.bytes_alloc * weight, weight);
 	}
 	return 0;
 }
@@ -545,10 +573,7 @@ static __always_inline int record_free_in(__u32 kind, enum kleak_space space, __
 	if (!addr)
 		return 0;
 	key = kleak_key(space, addr);
-	if (!kleak_sampled(key, cfg_sample_every)) {
-		count(kind, KLEAK_SAMPLED_OUT);
-		return 0;
-	}
+	/* Whatever the sampling: the draw was per allocation, only the map knows whether it won. */
 	if (bpf_map_delete_elem(&allocs, &key) == 0) {
 		count(kind, KLEAK_FREE_MATCHED);
 		return 0;
@@ -556,7 +581,18 @@ static __always_inline int record_free_in(__u32 kind, enum kleak_space space, __
 	/* A second report of a free already seen (mm_page_free_batched) is no loss. */
 	if (maybe_duplicate)
 		return 0;
-	count(kind, KLEAK_FREE_UNTRACKED);
+	if (cfg_sample_every > 1) {
+		/*
+		 * Mostly frees of allocations not drawn. Those of objects from before the window are
+		 * counted per cache as without sampling, but 1 in N of them with weight N, so that
+		 * the free path of the other N - 1 stays one hash delete.
+		 */
+		count(kind, KLEAK_SAMPLED_OUT);
+		if (!cache || bpf_get_prandom_u32() % cfg_sample_every)
+			return 0;
+	} else {
+		count(kind, KLEAK_FREE_UNTRACKED);
+	}
 	if (cache && cgroup_wanted()) {
 		struct kleak_churn_key ck = {};
 
@@ -564,7 +600,7 @@ static __always_inline int record_free_in(__u32 kind, enum kleak_space space, __
 		ck.stack_id = KLEAK_STACK_PREWINDOW;
 		ck.cache = cache;
 		ck.kind = kind;
-		churn_add(&ck, true, 0);
+		churn_add(&ck, true, 0, cfg_sample_every);
 	}
 	return 0;
 }

@@ -143,9 +143,9 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
   r.full_stacks = opts.full_stacks;
   r.user_pages_shown = opts.user_pages;
   r.by = opts.by;
-  // --sample N: each tracked allocation stands for N (the 1 in N addresses kept).
-  const uint64_t scale = snap.sample_every ? snap.sample_every : 1;
-  r.sample_every = static_cast<uint32_t>(scale);
+  // --sample N: each record stands for its weight (kleak_weight), the churn counts are weighted
+  // in BPF already: sums are unbiased estimates.
+  r.sample_every = snap.sample_every ? snap.sample_every : 1;
 
   auto has = [&](GroupBy g) { return std::find(opts.by.begin(), opts.by.end(), g) != opts.by.end(); };
   const bool by_stack = has(GroupBy::stack), by_callsite = has(GroupBy::callsite),
@@ -249,9 +249,10 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
       }
     }
     Bucket& b = bucket_of(a.kind, a.stack_id, a.tgid, a.cgroup_id, cache, a.comm);
-    b.bytes += a.bytes_alloc * scale;
-    b.bytes_req += a.bytes_req * scale;
-    b.count += scale;
+    const uint64_t w = kleak_weight(&a);
+    b.bytes += a.bytes_alloc * w;
+    b.bytes_req += a.bytes_req * w;
+    b.count += w;
     b.oldest_ts = std::min<uint64_t>(b.oldest_ts, a.ts_ns);
     bump_comm(b.comms, a.comm);
     if (!cache.empty()) bump_cache(b.caches, cache);
@@ -273,10 +274,10 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
       if (!filter.matches(f)) continue;
     }
     Bucket& b = bucket_of(ck.kind, ck.stack_id, ck.tgid, ck.cgroup_id, cache, ck.comm);
-    b.allocs += cv.allocs * scale;
-    b.frees += cv.frees * scale;
-    b.alloc_bytes += cv.alloc_bytes * scale;
-    b.free_bytes += cv.free_bytes * scale;
+    b.allocs += cv.allocs;
+    b.frees += cv.frees;
+    b.alloc_bytes += cv.alloc_bytes;
+    b.free_bytes += cv.free_bytes;
     if (!comm.empty() && b.comms.empty()) b.comms.emplace_back(ck.comm, 0);
     if (!cache.empty() && b.caches.empty()) b.caches.emplace_back(cache, 0);
   }
