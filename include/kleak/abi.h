@@ -288,7 +288,9 @@ enum kleak_free_slot {
 	KLEAK_SLOT_PERCPU_FREE = 5,
 	KLEAK_SLOT_VMAP_FREE = 6,
 	KLEAK_SLOT_MEAN = 7, /* --sample: running mean allocation size (kleak_mean_next) */
-	KLEAK_NR_SLOTS = 8,
+	KLEAK_SLOT_JIFFIES = 8, /* now_ns(): the jiffies of the clock read below */
+	KLEAK_SLOT_NOW = 9,     /* now_ns(): bpf_ktime_get_ns() at that jiffy */
+	KLEAK_NR_SLOTS = 10,
 };
 
 /* Default map sizes; the loader overrides them before load. */
