@@ -574,6 +574,19 @@ def heaviest(summary):
 
 # ---- profile -------------------------------------------------------------------------------
 
+def own_prog_ids(pid):
+    """The ids of the BPF programs process `pid` holds open (prog_id in /proc/<pid>/fdinfo)."""
+    ids = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+            m = re.search(r"^prog_id:\s*(\d+)", read(f"/proc/{pid}/fdinfo/{fd}"), re.M)
+            if m:
+                ids.add(int(m.group(1)))
+    except OSError:
+        pass
+    return ids
+
+
 def bpf_stats_run(workload, config, seconds, cpu, tmp, quiet_wait):
     """Per-program run time with kernel.bpf_stats_enabled=1 (adds ~20-40 ns per program run)."""
     wait_quiet(quiet_wait)
@@ -587,7 +600,10 @@ def bpf_stats_run(workload, config, seconds, cpu, tmp, quiet_wait):
         with open(path, "w") as f:
             f.write("1")
         wl = run_workload(workload, seconds, cpu)
-        progs = tracing_progs()
+        # Only the tracer's own programs (the ids in its fdinfo): another session's kleak
+        # loads programs of the same names.
+        own = own_prog_ids(t.proc.pid)
+        progs = [p for p in tracing_progs() if not own or p.get("id") in own]
     finally:
         with open(path, "w") as f:
             f.write(prev)
