@@ -34,6 +34,7 @@
 #include "kleak/collect.h"
 #include "kleak/error.h"
 #include "kleak/filter.h"
+#include "kleak/render.h"
 #include "kleak/report.h"
 #include "kleak/symbolize.h"
 #include "proc_status.h"

@@ -5,8 +5,8 @@
  * __always_inline functions below, so the same logic runs under raw tracepoints (which the tests
  * also drive with BPF_PROG_TEST_RUN), classic tracepoints and kprobes.
  *
- * Order of work on the hot path: the sampling test (nothing read but the address), the cheap
- * filters (kind, size, pid, cache), then the stack: a walk costs ~2 us here, so a call site's
+ * Order of work on the hot path: the slab cache (for its sizes), the sampling draw (by size), the
+ * cheap filters (kind, size, pid, cache), then the stack: a walk costs ~2 us here, so a call site's
  * last stack id is reused while periodic walks at that site find the same stack (stack_for()).
  * A free is one hash delete; its group's free count is derived in userspace (allocations in the
  * window minus those still outstanding), so the free path never touches `churn`.
@@ -44,7 +44,7 @@ const volatile bool cfg_filter_cache = false;
 const volatile char cfg_cache[KLEAK_CACHE_NAME_LEN] = {};
 const volatile __u64 cfg_page_size = 4096;
 const volatile bool cfg_capture_stacks = true;
-const volatile __u32 cfg_sample_every = 1; /* --sample N: track 1 in N addresses */
+const volatile __u32 cfg_sample_every = 1; /* --sample N: track ~1 in N allocations (sample_weight) */
 const volatile __u64 cfg_cgroup_id = 0;  /* only tasks in this cgroup v2 or below, 0 = all */
 const volatile __u32 cfg_cgroup_level = 0; /* its level (root = 0) */
 const volatile bool cfg_cgroup_by_helper = true; /* bpf_get_current_ancestor_cgroup_id, else CO-RE */
@@ -107,6 +107,28 @@ struct {
 	__type(key, struct kleak_site_key);
 	__type(value, struct kleak_site);
 } sites SEC(".maps");
+
+/*
+ * --sample: how many records of `allocs` each bucket of keys holds (a counting filter), so that a
+ * free whose bucket holds none, nearly all of them when 1 in 100 are kept, costs an array load
+ * instead of a hash delete that finds nothing. Exact: incremented after an insert, decremented
+ * after a delete that found its record (an object is not freed before its allocation event
+ * returns); a record userspace deletes leaves its count high, which only costs a delete.
+ */
+#define HELD_BUCKETS (1 << 16)
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, HELD_BUCKETS);
+	__type(key, __u32);
+	__type(value, __u32);
+} held SEC(".maps");
+
+static __always_inline __u32 *held_bucket(__u64 key)
+{
+	__u32 b = (__u32)((key * 0x9E3779B97F4A7C15ULL) >> 48); /* 16 bits */
+
+	return bpf_map_lookup_elem(&held, &b);
+}
 
 /* Per CPU: kernel_stack_depth()'s slot and the free programs' run depths (enum kleak_free_slot). */
 struct {
@@ -230,6 +252,19 @@ static __always_inline struct task_struct *current_task(void)
 	return (struct task_struct *)bpf_get_current_task();
 }
 
+/*
+ * The task's comm. With a BTF task pointer it is two loads: the kernel keeps task->comm
+ * NUL-padded (__set_task_comm: strscpy_pad), which is what bpf_get_current_comm copies too,
+ * minus the helper call and its strscpy.
+ */
+static __always_inline void current_comm(struct task_struct *task, char comm[KLEAK_COMM_LEN])
+{
+	if (cfg_task_btf)
+		__builtin_memcpy(comm, task->comm, KLEAK_COMM_LEN);
+	else
+		bpf_get_current_comm(comm, KLEAK_COMM_LEN);
+}
+
 /* 5.10-5.19: a cgroup keeps the ids of its ancestors (gone in 6.0, whose tracing programs have the helper). */
 struct cgroup___v5_10 {
 	int level;
@@ -266,7 +301,9 @@ static __always_inline bool cgroup_wanted(void)
 	return current_ancestor_cgroup_id() == cfg_cgroup_id;
 }
 
-static __always_inline void churn_add(const struct kleak_churn_key *key, bool is_free, __u64 bytes)
+/* `n` events of `bytes` in all (n > 1: a sampled record's weight). */
+static __always_inline void churn_add(const struct kleak_churn_key *key, bool is_free, __u64 bytes,
+				      __u64 n)
 {
 	struct kleak_churn *c = bpf_map_lookup_elem(&churn, key), fresh = {};
 
@@ -280,7 +317,7 @@ static __always_inline void churn_add(const struct kleak_churn_key *key, bool is
 			return;
 	}
 	if (is_free) {
-		__sync_fetch_and_add(&c->frees, 1);
+		__sync_fetch_and_add(&c->frees, n);
 		/*
 		 * Not with bytes == 0 (the pre-window frees): clang turns an atomic add of a constant
 		 * 0 into an atomic OR, which kernels before 5.12 refuse ("BPF_STX uses reserved
@@ -289,7 +326,7 @@ static __always_inline void churn_add(const struct kleak_churn_key *key, bool is
 		if (bytes)
 			__sync_fetch_and_add(&c->free_bytes, bytes);
 	} else {
-		__sync_fetch_and_add(&c->allocs, 1);
+		__sync_fetch_and_add(&c->allocs, n);
 		__sync_fetch_and_add(&c->alloc_bytes, bytes);
 	}
 }
@@ -424,6 +461,27 @@ static __always_inline __s32 stack_for(void *ctx, const struct alloc_event *ev, 
 	return id;
 }
 
+/*
+ * The allocation's time, to the tick: bpf_ktime_get_ns() once per jiffy and CPU, a per-CPU copy
+ * in between (ages are shown in seconds). bpf_ktime_get_coarse_ns would do, but tracing
+ * programs may not call it; bpf_jiffies64 is a load. The clock read was ~30 ns per allocation
+ * here (read_tsc 2.4% of the pipe loop's samples under kleak-nostack).
+ */
+static __always_inline __u64 now_ns(void)
+{
+	__u32 js = KLEAK_SLOT_JIFFIES, ns = KLEAK_SLOT_NOW;
+	__u64 *last_j = bpf_map_lookup_elem(&scratch, &js), *last_ns = bpf_map_lookup_elem(&scratch, &ns);
+	__u64 j = bpf_jiffies64();
+
+	if (!last_j || !last_ns)
+		return bpf_ktime_get_ns();
+	if (*last_j != j) {
+		*last_ns = bpf_ktime_get_ns();
+		*last_j = j;
+	}
+	return *last_ns;
+}
+
 /* The tracer's tgid as bpf_get_current_pid_tgid() numbers it, learned from its first
  * allocation when it runs in a child pid namespace; then one load per allocation. */
 __u32 self_tgid_global = 0;
@@ -445,12 +503,36 @@ static __always_inline bool is_self(__u32 tgid)
 	return true;
 }
 
+/*
+ * --sample N: this allocation's weight k if it is drawn (probability 1/k, see kleak_sample_x in
+ * abi.h), 0 if not; 1 without sampling. The running mean is per CPU, so no cache line is shared; a program
+ * that interrupts another on this CPU may interleave its update, which only moves the mean.
+ */
+static __always_inline __u32 sample_weight(__u64 bytes)
+{
+	__u32 slot = KLEAK_SLOT_MEAN;
+	__u64 *mean, x, k;
+
+	if (cfg_sample_every <= 1)
+		return 1;
+	mean = bpf_map_lookup_elem(&scratch, &slot);
+	if (!mean)
+		return 0;
+	x = kleak_sample_x(bytes, *mean, cfg_sample_every);
+	*mean = kleak_mean_next(*mean, bytes);
+	k = kleak_sample_k(x, (x & 0xffff) ? bpf_get_prandom_u32() : 0);
+	if (k > 0xffffffffULL)
+		k = 0xffffffffULL;
+	return k == 1 || bpf_get_prandom_u32() % (__u32)k == 0 ? (__u32)k : 0;
+}
+
 static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 {
 	struct task_struct *task;
 	struct kleak_alloc rec = {};
 	__u64 pid_tgid, key;
-	__u32 tgid;
+	__u32 tgid, weight;
+	bool replaced = false;
 	/*
 	 * int, not long: before 6.5 the map ops return int and the verifier calls them directly,
 	 * so an error reaches BPF zero-extended (-EEXIST arrives as 0xffffffef). Compared as a
@@ -463,12 +545,14 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 	if (!ev->addr)
 		return 0;
 	key = kleak_key(ev->space, ev->addr);
-	if (!kleak_sampled(key, cfg_sample_every)) {
-		count(ev->kind, KLEAK_SAMPLED_OUT);
-		return 0;
-	}
+	/* Slab sizes come from the caches map: known before the size-aware sampling draw. */
 	if (ev->kind == KLEAK_KIND_SLAB && !cache_seen(ev->cache, ev->cache_name, ev)) {
 		count(ev->kind, KLEAK_ALLOC_FILTERED);
+		return 0;
+	}
+	weight = sample_weight(ev->bytes_alloc);
+	if (!weight) {
+		count(ev->kind, KLEAK_SAMPLED_OUT);
 		return 0;
 	}
 
@@ -485,8 +569,7 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 		return 0;
 	}
 
-	/* bpf_ktime_get_coarse_ns would be cheaper, but tracing programs may not call it. */
-	rec.ts_ns = bpf_ktime_get_ns();
+	rec.ts_ns = now_ns();
 	rec.bytes_req = ev->bytes_req;
 	rec.bytes_alloc = ev->bytes_alloc;
 	rec.gfp_flags = ev->gfp_flags;
@@ -498,11 +581,14 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 	rec.order = ev->order;
 	rec.kind = ev->kind;
 	rec.migratetype = ev->migratetype;
-	bpf_get_current_comm(rec.comm, sizeof(rec.comm));
+	rec.weight = cfg_sample_every > 1 ? weight : 0;
+	current_comm(task, rec.comm);
 	rec.stack_id = -1;
 	if (cfg_capture_stacks) {
 		rec.stack_id = stack_for(ctx, ev, rec.tid, task);
-		if (rec.stack_id >= 0 && bpf_map_lookup_elem(&skip_stacks, &rec.stack_id)) {
+		/* Only page stacks are ever recognized as user memory: no lookup for the others. */
+		if (ev->kind == KLEAK_KIND_PAGE && rec.stack_id >= 0 &&
+		    bpf_map_lookup_elem(&skip_stacks, &rec.stack_id)) {
 			count(ev->kind, KLEAK_USER_SKIPPED);
 			count_n(ev->kind, KLEAK_USER_SKIPPED_BYTES, ev->bytes_alloc);
 			return 0;
@@ -513,6 +599,7 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 	if (err == -EEXIST) {
 		/* The address is live again while we still hold it: its free never reached us. */
 		count(ev->kind, KLEAK_ALLOC_REPLACED);
+		replaced = true;
 		err = bpf_map_update_elem(&allocs, &key, &rec, BPF_EXIST);
 	}
 	if (err) {
@@ -520,11 +607,17 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 		return 0;
 	}
 	count(ev->kind, KLEAK_ALLOC_TRACKED);
+	if (cfg_sample_every > 1 && !replaced) {
+		__u32 *h = held_bucket(key);
+
+		if (h)
+			__sync_fetch_and_add(h, 1);
+	}
 	{
 		struct kleak_churn_key ck = {};
 
 		kleak_churn_key_of(&ck, &rec);
-		churn_add(&ck, false, rec.bytes_alloc);
+		churn_add(&ck, false, rec.bytes_alloc * weight, weight);
 	}
 	return 0;
 }
@@ -539,24 +632,44 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 static __always_inline int record_free_in(__u32 kind, enum kleak_space space, __u64 addr,
 					  __u64 cache, bool maybe_duplicate)
 {
+	__u32 *h = NULL;
 	__u64 key;
 
 	count(kind, KLEAK_FREE_SEEN);
 	if (!addr)
 		return 0;
 	key = kleak_key(space, addr);
-	if (!kleak_sampled(key, cfg_sample_every)) {
-		count(kind, KLEAK_SAMPLED_OUT);
-		return 0;
+	/*
+	 * Whatever the sampling: the draw was per allocation, only the map knows whether it won
+	 * (under --sample, the counting filter `held` answers first for most frees).
+	 */
+	if (cfg_sample_every > 1) {
+		h = held_bucket(key);
+		if (h && !*h)
+			goto missed;
 	}
 	if (bpf_map_delete_elem(&allocs, &key) == 0) {
+		if (h)
+			__sync_fetch_and_add(h, -1);
 		count(kind, KLEAK_FREE_MATCHED);
 		return 0;
 	}
+missed:
 	/* A second report of a free already seen (mm_page_free_batched) is no loss. */
 	if (maybe_duplicate)
 		return 0;
-	count(kind, KLEAK_FREE_UNTRACKED);
+	if (cfg_sample_every > 1) {
+		/*
+		 * Mostly frees of allocations not drawn. Those of objects from before the window are
+		 * counted per cache as without sampling, but 1 in N of them with weight N, so that
+		 * the free path of the other N - 1 stays one hash delete.
+		 */
+		count(kind, KLEAK_SAMPLED_OUT);
+		if (!cache || bpf_get_prandom_u32() % cfg_sample_every)
+			return 0;
+	} else {
+		count(kind, KLEAK_FREE_UNTRACKED);
+	}
 	if (cache && cgroup_wanted()) {
 		struct kleak_churn_key ck = {};
 
@@ -564,7 +677,7 @@ static __always_inline int record_free_in(__u32 kind, enum kleak_space space, __
 		ck.stack_id = KLEAK_STACK_PREWINDOW;
 		ck.cache = cache;
 		ck.kind = kind;
-		churn_add(&ck, true, 0);
+		churn_add(&ck, true, 0, cfg_sample_every);
 	}
 	return 0;
 }

@@ -49,12 +49,56 @@ static inline __u64 kleak_key(enum kleak_space space, __u64 addr)
 }
 
 /*
- * --sample N keeps the allocations whose key hashes to 0 mod N: the same decision at the free,
- * so a free of an address that was never sampled costs no map lookup at all.
+ * --sample N: each allocation is kept with probability 1/k, drawn at random per allocation (so an
+ * object recycled at one address is drawn anew every time), k chosen by size: x = N * mean / size,
+ * where mean is a running mean of the sizes allocated on this CPU, and k is x rounded at random
+ * to one of the integers around it, up with probability f(1+a)/(a+f) (a = floor(x), f = x - a),
+ * so that the probability of keeping, E[1/k], is exactly 1/x. That is sampling proportional to
+ * size, as heap profilers do (tcmalloc, jemalloc: a sample every N*mean bytes on average): about
+ * 1 in N allocations are kept (allocations bigger than N * mean always), big ones more often,
+ * and each kept record stands for k allocations and k * size bytes. Given k the record was kept
+ * with probability 1/k, so these weighted sums are unbiased (Horvitz-Thompson) whatever the mean
+ * did meanwhile, and their error depends on the number of records kept, not on the skew of the
+ * sizes. Integer weights: no floating point in BPF, no rounding in the sums. The mean is fixed
+ * point (KLEAK_MEAN_SHIFT fractional bits), an exponential moving average of weight
+ * 2^-KLEAK_MEAN_DECAY.
  */
-static inline int kleak_sampled(__u64 key, __u32 every)
+#define KLEAK_MEAN_SHIFT 4
+#define KLEAK_MEAN_DECAY 6
+#define KLEAK_X_SHIFT 16
+
+/* x = N * mean / size in fixed point (KLEAK_X_SHIFT fractional bits). */
+static inline __u64 kleak_sample_x(__u64 bytes, __u64 mean_fp, __u32 every)
 {
-	return every <= 1 || ((key * 0x9E3779B97F4A7C15ULL) >> 32) % every == 0;
+	__u64 unit = bytes << KLEAK_MEAN_SHIFT;
+
+	if (!bytes || !mean_fp)
+		return (__u64)every << KLEAK_X_SHIFT;
+	if (mean_fp >= (1ULL << 40) / every) /* a mean of GiBs: no overflow, keep it all */
+		return 1ULL << KLEAK_X_SHIFT;
+	return (((__u64)every * mean_fp) << KLEAK_X_SHIFT) / unit;
+}
+
+/* k from x, rounded down or up by the 16-bit random number `u` as described above. */
+static inline __u64 kleak_sample_k(__u64 x_fp, __u32 u)
+{
+	__u64 a = x_fp >> KLEAK_X_SHIFT, f = x_fp & ((1ULL << KLEAK_X_SHIFT) - 1);
+
+	if (!a)
+		return 1;
+	if (!f || a >= (1ULL << 24)) /* a 1/2^24 difference: not worth the arithmetic */
+		return a;
+	return (__u64)(u & 0xffff) * x_fp < (f * (a + 1)) << KLEAK_X_SHIFT ? a + 1 : a;
+}
+
+/* The next running mean (fixed point) after an allocation of `bytes`. */
+static inline __u64 kleak_mean_next(__u64 mean_fp, __u64 bytes)
+{
+	__u64 unit = bytes << KLEAK_MEAN_SHIFT;
+
+	if (!mean_fp)
+		return unit;
+	return mean_fp - (mean_fp >> KLEAK_MEAN_DECAY) + (unit >> KLEAK_MEAN_DECAY);
 }
 
 static inline enum kleak_space kleak_key_space(__u64 key)
@@ -79,7 +123,7 @@ struct kleak_alloc {
 	__u8 kind;         /* enum kleak_kind */
 	__u8 pad8;         /* unused (was a kernel-thread flag no reader used): the layout stays */
 	__s32 migratetype; /* pages only, -1 otherwise */
-	__u32 pad;
+	__u32 weight;      /* --sample: the allocations this record stands for (1/p); 0 = 1 */
 	char comm[KLEAK_COMM_LEN];
 };
 
@@ -148,7 +192,8 @@ enum kleak_cause {
 	KLEAK_USER_SKIPPED = 13,     /* not tracked: its stack was recognized as user memory */
 	KLEAK_USER_SKIPPED_BYTES = 14,
 	KLEAK_CHURN_MAP_FULL = 15,   /* `churn` full: an alloc or free not counted in its group */
-	KLEAK_SAMPLED_OUT = 16,      /* --sample N: not one of the 1 in N addresses (by design) */
+	KLEAK_SAMPLED_OUT = 16,      /* --sample N: allocations not drawn (by design); frees that
+	                                found no record while sampling (sampled out or older) */
 	/*
 	 * Stack reuse (--stack-reuse N): a call site's last stack id is reused for up to N of its
 	 * allocations between two walks. Each walk at a known site checks the id it would have
@@ -193,6 +238,12 @@ struct kleak_churn {
 	__u64 free_bytes;
 };
 
+/* The allocations a record stands for: its --sample weight, 1 when not sampled. */
+static inline __u64 kleak_weight(const struct kleak_alloc *rec)
+{
+	return rec->weight ? rec->weight : 1;
+}
+
 /* The churn group of a record: the same in BPF (at the allocation) and in userspace (drain). */
 static inline void kleak_churn_key_of(struct kleak_churn_key *key, const struct kleak_alloc *rec)
 {
@@ -236,7 +287,10 @@ enum kleak_free_slot {
 	KLEAK_SLOT_PAGE_FREE_BATCHED = 4,
 	KLEAK_SLOT_PERCPU_FREE = 5,
 	KLEAK_SLOT_VMAP_FREE = 6,
-	KLEAK_NR_SLOTS = 7,
+	KLEAK_SLOT_MEAN = 7, /* --sample: running mean allocation size (kleak_mean_next) */
+	KLEAK_SLOT_JIFFIES = 8, /* now_ns(): the jiffies of the clock read below */
+	KLEAK_SLOT_NOW = 9,     /* now_ns(): bpf_ktime_get_ns() at that jiffy */
+	KLEAK_NR_SLOTS = 10,
 };
 
 /* Default map sizes; the loader overrides them before load. */

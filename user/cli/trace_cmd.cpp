@@ -140,8 +140,8 @@ void register_trace_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--serve-top", opts->serve_top,
                   "Stacks exported as labelled series, the fastest growing (default 20)");
   cmd->add_option("--sample", opts->sample,
-                  "Track 1 in N allocations (chosen by address, so frees match) and scale the counts: "
-                  "for the busiest boxes");
+                  "Track about 1 in N allocations, drawn at random per allocation in proportion to its "
+                  "size, and weight each record by 1/probability (unbiased estimates): for the busiest boxes");
   cmd->add_option("--stack-reuse", opts->stack_reuse,
                   "Walk a call site's stack once per up to N of its allocations while walks keep finding "
                   "the same stack; 1 walks every one (exact, ~2 us each). The report shows how often a "

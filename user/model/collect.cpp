@@ -24,8 +24,8 @@ void derive_window_frees(const std::vector<AllocRecord>& allocs,
     kleak_churn_key_of(&k, &r.a);
     auto it = group.find(k);
     if (it == group.end()) continue;
-    held[it->second].first += 1;
-    held[it->second].second += r.a.bytes_alloc;
+    held[it->second].first += kleak_weight(&r.a);  // churn counts are weighted in BPF too
+    held[it->second].second += r.a.bytes_alloc * kleak_weight(&r.a);
   }
   for (const auto& [k, i] : group) {
     kleak_churn& v = churn[i].second;

@@ -74,15 +74,14 @@ std::string render_text(const Report& r) {
                      u.suspect, pct(u.suspect, u.reused));
   }
   if (r.sample_every > 1) {
-    o += fmt::format("sampled: 1 in {} allocations (by address); counts and bytes below are scaled by {} "
-                     "(a group of n tracked allocations is known to about 1/sqrt(n), e.g. +-10% at n=100)\n",
-                     r.sample_every, r.sample_every);
+    o += fmt::format("sampled: about 1 in {} allocations, drawn at random per allocation with a probability "
+                     "proportional to its size; counts and bytes below are estimates, each record weighted by "
+                     "1/probability (a group of n tracked allocations is known to about 1/sqrt(n), e.g. +-10% "
+                     "at n=100)\n",
+                     r.sample_every);
     if (r.sample_kept)
-      o += fmt::format("  achieved: {} of {} allocations seen passed the address test (1 in {:.0f}); an object "
-                       "recycled at one address is always or never sampled, so a group made of few objects "
-                       "is over- or under-counted\n",
-                       r.sample_kept, r.sample_seen,
-                       static_cast<double>(r.sample_seen) / static_cast<double>(r.sample_kept));
+      o += fmt::format("  achieved: {} of {} allocations seen were drawn (1 in {:.0f})\n", r.sample_kept,
+                       r.sample_seen, static_cast<double>(r.sample_seen) / static_cast<double>(r.sample_kept));
   }
   o += fmt::format("outstanding kernel memory: {} in {} allocations, {} stacks{}\n",
                    human_bytes(r.total_bytes), r.total_count, r.groups_total,

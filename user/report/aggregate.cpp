@@ -193,8 +193,7 @@ struct BucketHash {
 class Bucketing {
  public:
   Bucketing(const Collected& snap, const Filter& filter, Dimensions dims, Names& names)
-      : snap_(snap), filter_(filter), dims_(dims), names_(names),
-        scale_(snap.sample_every ? snap.sample_every : 1) {  // --sample N: each record stands for N
+      : snap_(snap), filter_(filter), dims_(dims), names_(names) {
     buckets_.reserve(1024);
   }
 
@@ -208,9 +207,11 @@ class Bucketing {
         continue;
       }
       Bucket& b = bucket_of(a.kind, a.stack_id, a.tgid, a.cgroup_id, cache, a.comm);
-      b.bytes += a.bytes_alloc * scale_;
-      b.bytes_req += a.bytes_req * scale_;
-      b.count += scale_;
+      // --sample N: each record stands for its weight (kleak_weight): sums are unbiased estimates.
+      const uint64_t w = kleak_weight(&a);
+      b.bytes += a.bytes_alloc * w;
+      b.bytes_req += a.bytes_req * w;
+      b.count += w;
       b.oldest_ts = std::min<uint64_t>(b.oldest_ts, a.ts_ns);
       bump_comm(b.comms, a.comm);
       if (!cache.empty()) bump_cache(b.caches, cache);
@@ -223,10 +224,11 @@ class Bucketing {
       std::string_view cache = names_.cache(ck.cache, ck.kind, cv.allocs ? cv.alloc_bytes / cv.allocs : 0);
       if (!filter_.is_match_all() && !filter_.matches(churn_fields(ck, cv, cache))) continue;
       Bucket& b = bucket_of(ck.kind, ck.stack_id, ck.tgid, ck.cgroup_id, cache, ck.comm);
-      b.allocs += cv.allocs * scale_;
-      b.frees += cv.frees * scale_;
-      b.alloc_bytes += cv.alloc_bytes * scale_;
-      b.free_bytes += cv.free_bytes * scale_;
+      // The churn counts are weighted in BPF already.
+      b.allocs += cv.allocs;
+      b.frees += cv.frees;
+      b.alloc_bytes += cv.alloc_bytes;
+      b.free_bytes += cv.free_bytes;
       if (!comm_view(ck.comm).empty() && b.comms.empty()) b.comms.emplace_back(ck.comm, 0);
       if (!cache.empty() && b.caches.empty()) b.caches.emplace_back(cache, 0);
     }
@@ -234,7 +236,6 @@ class Bucketing {
 
   const std::unordered_map<BucketKey, Bucket, BucketHash>& buckets() const { return buckets_; }
   uint64_t filtered_out() const { return filtered_out_; }
-  uint64_t scale() const { return scale_; }
 
  private:
   FilterFields fields_of(int kind, std::string_view cache, std::string_view comm, uint32_t tgid, uint64_t cgroup) {
@@ -298,7 +299,6 @@ class Bucketing {
   const Filter& filter_;
   Dimensions dims_;
   Names& names_;
-  uint64_t scale_;
   std::unordered_map<BucketKey, Bucket, BucketHash> buckets_;
   uint64_t filtered_out_ = 0;
 };
@@ -610,7 +610,7 @@ Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filt
   Bucketing buckets(snap, filter, dims, names);
   buckets.add_records();
   buckets.add_churn();
-  r.sample_every = static_cast<uint32_t>(buckets.scale());
+  r.sample_every = snap.sample_every ? snap.sample_every : 1;
   StackSymbols symbols(snap, syms, opts.full_stacks);
   auto merged = merge_buckets(r, buckets, symbols, dims, names, opts, snap.now_ns);
   std::vector<StackGroup> groups = finish_groups(r, merged);
