@@ -1,4 +1,5 @@
 // The /proc parsers (pure functions of text) and DirProcSource, on the fixtures with known answers.
+#include "fixture_file.h"
 #include "kleak/procfs.h"
 
 #include <gtest/gtest.h>
@@ -18,13 +19,7 @@ namespace fs = std::filesystem;
 
 const fs::path kProc = fs::path(KLEAK_FIXTURES) / "proc";
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  EXPECT_TRUE(in) << p;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::slurp;
 
 // A scratch directory removed at the end of the test.
 struct TempDir {

@@ -1,5 +1,6 @@
 // SLUB merged caches (slab_aliases.h) on a listing of this 6.18 box's /sys/kernel/slab, the cache
 // filter resolved through them, and how reports name a merged cache.
+#include "fixture_file.h"
 #include "kleak/slab_aliases.h"
 
 #include <gtest/gtest.h>
@@ -23,13 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 const fs::path kDir = fs::path(KLEAK_FIXTURES) / "slab" / "firecracker-6.18-x86_64";
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  EXPECT_TRUE(in) << p;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::slurp;
 
 SlabAliases fixture() {
   std::vector<std::string> names;
