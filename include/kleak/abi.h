@@ -207,7 +207,9 @@ enum kleak_cause {
 	                                an upper bound of those given a sibling stack */
 	KLEAK_FREE_RESCUED = 22,     /* frees whose program was busy on the CPU (a recursion miss)
 	                                and that its twin program handled instead */
-	KLEAK_CAUSE_MAX = 23,
+	KLEAK_STACK_SPILLED = 23,    /* walks whose bucket in `stacks` held another stack, kept in
+	                                `stacks_spill` instead (not a loss) */
+	KLEAK_CAUSE_MAX = 24,
 };
 
 #define KLEAK_NR_COUNTERS ((int)KLEAK_KIND_MAX * (int)KLEAK_CAUSE_MAX)
@@ -296,6 +298,15 @@ enum kleak_free_slot {
 /* Default map sizes; the loader overrides them before load. */
 #define KLEAK_DEFAULT_MAX_ALLOCS (256 * 1024)
 #define KLEAK_DEFAULT_MAX_STACKS (64 * 1024)
+/*
+ * `stacks_spill` takes the stacks whose bucket in `stacks` is taken (a stack map has one stack
+ * per bucket and answers -EEXIST otherwise): --max-stacks / 4 entries, at least
+ * KLEAK_MIN_SPILL_STACKS. Its ids are handed out as KLEAK_SPILL_STACK_ID + its bucket, so one
+ * stack id still names one stack; --max-stacks is capped below that.
+ */
+#define KLEAK_MIN_SPILL_STACKS 4096
+#define KLEAK_SPILL_STACK_ID (1 << 28)
+#define KLEAK_MAX_MAX_STACKS (1 << 24)
 #define KLEAK_DEFAULT_MAX_CACHES 4096
 #define KLEAK_DEFAULT_MAX_CHURN (64 * 1024)
 #define KLEAK_DEFAULT_MAX_SITES (16 * 1024)

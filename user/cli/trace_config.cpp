@@ -108,6 +108,8 @@ void check_limits(const TraceOptions& o) {
   if (o.max_sites < 1) throw usage_error("--max-sites must be at least 1");
   if (o.max_allocs < 1 || o.max_stacks < 1 || o.max_caches < 1)
     throw usage_error("map sizes (--max-allocs, --max-stacks, --max-caches) must be at least 1");
+  if (o.max_stacks > KLEAK_MAX_MAX_STACKS)
+    throw usage_error("--max-stacks must be at most " + std::to_string(KLEAK_MAX_MAX_STACKS));
 }
 
 }  // namespace

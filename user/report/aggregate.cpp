@@ -553,7 +553,7 @@ void count_events(Report& r, const Collected& snap, uint64_t filtered_out) {
       "frees_matched", "frees_of_untracked", "cache_map_full", "alloc_bytes", "unused",
       "user_memory_untracked", "user_memory_untracked_bytes", "churn_map_full", "sampled_out",
       "stacks_walked", "stacks_reused", "stack_reuse_checked", "stack_reuse_changed",
-      "stack_reuse_suspect", "frees_rescued"};
+      "stack_reuse_suspect", "frees_rescued", "stacks_spilled"};
   for (int k = KLEAK_KIND_KMALLOC; k < KLEAK_KIND_MAX; ++k) {
     auto& m = r.events_by_kind[std::string(kind_name(static_cast<kleak_kind>(k)))];
     for (int cause = 0; cause < KLEAK_CAUSE_MAX; ++cause)

@@ -8,6 +8,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -96,6 +97,8 @@ void configure(kleak_bpf* skel, const BpfConfig& s, const AttachPlan& plan, cons
   bpf_map__set_max_entries(skel->maps.allocs, s.max_allocs);
   bpf_map__set_max_entries(skel->maps.stacks, s.max_stacks);
   bpf_map__set_value_size(skel->maps.stacks, s.stack_depth * sizeof(uint64_t));
+  bpf_map__set_max_entries(skel->maps.stacks_spill, std::max<uint32_t>(s.max_stacks / 4, KLEAK_MIN_SPILL_STACKS));
+  bpf_map__set_value_size(skel->maps.stacks_spill, s.stack_depth * sizeof(uint64_t));
   bpf_map__set_max_entries(skel->maps.caches, s.max_caches);
   bpf_map__set_max_entries(skel->maps.skip_stacks, s.max_stacks);
   bpf_map__set_max_entries(skel->maps.churn, s.max_churn);

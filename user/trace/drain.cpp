@@ -59,6 +59,42 @@ uint64_t read_batch(int fd, Out&& emit) {
   }
 }
 
+// The two stack maps as one id space: ids from KLEAK_SPILL_STACK_ID on live in `stacks_spill`.
+struct StackMaps {
+  int main_fd, spill_fd;
+  explicit StackMaps(const kleak_bpf* skel)
+      : main_fd(bpf_map__fd(skel->maps.stacks)), spill_fd(bpf_map__fd(skel->maps.stacks_spill)) {}
+  bool lookup(int32_t id, uint64_t* ips) const {
+    uint32_t key = bucket(id);
+    return bpf_map_lookup_elem(fd_of(id), &key, ips) == 0;
+  }
+  bool erase(int32_t id) const {
+    uint32_t key = bucket(id);
+    return bpf_map_delete_elem(fd_of(id), &key) == 0;
+  }
+  // Every id stored now, in both maps.
+  std::vector<int32_t> ids() const {
+    std::vector<int32_t> out;
+    for (int fd : {main_fd, spill_fd}) {
+      const int32_t base = fd == spill_fd ? KLEAK_SPILL_STACK_ID : 0;
+      uint32_t key = 0, next = 0;
+      const uint32_t* prev = nullptr;
+      while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        out.push_back(base + static_cast<int32_t>(next));
+        key = next;
+        prev = &key;
+      }
+    }
+    return out;
+  }
+
+ private:
+  int fd_of(int32_t id) const { return id >= KLEAK_SPILL_STACK_ID ? spill_fd : main_fd; }
+  static uint32_t bucket(int32_t id) {
+    return static_cast<uint32_t>(id >= KLEAK_SPILL_STACK_ID ? id - KLEAK_SPILL_STACK_ID : id);
+  }
+};
+
 uint64_t read_allocs(int fd, std::vector<AllocRecord>& out) {
   return read_batch<uint64_t, kleak_alloc>(fd, [&](uint64_t k, const kleak_alloc& v) { out.push_back({k, v}); });
 }
@@ -100,21 +136,14 @@ size_t Tracer::gc_stacks() {
                                            [&](const kleak_churn_key& k, const kleak_churn&) {
                                              if (k.stack_id >= 0) referenced.insert(static_cast<uint32_t>(k.stack_id));
                                            });
-  int sfd = bpf_map__fd(skel->maps.stacks);
-  std::vector<uint32_t> ids;
-  uint32_t key = 0, next = 0;
-  const uint32_t* prev = nullptr;
-  while (bpf_map_get_next_key(sfd, prev, &next) == 0) {
-    ids.push_back(next);
-    key = next;
-    prev = &key;
-  }
+  const StackMaps maps(skel);
   std::set<uint32_t> stale;
   size_t freed = 0;
-  for (uint32_t id : ids) {
+  for (int32_t sid : maps.ids()) {
+    const auto id = static_cast<uint32_t>(sid);
     if (referenced.count(id) || impl_->skipped.count(id)) continue;
     if (impl_->stale_stacks.count(id)) {
-      freed += bpf_map_delete_elem(sfd, &id) == 0;
+      freed += maps.erase(sid);
     } else {
       stale.insert(id);
     }
@@ -142,7 +171,7 @@ Collected Tracer::drain() const {
   derive_window_frees(snap.allocs, snap.churn);
 
   // Stacks referenced by the records.
-  int sfd = bpf_map__fd(skel->maps.stacks);
+  const StackMaps maps(skel);
   size_t depth = bpf_map__value_size(skel->maps.stacks) / sizeof(uint64_t);
   std::vector<uint64_t> ips(depth);
   std::vector<int32_t> wanted;
@@ -152,7 +181,7 @@ Collected Tracer::drain() const {
   for (int32_t id : wanted) {
     if (id < 0 || snap.stacks.count(id) || missing.count(id)) continue;
     std::fill(ips.begin(), ips.end(), 0);
-    if (bpf_map_lookup_elem(sfd, &id, ips.data()) != 0) {
+    if (!maps.lookup(id, ips.data())) {
       missing.insert(id);
       continue;
     }
