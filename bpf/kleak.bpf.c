@@ -104,14 +104,14 @@ int tp_kmalloc_node(struct trace_event_raw_kmem_alloc_node___v5_10 *ctx)
 SEC("raw_tp/kfree")
 int BPF_PROG(raw_kfree, unsigned long call_site, const void *ptr)
 {
-	return FREE_PRIMARY(KLEAK_SLOT_KFREE, on_kfree((__u64)ptr));
+	return FREE_PRIMARY(KLEAK_SLOT_KFREE, (__u64)ptr, on_kfree((__u64)ptr));
 }
 
 /* Runs only when raw_kfree was skipped because this event interrupted it (FREE_TWIN). */
 SEC("raw_tp/kfree")
 int BPF_PROG(raw_kfree_twin, unsigned long call_site, const void *ptr)
 {
-	return FREE_TWIN(KLEAK_SLOT_KFREE, KLEAK_KIND_KMALLOC, on_kfree((__u64)ptr));
+	return FREE_TWIN(KLEAK_SLOT_KFREE, KLEAK_KIND_KMALLOC, (__u64)ptr, on_kfree((__u64)ptr));
 }
 
 /* Before 6.0 kfree and kmem_cache_free shared the kmem_free class (5.10: no cache name). */
@@ -222,14 +222,14 @@ static __always_inline int on_cache_free(__u64 ptr, __u64 cache)
 SEC("raw_tp/kmem_cache_free")
 int BPF_PROG(raw_kmem_cache_free, unsigned long call_site, const void *ptr)
 {
-	return FREE_PRIMARY(KLEAK_SLOT_CACHE_FREE, on_cache_free((__u64)ptr, ctx[2]));
+	return FREE_PRIMARY(KLEAK_SLOT_CACHE_FREE, (__u64)ptr, on_cache_free((__u64)ptr, ctx[2]));
 }
 
 /* Runs only when raw_kmem_cache_free was skipped because this event interrupted it (FREE_TWIN). */
 SEC("raw_tp/kmem_cache_free")
 int BPF_PROG(raw_kmem_cache_free_twin, unsigned long call_site, const void *ptr)
 {
-	return FREE_TWIN(KLEAK_SLOT_CACHE_FREE, KLEAK_KIND_SLAB, on_cache_free((__u64)ptr, ctx[2]));
+	return FREE_TWIN(KLEAK_SLOT_CACHE_FREE, KLEAK_KIND_SLAB, (__u64)ptr, on_cache_free((__u64)ptr, ctx[2]));
 }
 
 SEC("tracepoint/kmem/kmem_cache_free")
@@ -303,14 +303,14 @@ int tp_mm_page_alloc(struct trace_event_raw_mm_page_alloc *ctx)
 SEC("raw_tp/mm_page_free")
 int BPF_PROG(raw_mm_page_free, struct page *page, unsigned int order)
 {
-	return FREE_PRIMARY(KLEAK_SLOT_PAGE_FREE, on_page_free(ctx[0]));
+	return FREE_PRIMARY(KLEAK_SLOT_PAGE_FREE, ctx[0], on_page_free(ctx[0]));
 }
 
 /* Runs only when raw_mm_page_free was skipped because this event interrupted it (FREE_TWIN). */
 SEC("raw_tp/mm_page_free")
 int BPF_PROG(raw_mm_page_free_twin, struct page *page, unsigned int order)
 {
-	return FREE_TWIN(KLEAK_SLOT_PAGE_FREE, KLEAK_KIND_PAGE, on_page_free(ctx[0]));
+	return FREE_TWIN(KLEAK_SLOT_PAGE_FREE, KLEAK_KIND_PAGE, ctx[0], on_page_free(ctx[0]));
 }
 
 SEC("tracepoint/kmem/mm_page_free")
@@ -322,14 +322,14 @@ int tp_mm_page_free(struct trace_event_raw_mm_page_free *ctx)
 SEC("raw_tp/mm_page_free_batched")
 int BPF_PROG(raw_mm_page_free_batched, struct page *page)
 {
-	return FREE_PRIMARY(KLEAK_SLOT_PAGE_FREE_BATCHED, on_page_free_batched(ctx[0]));
+	return FREE_PRIMARY(KLEAK_SLOT_PAGE_FREE_BATCHED, ctx[0], on_page_free_batched(ctx[0]));
 }
 
 /* Runs only when raw_mm_page_free_batched was skipped because this event interrupted it (FREE_TWIN). */
 SEC("raw_tp/mm_page_free_batched")
 int BPF_PROG(raw_mm_page_free_batched_twin, struct page *page)
 {
-	return FREE_TWIN(KLEAK_SLOT_PAGE_FREE_BATCHED, KLEAK_KIND_PAGE, on_page_free_batched(ctx[0]));
+	return FREE_TWIN(KLEAK_SLOT_PAGE_FREE_BATCHED, KLEAK_KIND_PAGE, ctx[0], on_page_free_batched(ctx[0]));
 }
 
 SEC("tracepoint/kmem/mm_page_free_batched")
@@ -390,14 +390,14 @@ int tp_percpu_alloc_percpu(struct trace_event_raw_percpu_alloc_percpu *ctx)
 SEC("raw_tp/percpu_free_percpu")
 int BPF_PROG(raw_percpu_free_percpu, void *base_addr, int off, void *ptr)
 {
-	return FREE_PRIMARY(KLEAK_SLOT_PERCPU_FREE, on_percpu_free((__u64)ptr));
+	return FREE_PRIMARY(KLEAK_SLOT_PERCPU_FREE, (__u64)ptr, on_percpu_free((__u64)ptr));
 }
 
 /* Runs only when raw_percpu_free_percpu was skipped because this event interrupted it (FREE_TWIN). */
 SEC("raw_tp/percpu_free_percpu")
 int BPF_PROG(raw_percpu_free_percpu_twin, void *base_addr, int off, void *ptr)
 {
-	return FREE_TWIN(KLEAK_SLOT_PERCPU_FREE, KLEAK_KIND_PERCPU, on_percpu_free((__u64)ptr));
+	return FREE_TWIN(KLEAK_SLOT_PERCPU_FREE, KLEAK_KIND_PERCPU, (__u64)ptr, on_percpu_free((__u64)ptr));
 }
 
 SEC("tracepoint/percpu/percpu_free_percpu")
@@ -447,7 +447,7 @@ SEC("raw_tp/free_vmap_area_noflush")
 int BPF_PROG(raw_free_vmap_area_noflush, unsigned long va_start, unsigned long nr_lazy,
 	     unsigned long nr_lazy_max)
 {
-	return FREE_PRIMARY(KLEAK_SLOT_VMAP_FREE, on_vmap_free(va_start));
+	return FREE_PRIMARY(KLEAK_SLOT_VMAP_FREE, va_start, on_vmap_free(va_start));
 }
 
 /* Runs only when raw_free_vmap_area_noflush was skipped because this event interrupted it (FREE_TWIN). */
@@ -455,7 +455,7 @@ SEC("raw_tp/free_vmap_area_noflush")
 int BPF_PROG(raw_free_vmap_area_noflush_twin, unsigned long va_start, unsigned long nr_lazy,
 	     unsigned long nr_lazy_max)
 {
-	return FREE_TWIN(KLEAK_SLOT_VMAP_FREE, KLEAK_KIND_VMALLOC, on_vmap_free(va_start));
+	return FREE_TWIN(KLEAK_SLOT_VMAP_FREE, KLEAK_KIND_VMALLOC, va_start, on_vmap_free(va_start));
 }
 
 SEC("tracepoint/vmalloc/free_vmap_area_noflush")

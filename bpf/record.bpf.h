@@ -138,13 +138,21 @@ static __always_inline __u32 *held_bucket(__u64 key)
 	return bpf_map_lookup_elem(&held, &b);
 }
 
-/* Per CPU: kernel_stack_depth()'s slot and the free programs' run depths (enum kleak_free_slot). */
+/* Per CPU: kernel_stack_depth()'s slot, the sampling mean and the clock (enum kleak_free_slot). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, KLEAK_NR_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 } scratch SEC(".maps");
+
+/* Per CPU and raw_tp free event (its slot): the events its primary ran for (FREE_PRIMARY). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KLEAK_NR_SLOTS);
+	__type(key, __u32);
+	__type(value, struct kleak_free_marks);
+} free_marks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -707,33 +715,113 @@ missed:
  * recursion_misses and skips it. That happens when an interrupt frees memory while the same free
  * program runs in the task it interrupted (an RCU callback batch freeing socket inodes in softirq:
  * 26,456 kmem_cache_free misses in 3 s of a socket loop), and each one can invent a leak. So every
- * raw_tp free event has two programs: the primary counts its runs in progress per CPU around the
- * handler, and a twin, attached to the same event, does nothing unless the primary is in
- * progress on this CPU, i.e. unless this event interrupted it and the primary was skipped.
- * The twin is a dispatch and a per-CPU array read per free; rescued frees are counted.
+ * raw_tp free event has two programs, run in attach order for each event: the primary, then a
+ * twin that handles the event only if the primary did not run for it.
+ *
+ * How the twin knows: the primary leaves a mark per CPU, {its ctx, the address freed}. A raw_tp
+ * program's ctx is the argument array on the kernel stack of the tracepoint call, so the primary
+ * and the twin of one event see the same ctx, and an event that interrupts them sees another one.
+ * The twin looks for its ctx among the marks: found with its address, the primary ran (the mark
+ * is cleared); not found, the primary was skipped. A few marks, since contexts nest (task,
+ * softirq, hardirq, NMI) and a twin skipped in turn leaves its mark behind (free_marked() clears
+ * those). Keeping a ctx in a map needs allow_ptr_leaks,
+ * which CAP_PERFMON gives and kleak needs anyway.
+ * The first version counted the primary's runs in progress around its body instead: it missed
+ * the interrupts that land in the kernel's code around the body (after the program is marked
+ * busy, before the body starts; after it ends), and rescued 41-60% of the misses on this host.
  */
-static __always_inline __u64 *free_slot(__u32 slot)
+static __always_inline struct kleak_free_marks *free_marks_of(__u32 slot)
 {
-	return bpf_map_lookup_elem(&scratch, &slot);
+	return bpf_map_lookup_elem(&free_marks, &slot);
 }
 
-#define FREE_PRIMARY(slot, call)                                                        \
+/*
+ * The ctx pointer as a number (its stack and depth are compared): the verifier allows no
+ * arithmetic on a ctx pointer, nor a partial read of its copy on the stack, but a copy read
+ * back from a map is a plain value. One slot per role: a program never nests in itself (that
+ * is the skip), so the slot cannot be overwritten between the store and the load (one shared
+ * slot was, by the other role's run in an interrupt: the twins then handled 1-15% of the frees
+ * twice).
+ */
+static __always_inline __u64 ctx_scalar(struct kleak_free_marks *m, void *ctx, bool twin)
+{
+	volatile __u64 *slot = &m->ctx_of[twin ? 1 : 0];
+
+	*slot = (__u64)(long)ctx;
+	return *slot;
+}
+
+/*
+ * A mark deeper on the same kernel stack than the event running now is finished: what runs
+ * deeper on a stack is nested in what runs above it, and is done when that resumes.
+ */
+static __always_inline bool free_mark_finished(__u64 mark, __u64 ctx)
+{
+	return mark && mark < ctx && (mark & ~(__u64)(KLEAK_THREAD_SIZE - 1)) == (ctx & ~(__u64)(KLEAK_THREAD_SIZE - 1));
+}
+
+static __always_inline void free_mark(struct kleak_free_marks *m, __u64 ctx, __u64 id)
+{
+	__u32 at = KLEAK_FREE_MARKS;
+
+	for (__u32 i = 0; i < KLEAK_FREE_MARKS; i++) {
+		if (free_mark_finished(m->ctx[i], ctx))
+			m->ctx[i] = 0;
+		if (m->ctx[i] == ctx || (!m->ctx[i] && at == KLEAK_FREE_MARKS))
+			at = i;
+	}
+	if (at >= KLEAK_FREE_MARKS) {
+		at = m->rotor++ % KLEAK_FREE_MARKS;
+		m->evicted++;
+	}
+	m->ctx[at] = ctx;
+	m->id[at] = id;
+	m->seq[at] = ++m->next_seq;
+}
+
+/*
+ * Whether the primary ran for this event. The mark at this ctx is consumed. If it is this
+ * event's, every mark made after it belongs to an event nested in this one whose twin was
+ * skipped: those go too, so the marks in use never outnumber the nesting levels and a mark still
+ * awaited is never the one replaced. A mark of another address at this ctx is such a leftover
+ * (the primary would have overwritten it): the marks after it may still be awaited (measured: clearing
+ * them too made the twins handle 3% of the frees twice).
+ */
+static __always_inline bool free_marked(struct kleak_free_marks *m, __u64 ctx, __u64 id)
+{
+	__u64 seq = 0;
+	bool ran = false;
+
+	for (__u32 i = 0; i < KLEAK_FREE_MARKS; i++) {
+		if (free_mark_finished(m->ctx[i], ctx))
+			m->ctx[i] = 0;
+		if (m->ctx[i] == ctx) {
+			ran = m->id[i] == id;
+			seq = m->seq[i];
+			m->ctx[i] = 0;
+		}
+	}
+	if (!ran)
+		return false;
+	for (__u32 i = 0; i < KLEAK_FREE_MARKS; i++)
+		if (m->seq[i] > seq)
+			m->ctx[i] = 0;
+	return ran;
+}
+
+#define FREE_PRIMARY(slot, id, call)                                                    \
 	({                                                                              \
-		__u64 *depth_ = free_slot(slot);                                        \
-		int ret_;                                                               \
-		if (depth_)                                                             \
-			*depth_ += 1;                                                   \
-		ret_ = (call);                                                          \
-		if (depth_)                                                             \
-			*depth_ -= 1;                                                   \
-		ret_;                                                                   \
+		struct kleak_free_marks *m_ = free_marks_of(slot);                      \
+		if (m_)                                                                 \
+			free_mark(m_, ctx_scalar(m_, ctx, false), (id));                \
+		(call);                                                                 \
 	})
 
-#define FREE_TWIN(slot, kind, call)                                                     \
+#define FREE_TWIN(slot, kind, id, call)                                                 \
 	({                                                                              \
-		__u64 *depth_ = free_slot(slot);                                        \
+		struct kleak_free_marks *m_ = free_marks_of(slot);                      \
 		int ret_ = 0;                                                           \
-		if (depth_ && *depth_) {                                                \
+		if (m_ && !free_marked(m_, ctx_scalar(m_, ctx, true), (id))) {  \
 			count(kind, KLEAK_FREE_RESCUED);                                \
 			ret_ = (call);                                                  \
 		}                                                                       \

@@ -278,9 +278,23 @@ KLEAK_LAYOUT(sizeof(struct kleak_churn_key) == 48 &&
 #undef KLEAK_LAYOUT
 
 /*
- * Slots of the per-CPU `scratch` array: 0 is kernel_stack_depth()'s, then one per raw_tp free
- * program: how many runs of it are in progress on this CPU (see FREE_PRIMARY in kleak.bpf.c).
+ * Slots of the per-CPU `scratch` array: 0 is kernel_stack_depth()'s, 7-9 the sampling mean and
+ * the clock. 1-6 name the raw_tp free programs, whose marks live in `free_marks` under the same
+ * keys (see FREE_PRIMARY in record.bpf.h); their `scratch` slots are unused.
  */
+#define KLEAK_FREE_MARKS 4
+struct kleak_free_marks {
+	__u64 ctx[KLEAK_FREE_MARKS]; /* the raw_tp ctx (argument array) of an event the primary
+	                                ran for, 0 once its twin has checked it */
+	__u64 id[KLEAK_FREE_MARKS];  /* the address that event freed */
+	__u64 seq[KLEAK_FREE_MARKS]; /* the order in which the marks were made */
+	__u64 next_seq;
+	__u64 evicted;               /* marks replaced while maybe still awaited */
+	__u64 ctx_of[2];             /* scratch of the primary and of the twin: ctx as a number */
+	__u32 rotor;                 /* the mark replaced next when all are taken */
+	__u32 pad;
+};
+
 enum kleak_free_slot {
 	KLEAK_SLOT_DEPTH = 0,
 	KLEAK_SLOT_KFREE = 1,

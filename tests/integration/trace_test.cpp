@@ -449,14 +449,20 @@ TEST(Trace, FreesThatInterruptTheirOwnProgramAreRescued) {
   }
   ASSERT_EQ(t.stop(), 0) << t.err();
   json r = json::parse(t.out());
+  uint64_t skipped = r["events"]["frees_skipped_in_recursion"].get<uint64_t>();
   uint64_t rescued = r["events"]["frees_rescued_from_recursion"].get<uint64_t>();
   uint64_t lost = r["dropped"]["free_recursion_misses"].get<uint64_t>();
-  EXPECT_GT(rescued, 0u) << sockets << " sockets; " << r["events"].dump() << r["dropped"].dump();
-  // Interruptions that land in the primary program's entry or exit, outside its depth count, are
-  // not rescued: measured on this host (Xeon, 2026-11-29) 41-60% rescued, on the builds before
-  // and after the hot-path levers alike (lost < rescued failed 1 run in 3 on both); "most" held
-  // on the earlier host. The bound still fails when the twins stop rescuing.
-  EXPECT_LT(lost, 3 * rescued) << r["dropped"].dump();
+  const std::string counts = std::to_string(sockets) + " sockets; " + r["events"].dump() + r["dropped"].dump();
+  EXPECT_GT(skipped, 0u) << counts;
+  // Every skipped free is handled by its twin. A free is lost only when it interrupts the twin of
+  // an interrupt of its primary (three levels deep): measured 0 of 35,000-90,000 in 3 s here; the
+  // first version of the twins, which missed interrupts around the primary's body, lost 40-60%.
+  EXPECT_EQ(lost, skipped > rescued ? skipped - rescued : 0) << counts;
+  EXPECT_LE(lost * 100, skipped) << counts;
+  // The twins handle a little more than was skipped (measured +0.01% to +3.5%): a twin that finds
+  // no mark though its primary ran handles the free again and finds nothing to free. Its cause is
+  // not found yet (not mark eviction: none counted); this bound fails if the marks stop working.
+  EXPECT_LE(rescued, skipped + skipped / 20) << counts;
 }
 
 }  // namespace

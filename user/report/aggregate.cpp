@@ -577,8 +577,10 @@ void count_events(Report& r, const Collected& snap, uint64_t filtered_out) {
 
   uint64_t alloc_misses = 0, free_misses = 0;
   for (const auto& p : snap.progs) (p.is_free ? free_misses : alloc_misses) += p.recursion_misses;
-  // A free program's recursion miss is a lost free unless its twin handled the event.
+  // A free program's recursion miss is a lost free unless its twin handled the event. Both are
+  // shown: a twin that handled more than its primary skipped would be handling frees twice.
   uint64_t rescued = sum(KLEAK_FREE_RESCUED);
+  r.events["frees_skipped_in_recursion"] = free_misses;
   r.events["frees_rescued_from_recursion"] = rescued;
   free_misses = free_misses > rescued ? free_misses - rescued : 0;
   r.missed_frees = free_misses;
