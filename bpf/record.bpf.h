@@ -739,9 +739,8 @@ static __always_inline struct kleak_free_marks *free_marks_of(__u32 slot)
  * The ctx pointer as a number (its stack and depth are compared): the verifier allows no
  * arithmetic on a ctx pointer, nor a partial read of its copy on the stack, but a copy read
  * back from a map is a plain value. One slot per role: a program never nests in itself (that
- * is the skip), so the slot cannot be overwritten between the store and the load (one shared
- * slot was, by the other role's run in an interrupt: the twins then handled 1-15% of the frees
- * twice).
+ * is the skip), so its slot cannot be overwritten between the store and the load; one slot for
+ * both could be, by the other role's run in an interrupt.
  */
 static __always_inline __u64 ctx_scalar(struct kleak_free_marks *m, void *ctx, bool twin)
 {
@@ -784,8 +783,7 @@ static __always_inline void free_mark(struct kleak_free_marks *m, __u64 ctx, __u
  * event's, every mark made after it belongs to an event nested in this one whose twin was
  * skipped: those go too, so the marks in use never outnumber the nesting levels and a mark still
  * awaited is never the one replaced. A mark of another address at this ctx is such a leftover
- * (the primary would have overwritten it): the marks after it may still be awaited (measured: clearing
- * them too made the twins handle 3% of the frees twice).
+ * (the primary would have overwritten it), and the marks made after it may still be awaited.
  */
 static __always_inline bool free_marked(struct kleak_free_marks *m, __u64 ctx, __u64 id)
 {

@@ -36,6 +36,10 @@ struct Tracer::Impl {
   std::set<uint32_t> stale_stacks;  // unreferenced at the previous gc_stacks() pass
   std::set<uint32_t> skipped;       // ids in the skip_stacks map: never freed by gc_stacks()
   uint64_t removed_by_skip = 0;     // records skip_stacks() deleted from the map
+  // Links go newest first, as in Tracer::stop(): a free twin never outlives its primary.
+  ~Impl() {
+    while (!links.empty()) links.pop_back();
+  }
 };
 
 }  // namespace kleak
