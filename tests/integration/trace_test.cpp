@@ -435,9 +435,12 @@ TEST(Trace, StacksWhoseBucketIsTakenAreKeptInTheSpillMap) {
   Found resized = find_stacks(r, "kmalloc", "pipe_resize_ring", 2);
   EXPECT_TRUE(within(static_cast<double>(eventfd.count), 500, 0.10)) << r.dump(1).substr(0, 4000);
   EXPECT_TRUE(within(static_cast<double>(resized.count), 300, 0.10)) << r.dump(1).substr(0, 4000);
-  EXPECT_GE(r["events_by_kind"]["kmalloc"].value("stacks_spilled", 0u), 2u) << r["events_by_kind"].dump();
-  // What the cgroup allocated besides (the shell's exec) may collide in the spill map, rarely.
-  EXPECT_LE(r["dropped"]["stack_collision"].get<uint64_t>(), 20u) << r["dropped"].dump();
+  const uint64_t spilled = r["events_by_kind"]["kmalloc"].value("stacks_spilled", 0u);
+  EXPECT_GE(spilled, 2u) << r["events_by_kind"].dump();
+  // What the cgroup allocated besides (the shell's exec: 30-50 stacks) may collide in the spill
+  // map's 4096 buckets too, every allocation of such a stack once (31 in one 5.10 run): far
+  // fewer than the spill map keeps. Before it, every walk but the first collided.
+  EXPECT_LT(r["dropped"]["stack_collision"].get<uint64_t>(), spilled) << r["dropped"].dump() << r["events_by_kind"].dump();
 }
 
 // A free that interrupts the same free program on its CPU (socket inodes freed by an RCU
