@@ -31,7 +31,7 @@
 # KLEAK_LANE_TEST_TIMEOUT (per test, 240 s), KLEAK_LANE_GTEST_FILTER (default all),
 # KLEAK_LANE_BUILD_DIR (default build/, built with tools/build.sh; another directory is configured
 # and built there), KLEAK_LANE_SKIP_BUILD=1 (use the build directory as it is),
-# KLEAK_LANE_SCENARIOS (default "leaky balloon"; "" runs none), KLEAK_LANE_EXTRA_SCRIPT (a shell
+# KLEAK_LANE_SCENARIOS (default "leaky balloon hunt-balloon"; "" runs none), KLEAK_LANE_EXTRA_SCRIPT (a shell
 # script run in the guest before the tests, its output in results/extra.log: for investigating
 # something on the 6.1 kernel), KLEAK_LANE_GUEST_TIMEOUT (the guest's own limit for its lane,
 # default KLEAK_LANE_TIMEOUT minus 10%, 10..60 s), KLEAK_QEMU_DIR (default build/qemu, or
@@ -230,7 +230,10 @@ BALLOON_BYTES=$balloon_bytes
 TEST_TIMEOUT=$test_timeout
 SCENARIO_TIMEOUT=300
 GTEST_FILTER='$gtest_filter'
-SCENARIOS='${KLEAK_LANE_SCENARIOS-leaky balloon}'
+SCENARIOS='${KLEAK_LANE_SCENARIOS-leaky balloon hunt-balloon}'
+HUNT_WATCH_S=20
+HUNT_TRACE_S=30
+HUNT_INFLATE_S=20
 LEAK_KMALLOC='2000 3000'
 LEAK_CACHE=3000
 LEAK_KMALLOC_NODE='1000 1500'
@@ -279,15 +282,24 @@ qmp_balloon() {  # $1 = target guest size in bytes
     socat -t 3 - "UNIX-CONNECT:$qmp" 2>&1
 }
 
+# The hunt scenario's slow balloon: the guest asks for a total balloon size once a second
+# (LANE-BALLOON-TARGET <bytes>); the newest one is sent, so a late poll skips none that matter.
+qmp_set_balloon() {  # $1 = target guest size in bytes; short, as it runs once a second
+  { echo '{"execute":"qmp_capabilities"}'; sleep 0.2
+    echo "{\"execute\":\"balloon\",\"arguments\":{\"value\":$1}}"; sleep 0.3; } |
+    socat -t 1 - "UNIX-CONNECT:$qmp" 2>&1
+}
+
 seen=0
 balloon_sent=0
+balloon_target=
 : >"$out/qmp.log"
 while kill -0 "$qpid" 2>/dev/null; do
   sleep 1
   [ -e "$console" ] || continue
   n=$(wc -l <"$console")
   if [ "$n" -gt "$seen" ]; then
-    sed -n "$((seen + 1)),${n}p" "$console" | tr -d '\r' | grep -a '^LANE' | sed "s/^/  [$(($(date +%s) - t_boot))s] guest: /" >&2 || true
+    sed -n "$((seen + 1)),${n}p" "$console" | tr -d '\r' | grep -a '^LANE' | grep -av '^LANE-BALLOON-TARGET' | sed "s/^/  [$(($(date +%s) - t_boot))s] guest: /" >&2 || true
     seen=$n
   fi
   if [ $balloon_sent = 0 ] && grep -aq '^LANE-BALLOON-REQUEST' "$console"; then
@@ -295,6 +307,11 @@ while kill -0 "$qpid" 2>/dev/null; do
     say "QMP: balloon to $target bytes (inflate by $balloon_bytes)"
     qmp_balloon "$target" >"$out/qmp.log" || true
     balloon_sent=1
+  fi
+  t=$(grep -a '^LANE-BALLOON-TARGET ' "$console" | tail -n 1 | tr -dc '0-9' || true)
+  if [ -n "$t" ] && [ "$t" != "$balloon_target" ]; then
+    qmp_set_balloon $((mem_mib * 1024 * 1024 - t)) >>"$out/qmp.log" || true
+    balloon_target=$t
   fi
 done
 set +e
