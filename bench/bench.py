@@ -41,19 +41,25 @@ import sys
 import tempfile
 import time
 
-from servers import SERVERS, Server, calibrate_redis
+from servers import SERVERS, Server, calibrate_redis, server_kind
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
 KLEAK = os.path.join(BUILD, "kleak")
 WL = os.path.join(BUILD, "bench", "kleak-bench-wl")
 AGG = os.path.join(BUILD, "bench", "kleak-bench-agg")
+PLANTER = os.path.join(BUILD, "kleak-planter")
 BTRACER = os.path.join(BUILD, "bench", "kleak-bench-tracer")
 MEMLEAK_BT = os.path.join(ROOT, "bench", "memleak.bt")
 COUNT_BT = os.path.join(ROOT, "bench", "count.bt")
 
 LOOPS = ["pipe", "socket", "open"]
-WORKLOADS = SERVERS + LOOPS
+# redis while kleak-planter leaks pages on another CPU (issue 16): kleak hunt, which watches
+# /proc and then traces only what grows, against kleak trace under the same leak.
+LEAK_WORKLOADS = {"redis-leak": ["kleak", "kleak-hunt"]}
+LEAK_EVERY_MS = 50  # one pipe of 15 pages (60 KB) per tick: ~70 MiB/min no /proc counter shows
+HUNT_WATCH = "10s"  # hunt's shortest useful watch: 10 samples, 1 s apart
+WORKLOADS = SERVERS + list(LEAK_WORKLOADS) + LOOPS
 TRACERS = ["kleak", "kleak-sample", "kleak-exact", "kleak-nostack", "bpftrace-memleak", "bpftrace-count"]
 SAMPLE_EVERY = {"n": 100}
 REDIS_REQUESTS = {"n": 100000}  # per test (SET, GET) of a redis run: calibrated to --seconds  # kleak-sample: kleak trace --sample N
@@ -249,6 +255,11 @@ class Tracer:
             self.argv = [KLEAK, "trace", "--duration", duration, "--format", "json", "-o", self.json,
                          "--stack-reuse", "1"]
             self.marker, self.marker_file = "kleak: tracing", self.err
+        elif name == "kleak-hunt":
+            # Measured while it traces: the marker is the trace's own attach line, after the watch.
+            self.argv = [KLEAK, "hunt", "--watch", HUNT_WATCH, "--duration", duration, "--format", "json",
+                         "-o", self.json]
+            self.marker, self.marker_file = "events for", self.err
         elif name == "kleak-nostack":
             self.argv = [BTRACER, "trace", "--no-stacks"]
             self.marker, self.marker_file = "kleak: tracing", self.err
@@ -333,6 +344,19 @@ class Tracer:
                 r["sample_every"] = rep.get("sample_every")
             except (OSError, ValueError, KeyError) as ex:
                 r["report_error"] = str(ex)
+        elif self.name == "kleak-hunt":
+            try:
+                with open(self.json) as f:
+                    h = json.load(f)
+                rep = h.get("trace") or {}
+                r["events"] = {k: rep.get("events", {}).get(k) for k in ("allocs_seen", "frees_seen")}
+                r["duration_s"] = rep.get("duration_s")
+                r["hunt"] = {"attached": sorted({a["family"] for a in h.get("attached", [])}),
+                             "growing": [l["name"] for l in h["watch"]["lines"] if l.get("growing")],
+                             "explained_kb": {e["line"]: e.get("explained_kb") for e in h.get("explained", [])},
+                             "command_line": h.get("command_line")}
+            except (OSError, ValueError, KeyError, TypeError) as ex:
+                r["report_error"] = str(ex)
         elif self.name.startswith("kleak-"):
             try:
                 rep = json.loads(read(self.out))
@@ -347,6 +371,39 @@ class Tracer:
                 r[f"{what}_by_cpu"] = {int(m.group(1)): int(m.group(2)) for m in
                                        re.finditer(rf"^@{what}\[(\d+)\]:\s*(\d+)", text, re.M)}
         return r
+
+
+class Leak:
+    """kleak-planter leaking one filled pipe every LEAK_EVERY_MS on a CPU other than the server's,
+    from before the tracer starts until after it stops: the slow page leak of the hunt row."""
+
+    def __init__(self, cpu):
+        other = [c for c in sorted(os.sched_getaffinity(0)) if c != cpu]
+        self.argv = (["taskset", "-c", str(other[0])] if other else []) + [
+            PLANTER, "--leak-every", str(LEAK_EVERY_MS), "--leak-pipes-max", "4000"]
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("ready"):
+            self.proc.kill()
+            raise RuntimeError(f"kleak-planter did not plant: {line.strip()} {self.proc.stderr.read()[-300:]}")
+        return self
+
+    def stop(self):
+        self.proc.stdin.close()  # EOF: release, exit
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def configs_for(workload, args):
+    """The tracers a workload runs under: the leak workloads compare kleak hunt with kleak trace."""
+    return LEAK_WORKLOADS.get(workload, args.tracers)
 
 
 def run_workload(workload, seconds, cpu):
@@ -370,7 +427,14 @@ def one_run(workload, config, seconds, cpu, tmp, quiet_wait, busy_threshold=0.15
     if foreign:
         rec["foreign_tracing_progs"] = foreign
     # A server starts before the tracer and stops after it: the tracer sees its requests only.
-    srv = Server(workload, cpu, tmp).start() if workload in SERVERS else None
+    kind = server_kind(workload)
+    leak = Leak(cpu).start() if workload in LEAK_WORKLOADS else None
+    try:
+        srv = Server(kind, cpu, tmp).start() if kind else None
+    except BaseException:
+        if leak:
+            leak.stop()
+        raise
     load = (lambda: srv.load(seconds, REDIS_REQUESTS["n"])) if srv else (lambda: run_workload(workload, seconds, cpu))
     try:
         if config == "bare":
@@ -388,6 +452,8 @@ def one_run(workload, config, seconds, cpu, tmp, quiet_wait, busy_threshold=0.15
     finally:
         if srv:
             srv.stop()
+        if leak:
+            leak.stop()
     if rec["tracer"].get("hung_on_sigint"):
         rec["invalid"] = "tracer did not stop on SIGINT"
     if config == "bpftrace-count" and rec["tracer"].get("allocs_by_cpu"):
@@ -435,11 +501,12 @@ def calibrate(workload, cpu, reps=3, seconds=0.5):
 
 
 def tracing_cost(args, tmp):
-    configs = ["bare"] + args.tracers
     runs = []
     args.calibration = {}
     for w in args.workloads:
-        if w == "redis":
+        configs = ["bare"] + configs_for(w, args)
+        if server_kind(w) == "redis" and not getattr(args, "redis_calibrated", False):
+            args.redis_calibrated = True
             REDIS_REQUESTS["n"] = calibrate_redis(args.cpu, tmp, args.seconds)
             log(f"redis  {REDIS_REQUESTS['n']} requests per test (SET, GET) take ~{args.seconds:g} s bare")
         # Servers: events per request from bench/count.bt's counts of the pinned CPU.
@@ -507,7 +574,7 @@ def summarize(runs, args):
                       "events_per_cpu_s": epo * 1e9 / bare_cpu if epo else None,
                       "cpu_share_min": min(r["cpu_share"] for r in bare)},
              "tracers": {}}
-        for t in args.tracers:
+        for t in configs_for(w, args):
             ratio, ratio_wall, added, added_ev, added_ev_wall = [], [], [], [], []
             for rnd, cfg in sorted(by_round.items()):
                 if t not in cfg or "bare" not in cfg:
@@ -553,6 +620,11 @@ def summarize(runs, args):
                     "changed_share_of_checks": median([share(u["changed"], u["checked"]) for u in reuse]),
                     "suspect_share_of_reused": median([share(u["suspect"], u["reused"]) for u in reuse]),
                     "runs": reuse}
+            hunts = [r["tracer"]["hunt"] for r in tr if r["tracer"].get("hunt")]
+            if hunts:
+                e["hunt"] = {"attached": sorted({f for h in hunts for f in h["attached"]}),
+                             "growing": sorted({g for h in hunts for g in h["growing"]}),
+                             "command_line": hunts[0]["command_line"], "runs": hunts}
             s["tracers"][t] = e
         out[w] = s
     return out
@@ -828,6 +900,13 @@ def render(res):
     if any(w in SERVERS for w in res["tracing"]):
         out.append("redis, nginx: an op is one request (redis: a SET or a GET); ns/op = server + client CPU time "
                    "per request; events/op from bench/count.bt's counts of the pinned CPU")
+    for w, s in res["tracing"].items():
+        h = (s.get("tracers", {}).get("kleak-hunt") or {}).get("hunt")
+        if h:
+            out.append(f"{w}: redis as above while kleak-planter leaks a 60 KB pipe every {LEAK_EVERY_MS} ms "
+                       f"on another CPU; kleak-hunt = kleak hunt --watch {HUNT_WATCH}, measured while it traces "
+                       f"(growing: {', '.join(h['growing']) or 'none'}; attached: {', '.join(h['attached']) or 'none'}; "
+                       f"it ran `{h['command_line']}`)")
     rows = [[w, t, str(e["sample_every"]), f"1 in {e['sample_achieved_one_in']:,.1f}"]
             for w, s in res["tracing"].items() for t, e in s.get("tracers", {}).items()
             if e.get("sample_achieved_one_in")]
@@ -949,6 +1028,11 @@ def targets(res):
             t.append({"target": f"{w}: kleak slowdown <= count-only's + {TARGET_SLOWDOWN_VS_COUNT}",
                       "measured": f"{k['slowdown']:.2f}x vs {c['slowdown']:.2f}x ({d:+.2f})",
                       "verdict": verdict(d <= TARGET_SLOWDOWN_VS_COUNT, f"by {d - TARGET_SLOWDOWN_VS_COUNT:.2f}")})
+        kh = tr.get("kleak-hunt")
+        if k and kh:
+            t.append({"target": f"{w}: kleak hunt while it traces costs less than kleak trace",
+                      "measured": f"{kh['slowdown']:.2f}x vs {k['slowdown']:.2f}x",
+                      "verdict": verdict(kh["slowdown"] < k["slowdown"], f"{kh['slowdown'] - k['slowdown']:+.2f}")})
         if w in SERVERS and ks:
             t.append({"target": f"{w}: kleak --sample {ks.get('sample_every') or res['settings']['sample_every']} "
                                 f"slowdown <= {TARGET_SAMPLED_RATIO}x",
@@ -996,7 +1080,7 @@ def main():
                          "10 s self-cost run (~2 min)")
     ap.add_argument("--rounds", type=int, help="A/B rounds (default 5)")
     ap.add_argument("--seconds", type=float, help="seconds per loop run (default 2; quick 1)")
-    ap.add_argument("--workloads", help="comma list of redis,nginx,pipe,socket,open (default all; quick pipe)")
+    ap.add_argument("--workloads", help="comma list of " + ",".join(WORKLOADS) + " (default all; quick pipe)")
     ap.add_argument("--tracers", default=",".join(TRACERS), help="comma list of " + ",".join(TRACERS))
     ap.add_argument("--sample-every", type=int, default=100, help="N of kleak-sample's --sample N (default 100)")
     ap.add_argument("--cpu", type=int, help="CPU the loops are pinned to (default: the last one)")
@@ -1030,7 +1114,7 @@ def main():
     skip = set(s for s in args.skip.split(",") if s)
     out_path = args.out or (os.path.join(BUILD, "bench", "results-quick.json") if args.quick
                             else os.path.join(ROOT, "bench", "results.json"))
-    for exe in (KLEAK, WL, AGG, BTRACER):
+    for exe in (KLEAK, WL, AGG, BTRACER, PLANTER):
         if not os.access(exe, os.X_OK):
             sys.exit(f"bench: {exe} is missing: run tools/bench.sh (it builds everything)")
 

@@ -27,6 +27,12 @@ NGINX_FILE_BYTES = 4096
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def server_kind(workload):
+    """The server a workload loads ("redis-leak" is redis with a leak planted beside it), or None."""
+    kind = workload.split("-")[0]
+    return kind if kind in SERVERS else None
+
+
 def _cpu_s(pid):
     """utime + stime of a live process (all its threads), seconds."""
     try:
