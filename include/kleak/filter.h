@@ -50,7 +50,7 @@ struct BpfPrefilter {
   uint64_t min_bytes_alloc = 0;
   uint64_t max_bytes_alloc = std::numeric_limits<uint64_t>::max();
   std::optional<uint32_t> pid = std::nullopt;       // tgid must equal this
-  std::optional<std::string> cache = std::nullopt;  // exact cache name; never ""
+  std::optional<std::string> cache = std::nullopt;  // exact cache name of slab records; never ""
   uint32_t kinds_mask = kAllKindsMask;              // kind_bit()s of the kinds that may match
   bool matches_nothing = false;  // the filter rejects every record; other fields are then moot
 

@@ -648,6 +648,15 @@ TEST(Prefilter, DisjunctionsKeepWhatEveryOperandShares) {
   EXPECT_EQ(p.kinds_mask, kind_bit(KLEAK_KIND_SLAB) | kind_bit(KLEAK_KIND_PAGE));
   EXPECT_EQ(pre("cache == 'a' || cache == 'a' && pid == 1").cache, "a");
   EXPECT_EQ(pre("pid == 1 || pid == 2").pid, std::nullopt);
+  // An operand that admits no slab record does not bound slab's cache: kleak hunt's filter keeps
+  // its cache in BPF.
+  p = pre(R"((kind == "slab" && cache == "filp") || kind == "page")");
+  EXPECT_EQ(p.cache, "filp");
+  EXPECT_EQ(p.kinds_mask, kind_bit(KLEAK_KIND_SLAB) | kind_bit(KLEAK_KIND_PAGE));
+  EXPECT_EQ(pre(R"(kind == "page" || (kind == "slab" && cache == "filp"))").cache, "filp");
+  EXPECT_EQ(pre(R"((kind == "slab" && cache == "filp") || kind == "slab")").cache, std::nullopt);
+  EXPECT_EQ(pre(R"((kind == "slab" && cache == "filp") || cache == "dentry")").cache, std::nullopt);
+  EXPECT_EQ(pre(R"((kind == "slab" && cache == "filp") || bytes_req > 10)").cache, std::nullopt);
   // An operand that can match nothing drops out.
   p = pre("(bytes_req > 10 && bytes_req < 5) || pid == 1");
   EXPECT_EQ(p.pid, 1u);
@@ -665,8 +674,13 @@ TEST(Prefilter, Admits) {
   EXPECT_FALSE(BpfPrefilter{.max_bytes_alloc = 511}.admits(record()));
   EXPECT_FALSE(BpfPrefilter{.pid = 41}.admits(record()));
   EXPECT_TRUE(BpfPrefilter{.pid = 42}.admits(record()));
-  EXPECT_FALSE(BpfPrefilter{.cache = "dentry"}.admits(record()));
-  EXPECT_TRUE(BpfPrefilter{.cache = "kmalloc-512"}.admits(record()));
+  FilterFields slab = record();
+  slab.kind = "slab";
+  slab.cache = "filp";
+  EXPECT_FALSE(BpfPrefilter{.cache = "dentry"}.admits(slab));
+  EXPECT_TRUE(BpfPrefilter{.cache = "filp"}.admits(slab));
+  // The BPF cache filter holds slab records only: kmalloc's caches are sizes, told in userspace.
+  EXPECT_TRUE(BpfPrefilter{.cache = "dentry"}.admits(record()));
   EXPECT_FALSE(BpfPrefilter{.kinds_mask = kind_bit(KLEAK_KIND_SLAB)}.admits(record()));
   FilterFields odd = record();
   odd.kind = "bogus";  // not a kind: kinds_mask does not apply
