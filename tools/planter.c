@@ -664,10 +664,13 @@ static void probe_kernel(void)
 	if (o.sockets) {
 		sock_inode_req = slab_attr("sock_inode_cache", "object_size");
 		sock_inode_alloc = slab_attr("sock_inode_cache", "slab_size");
-		unix_sock_req = slab_attr("UNIX-STREAM", "object_size");
-		unix_sock_alloc = slab_attr("UNIX-STREAM", "slab_size");
+		/* Stream sockets have their own cache from 5.14 (unix_stream_proto); before, "UNIX". */
+		const char *unix_cache = access("/sys/kernel/slab/UNIX-STREAM", F_OK) == 0 ? "UNIX-STREAM" : "UNIX";
+
+		unix_sock_req = slab_attr(unix_cache, "object_size");
+		unix_sock_alloc = slab_attr(unix_cache, "slab_size");
 		slab_reported_name("sock_inode_cache", sock_inode_cache, sizeof(sock_inode_cache));
-		slab_reported_name("UNIX-STREAM", unix_sock_cache, sizeof(unix_sock_cache));
+		slab_reported_name(unix_cache, unix_sock_cache, sizeof(unix_sock_cache));
 	}
 }
 

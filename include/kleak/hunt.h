@@ -69,6 +69,9 @@ struct TracePlan {
   // a family not in this map traces everything of its kind.
   std::map<std::string, std::vector<std::string>> caches;
   std::vector<std::string> untraceable;  // growing lines no family explains, with why
+  // "" where the kernel's slab events carry the cache; else why not (5.10's kmem_cache_alloc
+  // tracepoint): slab is then traced whole and its stacks explain the Slab lines, not a cache.
+  std::string slab_caches_unknown;
   std::string kinds() const;             // "slab,page"
   // `--cache X` when one cache of one family is all that is traced, else "".
   std::string cache_flag() const;
@@ -79,7 +82,9 @@ struct TracePlan {
   bool empty() const { return families.empty(); }
 };
 
-TracePlan plan_trace(const WatchResult& w);
+// `slab_caches_unknown`: why this kernel's slab events name no cache, "" where they do
+// (cache_filter_unsupported of the live kernel's attach plan).
+TracePlan plan_trace(const WatchResult& w, const std::string& slab_caches_unknown = "");
 
 // kleak's name of a kmalloc size-class cache (kmalloc-cg-1k -> kmalloc-1024), nullopt for others.
 std::optional<std::string> kmalloc_class(std::string_view cache);

@@ -199,6 +199,59 @@ TEST(HuntReport, ExplainsEachGrowingLineAndWhatStaysUnexplained) {
   EXPECT_EQ(j["explained"][1]["stacks"][0]["aliases"], nlohmann::json({"UNIX", "UNIX-STREAM"}));
 }
 
+// 5.10's kmem_cache_alloc tracepoint names no cache: a cache filter would find nothing (and
+// `kleak trace` refuses one), so all of slab is traced and the Slab lines carry its stacks.
+constexpr const char* kNoCacheNames =
+    "a slab cache filter cannot work with this kernel's kmem:kmem_cache_alloc tracepoint: it carries no cache "
+    "(no struct kmem_cache * argument, no name field)";
+
+TEST(HuntPlan, AKernelWithoutCacheNamesTracesAllOfSlab) {
+  TracePlan p = plan_trace(watched(false), kNoCacheNames);
+  EXPECT_EQ(p.kinds(), "slab,page");
+  EXPECT_TRUE(p.caches.empty());
+  EXPECT_EQ(p.filter(), "");
+  EXPECT_EQ(p.command_line("10s"), "kleak trace --duration 10s --kinds slab,page");
+  EXPECT_NE(p.families[0].why.find("signal_cache (also UNIX, UNIX-STREAM) grows (every slab allocation"),
+            std::string::npos)
+      << p.families[0].why;
+  // kmalloc caches are still told by size.
+  WatchResult w;
+  WatchedLine l;
+  l.kind = "cache";
+  l.name = l.label = "kmalloc-cg-1k";
+  l.growing = true;
+  w.lines.push_back(l);
+  EXPECT_EQ(plan_trace(w, kNoCacheNames).cache_flag(), "kmalloc-1024");
+}
+
+TEST(HuntReport, AKernelWithoutCacheNamesExplainsTheSlabLines) {
+  HuntReport hr;
+  hr.watch = watched(false);
+  hr.plan = plan_trace(hr.watch, kNoCacheNames);
+  hr.command_line = hr.plan->command_line("10s");
+  Report r;
+  r.duration_s = 10;
+  StackGroup sock = group("slab", "slab", "slab_unreclaimable", 500 * 1024, 50'000);  // no cache
+  r.stacks.push_back(sock);
+  hr.trace = r;
+  explain(hr, acct(200'000, 10'000, 800), acct(210'240, 10'000, 1800));
+  std::string text = render_hunt_text(hr);
+  EXPECT_NE(text.find("slab caches cannot be told apart: a slab cache filter cannot work"), std::string::npos) << text;
+  EXPECT_NE(text.find("slab cache signal_cache (also UNIX, UNIX-STREAM): +1000.0 KiB during the trace; the slab "
+                      "stacks are under the Slab lines (no cache names)"),
+            std::string::npos)
+      << text;
+  // The Slab line shows the stack itself instead of pointing at the caches.
+  EXPECT_EQ(text.find("see the caches below"), std::string::npos) << text;
+  EXPECT_NE(text.find("slab, unreclaimable: +1000.0 KiB during the trace, 500.0 KiB of it held by 1 growing stacks"),
+            std::string::npos)
+      << text;
+  auto j = nlohmann::json::parse(render_hunt_json(hr));
+  EXPECT_EQ(j["slab_caches_unknown"], kNoCacheNames);
+  hr.plan = plan_trace(hr.watch);
+  EXPECT_TRUE(nlohmann::json::parse(render_hunt_json(hr))["slab_caches_unknown"].is_null());
+}
+
 TEST(HuntReport, NothingGrowsNothingTraced) {
   HuntReport hr;
   Watcher w;

@@ -53,13 +53,24 @@ std::string steady_summary(const WatchResult& w) {
                      fmt::join(names, ", "));
 }
 
+// Where the kernel names no slab cache, a growing cache is explained on the Slab lines (the
+// stacks carry no cache): those are answered whether or not they grew as fast as the threshold.
+bool slab_lines_stand_in(const HuntReport& hr) {
+  if (!hr.plan || hr.plan->slab_caches_unknown.empty()) return false;
+  return std::any_of(hr.watch.lines.begin(), hr.watch.lines.end(), [](const WatchedLine& l) {
+    return l.growing && l.kind == "cache" && !kmalloc_class(l.name);
+  });
+}
+
 }  // namespace
 
 void explain(HuntReport& hr, const Accounting& before, const Accounting& after) {
   hr.lines.clear();
+  const bool slab_stands_in = slab_lines_stand_in(hr);
   for (size_t i = 0; i < hr.watch.lines.size(); ++i) {
     const WatchedLine& l = hr.watch.lines[i];
-    if (!l.growing) continue;
+    const bool slab_line = l.kind == "part" && l.name.starts_with("slab");
+    if (!l.growing && !(slab_stands_in && slab_line)) continue;
     ExplainedLine e;
     e.line = i;
     auto b = line_kb(before, l), a = line_kb(after, l);
@@ -112,17 +123,27 @@ std::string render_hunt_text(const HuntReport& hr) {
       }
     if (!off.empty()) o += fmt::format("not attached: {} (nothing of theirs grows)\n", fmt::join(off, ", "));
     for (const auto& u : hr.plan->untraceable) o += "not traceable: " + u + "\n";
+    if (!hr.plan->slab_caches_unknown.empty())
+      o += "slab caches cannot be told apart: " + hr.plan->slab_caches_unknown + "\n";
     o += "same trace: " + hr.command_line + "\n";
   }
   if (!hr.trace) return o;
   const auto& stacks = hr.trace->stacks;
-  // One screen: Slab's lines are told by the growing caches when some grow, and a stack shown
-  // under one line is named, not repeated, under the next.
-  const bool caches_grow = std::any_of(w.lines.begin(), w.lines.end(),
-                                       [](const WatchedLine& l) { return l.growing && l.kind == "cache"; });
+  // One screen: Slab's lines are told by the growing caches when some grow (where the kernel
+  // names caches: else by the Slab lines), and a stack shown under one line is named, not
+  // repeated, under the next.
+  const bool caches_named = !hr.plan || hr.plan->slab_caches_unknown.empty();
+  const bool caches_grow = caches_named && std::any_of(w.lines.begin(), w.lines.end(), [](const WatchedLine& l) {
+                             return l.growing && l.kind == "cache";
+                           });
   std::set<size_t> shown;
   for (const auto& e : hr.lines) {
     const WatchedLine& l = w.lines[e.line];
+    if (!caches_named && l.kind == "cache" && !kmalloc_class(l.name)) {
+      o += fmt::format("\n{}: {}{} during the trace; the slab stacks are under the Slab lines (no cache names)\n",
+                       l.label, e.moved_kb >= 0 ? "+" : "", kb_text(e.moved_kb));
+      continue;
+    }
     if (caches_grow && l.kind == "part" && l.name.starts_with("slab")) {
       o += fmt::format("\n{}: {}{} during the trace, {} of it held by growing stacks: see the caches below\n",
                        l.label, e.moved_kb >= 0 ? "+" : "", kb_text(e.moved_kb), kb_text(e.explained_kb));
@@ -172,6 +193,8 @@ std::string render_hunt_json(const HuntReport& hr) {
   }
   j["attached"] = attached;
   j["untraceable"] = untraceable;
+  j["slab_caches_unknown"] =
+      hr.plan && !hr.plan->slab_caches_unknown.empty() ? json(hr.plan->slab_caches_unknown) : json(nullptr);
   json explained = json::array();
   for (const auto& e : hr.lines) {
     json stacks = json::array();
