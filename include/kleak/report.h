@@ -95,7 +95,11 @@ struct Report {
   Summary user_untracked;  // allocated under stacks recognized as user memory, counted not tracked
   // Every group (before --top), by category, and slab objects by cache: what reconcile() reads.
   std::map<Category, Summary, CategoryNameOrder> by_category;  // printed in name order
-  std::map<std::string, Summary> slab_by_cache;
+  std::map<std::string, Summary> slab_by_cache;  // kmalloc and slab objects but large ones, by cache
+  // The kmalloc and slab objects among by_category's other categories (a pipe's pipe_inode_info,
+  // a socket's sk): their memory is in Slab, so they are in slab_by_cache too, and reconcile()
+  // takes them off their category's own line (pipe and socket pages are unaccounted).
+  std::map<Category, Summary, CategoryNameOrder> objects_by_category;
   // SLUB merged caches: reported name -> the other names sharing it (from /sys/kernel/slab when
   // traced; kept in recordings). What each group's cache_aliases is taken from.
   std::map<std::string, std::vector<std::string>> cache_aliases;

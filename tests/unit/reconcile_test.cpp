@@ -85,3 +85,33 @@ TEST(Reconcile, LinesMovedNextToWhatTheTraceExplains) {
   // Sorted by the larger of moved and explained.
   EXPECT_EQ(r.reconciliation.front().line, "free");
 }
+
+// A kmalloc or slab object is in Slab whatever stack it is under: a pipe's pipe_inode_info and a
+// socket's sk are categorised pipe and socket (what they belong to), yet their bytes are in
+// SUnreclaim, not in the remainder no counter shows (where pipe and socket pages are).
+TEST(Reconcile, ObjectsUnderPipesAndSocketsAreInSlab) {
+  Report r;
+  r.by_category[Category::pipe] = {4096 * 100 + 1024 * 100, 200};  // 100 pages + 100 pipe_inode_info
+  r.objects_by_category[Category::pipe] = {1024 * 100, 100};
+  r.by_category[Category::socket] = {1024 * 50, 50};  // sk objects only
+  r.objects_by_category[Category::socket] = {1024 * 50, 50};
+  r.slab_by_cache["kmalloc-1024"] = {1024 * 100, 100};
+  r.slab_by_cache["UNIX"] = {1024 * 50, 50};
+  StackGroup pages, info, sk;
+  pages.kind = "page";
+  pages.category = "pipe";
+  info.kind = "kmalloc";
+  info.category = "pipe";
+  info.cache = "kmalloc-1024";
+  sk.kind = "slab";
+  sk.category = "socket";
+  sk.cache = "UNIX";
+  r.stacks = {pages, info, sk};
+  Accounting a = acc({{"free", 1000}, {"unaccounted", 100}, {"slab_unreclaimable", 60}});
+  reconcile(r, a, a, Snapshot{}, 4096);
+  EXPECT_EQ(row(r, "unaccounted")->explained_kb, 400);  // the pipe pages only
+  EXPECT_EQ(row(r, "slab_unreclaimable")->explained_kb, 150);
+  EXPECT_EQ(r.stacks[0].meminfo_line, "unaccounted");
+  EXPECT_EQ(r.stacks[1].meminfo_line, "slab_unreclaimable");
+  EXPECT_EQ(r.stacks[2].meminfo_line, "slab_unreclaimable");
+}

@@ -374,10 +374,17 @@ bool count_category(Report& r, const Bucket& b, Category cat, bool user_pages) {
     Summary& bc = r.by_category[cat];
     bc.bytes += b.bytes;
     bc.count += b.count;
-    if (cat == Category::slab || cat == Category::kmalloc_large) {
+    // Large kmallocs are whole pages with a line of their own (reconcile), not a cache's.
+    const bool object = b.kind == KLEAK_KIND_KMALLOC || b.kind == KLEAK_KIND_SLAB;
+    if ((cat == Category::slab || object) && cat != Category::kmalloc_large) {
       Summary& sc = r.slab_by_cache[std::string(b.cache)];
       sc.bytes += b.bytes;
       sc.count += b.count;
+    }
+    if (object && cat != Category::slab && cat != Category::kmalloc_large) {
+      Summary& oc = r.objects_by_category[cat];
+      oc.bytes += b.bytes;
+      oc.count += b.count;
     }
   }
   if (is_backing(cat)) {

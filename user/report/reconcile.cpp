@@ -69,13 +69,16 @@ void reconcile(Report& r, const Accounting& start, const Accounting& end,
   for (const auto& [cat, sum] : r.by_category) {
     if (cat == Category::slab) continue;  // by cache, below
     int64_t bytes = static_cast<int64_t>(sum.bytes);
+    if (auto o = r.objects_by_category.find(cat); o != r.objects_by_category.end()) {
+      bytes -= static_cast<int64_t>(o->second.bytes);  // in Slab: by cache, below
+      if (o->second.count == sum.count) continue;      // objects only: nothing of this line
+    }
     if (cat == Category::vmalloc) bytes -= static_cast<int64_t>(page_size * sum.count);  // guard pages
     std::string line(meminfo_line_for(cat, false));
     if (!line.empty()) total += bytes;
     explain(line, std::string(category_name(cat)), bytes);
   }
   for (const auto& [cache, sum] : r.slab_by_cache) {
-    if (r.by_category.count(Category::kmalloc_large) && cache.empty()) continue;  // large kmalloc: above
     std::string line(meminfo_line_for(Category::slab, slab_reclaimable(end_snapshot, cache)));
     total += static_cast<int64_t>(sum.bytes);
     explain(line, "slab", static_cast<int64_t>(sum.bytes));
@@ -83,6 +86,9 @@ void reconcile(Report& r, const Accounting& start, const Accounting& end,
   for (auto& g : r.stacks) {
     if (g.category == "mixed") continue;  // a --by group of several categories: no one line
     auto cat = category_from_name(g.category).value_or(Category::unknown);
+    // A kmalloc or slab object is in Slab whatever stack it is under (a socket's sk, a pipe's
+    // pipe_inode_info); large kmallocs are counted in SUnreclaim too.
+    if ((g.kind == "kmalloc" || g.kind == "slab") && cat != Category::kmalloc_large) cat = Category::slab;
     std::string line(meminfo_line_for(cat, g.cache && slab_reclaimable(end_snapshot, *g.cache)));
     g.meminfo_line = line.empty() || rows.count(line) ? line : "unaccounted";
   }
