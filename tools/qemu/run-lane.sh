@@ -260,10 +260,12 @@ truncate -s 1G "$scratch_img"  # sparse; the guest makes an ext2/4 filesystem on
 margin=$((timeout_s / 10)); [ $margin -lt 10 ] && margin=10; [ $margin -gt 60 ] && margin=60
 guest_timeout="${KLEAK_LANE_GUEST_TIMEOUT:-$((timeout_s - margin))}"
 [ "$guest_timeout" -gt 0 ] || die "KLEAK_LANE_TIMEOUT=$timeout_s is too short"
+# loglevel=5: warnings reach the console, so a soft lockup's stack is there to read (a 5.10 guest
+# hung once in Soak.ChurnAndForksForAWhile, 2026-11-30, with only the BUG lines to show for it).
 qemu_cmd=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp "$smp" -m "$mem_mib"
   -nodefaults -no-user-config -display none -no-reboot
   -kernel "$vmlinuz" -initrd "$out/initramfs.cpio"
-  -append "console=ttyS0 panic=-1 quiet loglevel=4 LANE_GUEST_TIMEOUT=$guest_timeout"
+  -append "console=ttyS0 panic=-1 quiet loglevel=5 LANE_GUEST_TIMEOUT=$guest_timeout"
   -serial "file:$console"
   -drive "file=$res_img,format=raw,if=virtio,cache=unsafe"
   -drive "file=$scratch_img,format=raw,if=virtio,cache=unsafe"
