@@ -68,7 +68,7 @@ Accounting account_now() {
 // nothing. Asked of the plan `kleak trace --kinds slab` would attach, without loading anything.
 std::string slab_caches_unknown() {
   KernelOffer offer = probe_kernel(KernelProbe{}, /*may_mount=*/true);
-  auto plans = plan_families([&](const EventSpec& e) { return offer.facts(e); }, std::nullopt, 1u << KLEAK_KIND_SLAB);
+  auto plans = plan_families([&](const EventSpec& e) { return offer.facts(e); }, std::nullopt, kind_bit(KLEAK_KIND_SLAB));
   return cache_filter_unsupported(plans, offer);
 }
 
