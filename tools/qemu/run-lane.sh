@@ -277,18 +277,14 @@ t_boot=$(date +%s)
 timeout -k 10 "$timeout_s" "${qemu_cmd[@]}" >"$out/qemu.log" 2>&1 &
 qpid=$!
 
-qmp_balloon() {  # $1 = target guest size in bytes
-  { echo '{"execute":"qmp_capabilities"}'; sleep 0.5
-    echo "{\"execute\":\"balloon\",\"arguments\":{\"value\":$1}}"; sleep 1
-    echo '{"execute":"query-balloon"}'; sleep 0.5; } |
-    socat -t 3 - "UNIX-CONNECT:$qmp" 2>&1
-}
-
-# The hunt scenario's slow balloon: the guest asks for a total balloon size once a second
-# (LANE-BALLOON-TARGET <bytes>); the newest one is sent, so a late poll skips none that matter.
-qmp_set_balloon() {  # $1 = target guest size in bytes; short, as it runs once a second
+# qmp_balloon TARGET [query]: QMP `balloon` to a guest size of TARGET bytes; `query` also logs
+# query-balloon (the one-shot 128 MiB inflation). The hunt scenario's slow balloon asks for a
+# total balloon size once a second (LANE-BALLOON-TARGET <bytes>): only the newest is sent, so a
+# late poll skips none that matter.
+qmp_balloon() {
   { echo '{"execute":"qmp_capabilities"}'; sleep 0.2
-    echo "{\"execute\":\"balloon\",\"arguments\":{\"value\":$1}}"; sleep 0.3; } |
+    echo "{\"execute\":\"balloon\",\"arguments\":{\"value\":$1}}"; sleep 0.3
+    if [ "${2:-}" = query ]; then sleep 0.7; echo '{"execute":"query-balloon"}'; sleep 0.5; fi; } |
     socat -t 1 - "UNIX-CONNECT:$qmp" 2>&1
 }
 
@@ -300,19 +296,20 @@ while kill -0 "$qpid" 2>/dev/null; do
   sleep 1
   [ -e "$console" ] || continue
   n=$(wc -l <"$console")
-  if [ "$n" -gt "$seen" ]; then
-    sed -n "$((seen + 1)),${n}p" "$console" | tr -d '\r' | grep -a '^LANE' | grep -av '^LANE-BALLOON-TARGET' | sed "s/^/  [$(($(date +%s) - t_boot))s] guest: /" >&2 || true
-    seen=$n
-  fi
-  if [ $balloon_sent = 0 ] && grep -aq '^LANE-BALLOON-REQUEST' "$console"; then
+  [ "$n" -gt "$seen" ] || continue
+  # The console's new lines, read once: progress for the user, and the guest's balloon requests.
+  lines=$(sed -n "$((seen + 1)),${n}p" "$console" | tr -d '\r' | grep -a '^LANE' || true)
+  seen=$n
+  echo "$lines" | grep -av '^LANE-BALLOON-TARGET' | grep . | sed "s/^/  [$(($(date +%s) - t_boot))s] guest: /" >&2 || true
+  if [ $balloon_sent = 0 ] && echo "$lines" | grep -aq '^LANE-BALLOON-REQUEST'; then
     target=$((mem_mib * 1024 * 1024 - balloon_bytes))
     say "QMP: balloon to $target bytes (inflate by $balloon_bytes)"
-    qmp_balloon "$target" >"$out/qmp.log" || true
+    qmp_balloon "$target" query >"$out/qmp.log" || true
     balloon_sent=1
   fi
-  t=$(grep -a '^LANE-BALLOON-TARGET ' "$console" | tail -n 1 | tr -dc '0-9' || true)
+  t=$(echo "$lines" | grep -a '^LANE-BALLOON-TARGET ' | tail -n 1 | tr -dc '0-9' || true)
   if [ -n "$t" ] && [ "$t" != "$balloon_target" ]; then
-    qmp_set_balloon $((mem_mib * 1024 * 1024 - t)) >>"$out/qmp.log" || true
+    qmp_balloon $((mem_mib * 1024 * 1024 - t)) >>"$out/qmp.log" || true
     balloon_target=$t
   fi
 done
@@ -322,7 +319,7 @@ qrc=$?
 set -e
 boot_s=$(($(date +%s) - t_boot))
 # Any lines the loop did not show yet.
-sed -n "$((seen + 1)),\$p" "$console" 2>/dev/null | tr -d '\r' | grep -a '^LANE' | sed 's/^/  guest: /' >&2 || true
+sed -n "$((seen + 1)),\$p" "$console" 2>/dev/null | tr -d '\r' | grep -a '^LANE' | grep -av '^LANE-BALLOON-TARGET' | sed 's/^/  guest: /' >&2 || true
 if [ $qrc -eq 124 ] || [ $qrc -eq 137 ]; then
   say "qemu was killed after ${timeout_s}s: the guest hung or was too slow (console: $console)"
   tail -n 30 "$console" | tr -d '\r' >&2 || true
