@@ -45,6 +45,14 @@ const volatile char cfg_cache[KLEAK_CACHE_NAME_LEN] = {};
 const volatile __u64 cfg_page_size = 4096;
 const volatile bool cfg_capture_stacks = true;
 const volatile __u32 cfg_sample_every = 1; /* --sample N: track ~1 in N allocations (sample_weight) */
+/*
+ * --max-cpu: the sampling rate is raised and lowered while tracing, so it is read from
+ * `budget_sample_every` (writable .bss, set by userspace) instead of the constant, and the
+ * counting filter `held` is kept from the start whatever the rate, so that switching sampling
+ * on mid-window never skips the free of a record tracked before.
+ */
+const volatile bool cfg_budget = false;
+__u32 budget_sample_every = 1;
 const volatile __u64 cfg_cgroup_id = 0;  /* only tasks in this cgroup v2 or below, 0 = all */
 const volatile __u32 cfg_cgroup_level = 0; /* its level (root = 0) */
 const volatile bool cfg_cgroup_by_helper = true; /* bpf_get_current_ancestor_cgroup_id, else CO-RE */
@@ -57,6 +65,20 @@ const volatile __u32 cfg_stack_reuse = 1; /* --stack-reuse N: at most N allocati
  */
 const volatile bool cfg_task_btf = true;     /* bpf_get_current_task_btf (5.11+) */
 const volatile bool cfg_task_pt_regs = true; /* bpf_task_pt_regs (5.15+) */
+
+/* The sampling rate in force: the constant, or under --max-cpu the one userspace sets. */
+static __always_inline __u32 sample_every(void)
+{
+	if (!cfg_budget)
+		return cfg_sample_every;
+	return *(volatile __u32 *)&budget_sample_every;
+}
+
+/* Whether `held` counts the records per bucket: with sampling, and always under --max-cpu. */
+static __always_inline bool held_kept(void)
+{
+	return cfg_budget || cfg_sample_every > 1;
+}
 
 /* ---- maps; max_entries and the stack depth are set by the loader before load ------------ */
 struct {
@@ -558,15 +580,15 @@ static __always_inline bool is_self(__u32 tgid)
  */
 static __always_inline __u32 sample_weight(__u64 bytes)
 {
-	__u32 slot = KLEAK_SLOT_MEAN;
+	__u32 slot = KLEAK_SLOT_MEAN, every = sample_every();
 	__u64 *mean, x, k;
 
-	if (cfg_sample_every <= 1)
+	if (every <= 1)
 		return 1;
 	mean = bpf_map_lookup_elem(&scratch, &slot);
 	if (!mean)
 		return 0;
-	x = kleak_sample_x(bytes, *mean, cfg_sample_every);
+	x = kleak_sample_x(bytes, *mean, every);
 	*mean = kleak_mean_next(*mean, bytes);
 	k = kleak_sample_k(x, (x & 0xffff) ? bpf_get_prandom_u32() : 0);
 	if (k > 0xffffffffULL)
@@ -648,7 +670,7 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 	rec.order = ev->order;
 	rec.kind = ev->kind;
 	rec.migratetype = ev->migratetype;
-	rec.weight = cfg_sample_every > 1 ? weight : 0;
+	rec.weight = weight > 1 ? weight : 0;
 	current_comm(task, rec.comm);
 	rec.stack_id = -1;
 	if (cfg_capture_stacks) {
@@ -675,7 +697,7 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 		return 0;
 	}
 	count(ev->kind, KLEAK_ALLOC_TRACKED);
-	if (cfg_sample_every > 1 && !replaced) {
+	if (held_kept() && !replaced) {
 		__u32 *h = held_bucket(key);
 
 		if (h)
@@ -699,7 +721,7 @@ static __always_inline bool forget(__u64 key)
 {
 	__u32 *h = NULL;
 
-	if (cfg_sample_every > 1) {
+	if (held_kept()) {
 		h = held_bucket(key);
 		if (h && !*h)
 			return false;
@@ -718,11 +740,13 @@ static __always_inline bool forget(__u64 key)
  */
 static __always_inline void frees_unmatched(__u32 kind, __u64 cache, __u64 n)
 {
+	__u32 every = sample_every();
+
 	if (!n)
 		return;
-	if (cfg_sample_every > 1) {
+	if (every > 1) {
 		count_n(kind, KLEAK_FREE_SAMPLED_OUT, n);
-		if (!cache || bpf_get_prandom_u32() % cfg_sample_every)
+		if (!cache || bpf_get_prandom_u32() % every)
 			return;
 	} else {
 		count_n(kind, KLEAK_FREE_UNTRACKED, n);
@@ -734,7 +758,7 @@ static __always_inline void frees_unmatched(__u32 kind, __u64 cache, __u64 n)
 		ck.stack_id = KLEAK_STACK_PREWINDOW;
 		ck.cache = cache;
 		ck.kind = kind;
-		churn_add(&ck, true, 0, n * cfg_sample_every);
+		churn_add(&ck, true, 0, n * every);
 	}
 }
 

@@ -35,6 +35,7 @@ struct BpfConfig {
   uint64_t cgroup_id = 0;  // only this cgroup v2 and below (0 = all)
   uint32_t cgroup_level = 0;
   bool bulk_frees = true;  // follow frees without a tracepoint where the kernel lets kleak
+  bool budget = false;     // --max-cpu: the sampling rate is set while tracing (set_sample_every)
 };
 
 struct SourceStatus {
@@ -65,6 +66,9 @@ class Tracer {
   // stacks over a long window and new stacks collide or are lost. Returns how many were freed.
   size_t gc_stacks();
 
+  // The BPF counters now, summed over CPUs (no map walk).
+  Counters counters() const;
+
   // About how many records the allocation map holds (from the counters, no map walk).
   uint64_t outstanding_estimate() const;
 
@@ -79,6 +83,27 @@ class Tracer {
   const std::string& bpf_variant() const { return bpf_variant_; }
   uint64_t window_start_ns() const { return window_start_ns_; }
 
+  // --max-cpu. What the programs cost, per family, since they were attached: the kernel's own
+  // run time where its BPF statistics are on (run_time_measured()), else 0 (the caller
+  // estimates from the counters). Turned on for kleak's lifetime where it may
+  // (BPF_ENABLE_STATS needs CAP_SYS_ADMIN; the kernel switches them off with kleak's fd).
+  struct FamilyCost {
+    std::string family;
+    uint64_t run_time_ns = 0;
+    uint64_t run_cnt = 0;
+  };
+  std::vector<FamilyCost> family_costs() const;
+  bool run_time_measured() const;
+  // The sampling rate in force (BpfConfig::budget only): 1 in `n` allocations.
+  void set_sample_every(uint32_t n);
+  uint32_t sample_every() const { return sample_every_; }
+  // Detaches one family's programs. Its records are left out of every later drain: their frees
+  // are no longer seen.
+  void detach_family(const std::string& family);
+  const std::vector<std::string>& detached() const { return detached_; }
+  // What kleak's maps take (each map's memlock in /proc/self/fdinfo), for the report's header.
+  uint64_t maps_bytes() const;
+
   struct Impl;
 
  private:
@@ -92,6 +117,8 @@ class Tracer {
   uint64_t window_start_ns_ = 0;
   uint32_t sample_every_ = 1;
   uint32_t stack_reuse_ = 1;
+  std::vector<std::string> detached_;
+  uint32_t detached_kinds_ = 0;  // bit (1 << kleak_kind)
 };
 
 uint64_t monotonic_ns();

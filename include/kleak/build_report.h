@@ -28,6 +28,7 @@ struct ReportInputs {
   std::vector<std::string> warnings;
   std::string kernel;  // "" = this box's
   std::map<std::string, std::vector<std::string>> cache_aliases;  // Report::cache_aliases
+  std::optional<SelfCost> cost;  // live traces: what kleak itself cost
 };
 
 // Every group of `c`, cgroups named as of now.

@@ -73,6 +73,31 @@ struct Summary {
   uint64_t count = 0;
 };
 
+// --max-cpu: one thing the budget did (cli/budget.h decides).
+struct BudgetAction {
+  enum class What { raise_sampling, lower_sampling, detach } what = What::raise_sampling;
+  double t_s = 0;             // seconds into the window
+  double cpu_pct = 0;         // kleak's cost over the interval before it acted, % of one CPU
+  uint32_t sample_every = 1;  // the sampling rate from then on
+  std::string family;         // detach: the family detached
+};
+std::string_view budget_action_name(BudgetAction::What w);  // "raise_sampling", ...
+
+// What kleak itself cost the box over the window, and what --max-cpu did about it.
+struct SelfCost {
+  double window_s = 0;
+  double bpf_cpu_pct = 0;        // kleak's programs, % of one CPU over the window
+  std::string bpf_measured_by;   // "kernel run time" or "estimate from event counts"; "" = unknown
+  double process_cpu_pct = 0;    // kleak's own process (user + system)
+  double bpf_cpu_s = 0, process_cpu_s = 0;  // the same as seconds (metrics: counters)
+  uint64_t maps_bytes = 0;       // kleak's BPF maps (memlock of each, /proc/self/fdinfo)
+  uint64_t rss_bytes = 0;        // kleak's resident memory
+  double max_cpu_pct = 0;        // --max-cpu; 0 = no budget
+  uint32_t sample_every_start = 1;  // the rate the window began with (--sample)
+  std::vector<BudgetAction> actions;
+  std::vector<std::string> detached;  // families the budget detached
+};
+
 struct Report {
   std::string kernel;
   double duration_s = 0;
@@ -85,6 +110,7 @@ struct Report {
   std::map<std::string, std::map<std::string, uint64_t>> events_by_kind;  // kind -> cause -> n
   uint64_t missed_frees = 0;     // frees that could not be seen: each may be a fake leak below
   std::vector<std::string> warnings;
+  std::optional<SelfCost> cost;  // live traces only (not kept in recordings)
 
   uint64_t total_bytes = 0;      // kernel memory outstanding, counted once (stacks below + rest)
   uint64_t total_count = 0;

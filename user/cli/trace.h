@@ -41,6 +41,7 @@ struct TraceOptions {
   std::string kallsyms = "/proc/kallsyms";
   std::string record;
   uint32_t sample = 1;
+  std::string max_cpu;  // --max-cpu PCT of one CPU; "" = none (5% with --serve)
   uint32_t stack_reuse = KLEAK_DEFAULT_STACK_REUSE;
   uint32_t max_sites = KLEAK_DEFAULT_MAX_SITES;
   std::string serve;
@@ -69,6 +70,7 @@ struct TraceConfig {
   std::vector<GroupBy> by;
   SortBy sort{};
   double min_growth_bytes_per_s = kDefaultMinGrowthBytesPerS;  // --min-growth
+  double max_cpu_pct = 0;  // --max-cpu (0 = no budget)
   std::optional<CgroupTarget> cgroup;
   Filter filter;  // cache names resolved to the merged caches BPF sees (cache_aliases.h)
   BpfConfig bpf;

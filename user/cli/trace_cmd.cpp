@@ -142,6 +142,11 @@ void register_trace_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--sample", opts->sample,
                   "Track about 1 in N allocations, drawn at random per allocation in proportion to its "
                   "size, and weight each record by 1/probability (unbiased estimates): for the busiest boxes");
+  cmd->add_option("--max-cpu", opts->max_cpu,
+                  "A CPU budget, percent of one CPU (5%): kleak measures what its programs and its process "
+                  "cost and raises the sampling rate, then detaches the costliest family, to stay under it "
+                  "(default: none; 5% with --serve; 0 = none)")
+      ->type_name("PCT");
   cmd->add_option("--stack-reuse", opts->stack_reuse,
                   "Walk a call site's stack once per up to N of its allocations while walks keep finding "
                   "the same stack; 1 walks every one (exact, ~2 us each). The report shows how often a "

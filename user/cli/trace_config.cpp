@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "cli/trace.h"
+#include "cli/budget.h"
 #include "cli/cache_aliases.h"
 #include "kleak/bounded_read.h"
 #include "kleak/duration.h"
@@ -128,6 +129,10 @@ TraceConfig check_trace_options(const TraceOptions& o) {
   c.by = parse_group_by(o.view.by);
   c.sort = parse_sort(o.view.sort);
   c.min_growth_bytes_per_s = min_growth_bytes_per_s(o.view);
+  // A daemon keeps a budget unless told otherwise (`--max-cpu 0`): 5% of one CPU.
+  if (o.max_cpu == "0" || o.max_cpu == "0%") c.max_cpu_pct = 0;
+  else if (!o.max_cpu.empty()) c.max_cpu_pct = parse_max_cpu(o.max_cpu);
+  else if (!o.serve.empty()) c.max_cpu_pct = kDefaultServeMaxCpuPct;
   if (!o.cgroup.empty()) c.cgroup = resolve_cgroup(o.cgroup);
   // A cache name may be an alias of a merged cache: BPF sees only the merged one's name.
   const SlabAliases aliases = live_slab_aliases();
@@ -136,6 +141,7 @@ TraceConfig check_trace_options(const TraceOptions& o) {
   BpfPrefilter pre = c.filter.prefilter();
   if (pre.matches_nothing) throw usage_error("the filter '" + c.filter.to_string() + "' can match no allocation");
   c.bpf = bpf_config(o, pre, c.cgroup);
+  c.bpf.budget = c.max_cpu_pct > 0;
 
   // Output paths are checked now, so an unwritable or refused path fails before the window,
   // not after; nothing is written (or truncated) until there is something to write.

@@ -2,15 +2,20 @@
 // detach -> drain -> report. SIGINT/SIGTERM/SIGHUP end the window early and still give the
 // report; the programs are detached before the final drain, so it is one consistent snapshot.
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <map>
 #include <cstring>
 #include <memory>
 
 #include <fmt/format.h>
 
+#include "cli/budget.h"
 #include "cli/trace.h"
+#include "kleak/bounded_read.h"
 #include "kleak/build_report.h"
 #include "kleak/duration.h"
 #include "kleak/ledger.h"
@@ -43,6 +48,24 @@ Ledgers ledgers_now() {
   ReadResult m = proc.read("meminfo"), s = proc.read("slabinfo");
   return kernel_ledgers(m.text.value_or(""), s.text.value_or(""));
 }
+
+// kleak's own process: CPU time (user + system) so far, and resident memory.
+uint64_t self_cpu_ns() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto ns = [](const timeval& t) { return static_cast<uint64_t>(t.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(t.tv_usec) * 1000; };
+  return ns(u.ru_utime) + ns(u.ru_stime);
+}
+
+uint64_t self_rss_bytes() {
+  BoundedRead statm = try_read_bounded("/proc/self/statm", 4096, "statm");
+  unsigned long long size = 0, resident = 0;
+  if (!statm.text || std::sscanf(statm.text->c_str(), "%llu %llu", &size, &resident) != 2) return 0;
+  return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+// The bulk-free programs forget slab and kmalloc records: their cost is the slab family's.
+std::string cost_family(const std::string& family) { return family == "bulk free" ? "slab" : family; }
 
 std::unique_ptr<HttpServer> start_server(const TraceOptions& o) {
   if (o.serve.empty()) return nullptr;
@@ -87,6 +110,13 @@ class Window {
     // trimmed like the rest of the tracer's frames. Once per run: every report reuses it.
     syms_ = Kallsyms::load(o_.kallsyms);
     for (const auto& w : tracer_->warnings()) fmt::print(stderr, "kleak: warning: {}\n", w);
+    cpu_at_start_ns_ = self_cpu_ns();
+    if (c_.max_cpu_pct > 0) {
+      budget_.emplace(c_.max_cpu_pct, c_.bpf.sample_every);
+      measured_ = tracer_->run_time_measured();
+      last_family_ns_ = family_ns_since_start();
+      last_self_ns_ = self_cpu_ns();
+    }
     size_t attached = 0;
     for (const auto& src : tracer_->sources()) attached += src.mode != AttachMode::None;
     fmt::print(stderr, "kleak: tracing {} events for {} (Ctrl-C stops and reports)\n", attached,
@@ -107,7 +137,7 @@ class Window {
         fmt::print(stderr, "\rkleak: tracing, {} left (Ctrl-C stops and reports)   ",
                    format_duration(std::chrono::seconds((end_ - now + 999999999) / 1000000000)));
       // Wake at least every 200 ms: cheap (a counter read), and map pressure is noticed in time.
-      uint64_t wake = std::min<uint64_t>({end_, next_report_, next_gc_, next_sample_, now + kWake});
+      uint64_t wake = std::min<uint64_t>({end_, next_report_, next_gc_, next_sample_, next_budget_, now + kWake});
       if ((sig = signals.wait(std::chrono::nanoseconds(wake - now))) != 0) break;
     }
     if (tty) fmt::print(stderr, "\r\033[K");
@@ -144,6 +174,8 @@ class Window {
                                           30'000'000'000ull);
     if (c_.interval) sample_period_ = std::min<uint64_t>(sample_period_, static_cast<uint64_t>(c_.interval->count()));
     next_sample_ = start_ + sample_period_;
+    next_budget_ = budget_ ? start_ + kBudgetPeriod : UINT64_MAX;
+    last_budget_ns_ = start_;
     last_served_ns_ = start_;
     if (!server_) return;
     // Scrapes come every few seconds: sample at least every 5 s while serving.
@@ -155,8 +187,13 @@ class Window {
                server_->tls() ? "https" : "http", host, server_->port());
   }
 
-  // The one job that is due, if any: an interval report, a sample, maintenance.
+  // The one job that is due, if any: the budget, an interval report, a sample, maintenance.
   bool step(uint64_t now, const std::function<void(const Report&)>& each_interval) {
+    if (now >= next_budget_) {
+      keep_budget(now);
+      next_budget_ = next_deadline(next_budget_, kBudgetPeriod, monotonic_ns());
+      return true;
+    }
     if (now >= next_report_) {
       Collected c = tracer_->drain();
       Report r = build_report(inputs(c, aopts_, meminfo_now()));
@@ -204,6 +241,91 @@ class Window {
     mo.top = o_.serve_top;
     BuildInfo bi{KLEAK_VERSION, r.kernel, attach_modes(r)};
     server_->publish({render_metrics(r, mo, bi, rate), render_pprof(r)});
+  }
+
+  // What the programs cost per family since they were attached: the kernel's run times, or
+  // estimated from the counters.
+  std::map<std::string, double> family_ns_since_start() const {
+    std::map<std::string, double> out;
+    if (measured_) {
+      for (const auto& c : tracer_->family_costs()) out[cost_family(c.family)] += static_cast<double>(c.run_time_ns);
+      return out;
+    }
+    return estimate_family_ns(Counters{}, tracer_->counters());
+  }
+
+  // --max-cpu, every second: measure the last interval, let the budget decide, carry it out.
+  void keep_budget(uint64_t now) {
+    std::map<std::string, double> fam = family_ns_since_start(), delta;
+    double bpf = 0;
+    for (const auto& [f, ns] : fam) {
+      double d = std::max(0.0, ns - (last_family_ns_.count(f) ? last_family_ns_.at(f) : 0.0));
+      if (d > 0) delta[f] = d;
+      bpf += d;
+    }
+    const uint64_t self = self_cpu_ns();
+    const Counters counts = tracer_->counters();
+    const uint64_t events = counter_total(counts, KLEAK_ALLOC_SEEN) + counter_total(counts, KLEAK_FREE_SEEN);
+    BudgetSample s;
+    s.events = static_cast<double>(events - last_events_);
+    last_events_ = events;
+    s.t_s = static_cast<double>(now - start_) / 1e9;
+    s.interval_s = static_cast<double>(now - last_budget_ns_) / 1e9;
+    s.bpf_ns = bpf;
+    s.self_ns = static_cast<double>(self - last_self_ns_);
+    s.family_ns = std::move(delta);
+    last_family_ns_ = std::move(fam);
+    last_self_ns_ = self;
+    last_budget_ns_ = now;
+    size_t families = 0;
+    for (const auto& src : tracer_->sources())
+      if (src.mode != AttachMode::None && src.family != "bulk free" && std::count(families_seen_.begin(), families_seen_.end(), src.family) == 0)
+        families_seen_.push_back(src.family);
+    for (const auto& f : families_seen_)
+      if (std::find(tracer_->detached().begin(), tracer_->detached().end(), f) == tracer_->detached().end()) ++families;
+    auto a = budget_->step(s, tracer_->sample_every(), families);
+    if (!a) return;
+    if (a->what == BudgetAction::What::detach) {
+      tracer_->detach_family(a->family);
+      window_warnings_.push_back(fmt::format("{} allocations are not traced from {:.1f} s on: detached to keep --max-cpu "
+                                             "{}% ({:.1f}% measured); those still held then are left out",
+                                             a->family, a->t_s, c_.max_cpu_pct, a->cpu_pct));
+    } else {
+      tracer_->set_sample_every(a->sample_every);
+    }
+    actions_.push_back(*a);
+    if (actions_.size() == 1)  // once: the report and the metrics say the rest
+      fmt::print(stderr, "kleak: budget: {:.1f}% of a CPU is over --max-cpu {}%: {}\n", a->cpu_pct, c_.max_cpu_pct,
+                 a->what == BudgetAction::What::detach ? "detaching " + a->family
+                                                       : fmt::format("sampling 1 in {} allocations", a->sample_every));
+  }
+
+  // What kleak cost so far, for the report's header and the metrics.
+  SelfCost self_cost(uint64_t now) const {
+    SelfCost c;
+    c.window_s = static_cast<double>(now - start_) / 1e9;
+    const bool measured = measured_ || tracer_->run_time_measured();
+    double bpf = 0;
+    if (measured) {
+      for (const auto& f : tracer_->family_costs()) bpf += static_cast<double>(f.run_time_ns);
+      c.bpf_measured_by = "kernel run time";
+    } else {
+      for (const auto& [f, ns] : estimate_family_ns(Counters{}, tracer_->counters())) bpf += ns;
+      c.bpf_measured_by = "estimate from event counts";
+    }
+    c.bpf_cpu_s = bpf / 1e9;
+    c.process_cpu_s = static_cast<double>(self_cpu_ns() - cpu_at_start_ns_) / 1e9;
+    if (c.window_s > 0) {
+      c.bpf_cpu_pct = c.bpf_cpu_s / c.window_s * 100;
+      c.process_cpu_pct = c.process_cpu_s / c.window_s * 100;
+    }
+    c.maps_bytes = tracer_->maps_bytes();
+    c.rss_bytes = self_rss_bytes();
+    c.max_cpu_pct = c_.max_cpu_pct;
+    c.sample_every_start = c_.bpf.sample_every ? c_.bpf.sample_every : 1;
+    c.actions = actions_;
+    c.detached = tracer_->detached();
+    return c;
   }
 
   // last_gc_ is when the last maintenance ended, gc_cost_ what it took.
@@ -254,6 +376,7 @@ class Window {
     in.bpf_variant = tracer_->bpf_variant();
     in.warnings.insert(in.warnings.end(), window_warnings_.begin(), window_warnings_.end());
     in.cache_aliases = c_.cache_aliases;
+    in.cost = self_cost(monotonic_ns());
     return in;
   }
 
@@ -284,7 +407,15 @@ class Window {
   AggregateOptions aopts_;
   std::optional<Snapshot> meminfo_start_;
   GrowthTracker growth_;
-  std::vector<std::string> window_warnings_;  // what happened to the window itself (an overrun)
+  std::vector<std::string> window_warnings_;
+  // --max-cpu.
+  static constexpr uint64_t kBudgetPeriod = 1'000'000'000ull;
+  std::optional<Budget> budget_;
+  bool measured_ = false;  // the kernel's run times (else estimates from the counters)
+  std::map<std::string, double> last_family_ns_;
+  uint64_t last_events_ = 0, last_self_ns_ = 0, last_budget_ns_ = 0, next_budget_ = UINT64_MAX, cpu_at_start_ns_ = 0;
+  std::vector<BudgetAction> actions_;
+  std::vector<std::string> families_seen_;  // what happened to the window itself (an overrun)
   uint64_t start_ = 0, end_ = 0, next_report_ = UINT64_MAX, next_gc_ = 0, last_gc_ = 0, gc_cost_ = 0;
   uint64_t sample_period_ = 0, next_sample_ = 0;
   uint64_t last_served_ns_ = 0, last_served_events_ = 0;

@@ -6,6 +6,15 @@
 
 namespace kleak {
 
+std::string_view budget_action_name(BudgetAction::What w) {
+  switch (w) {
+    case BudgetAction::What::raise_sampling: return "raise_sampling";
+    case BudgetAction::What::lower_sampling: return "lower_sampling";
+    case BudgetAction::What::detach: return "detach";
+  }
+  return "raise_sampling";
+}
+
 std::vector<GroupBy> parse_group_by(std::string_view list) {
   std::vector<GroupBy> out;
   while (true) {

@@ -82,6 +82,29 @@ std::string attach_modes(const Report& r) {
   return fmt::format("{}", fmt::join(modes, ","));
 }
 
+// What kleak itself costs (the client libraries' process_* names for its process), and what
+// --max-cpu did.
+static void self_cost_metrics(std::string& o, const SelfCost& c, uint32_t sample_every) {
+  family(o, "process_cpu_seconds_total", "counter", "kleak's process: user and system CPU time since the window began.");
+  o += fmt::format("process_cpu_seconds_total {}\n", c.process_cpu_s);
+  family(o, "process_resident_memory_bytes", "gauge", "kleak's process: resident memory.");
+  o += fmt::format("process_resident_memory_bytes {}\n", c.rss_bytes);
+  family(o, "kleak_bpf_cpu_seconds_total", "counter",
+         "CPU time kleak's BPF programs ran (the kernel's run time, or estimated from the event counts: see measured_by).");
+  o += fmt::format("kleak_bpf_cpu_seconds_total{{measured_by=\"{}\"}} {}\n", label(c.bpf_measured_by), c.bpf_cpu_s);
+  family(o, "kleak_bpf_maps_bytes", "gauge", "Memory of kleak's BPF maps.");
+  o += fmt::format("kleak_bpf_maps_bytes {}\n", c.maps_bytes);
+  family(o, "kleak_sample_every", "gauge", "The sampling rate in force: 1 in this many allocations is tracked.");
+  o += fmt::format("kleak_sample_every {}\n", sample_every);
+  if (c.max_cpu_pct <= 0) return;
+  family(o, "kleak_budget_max_cpu_ratio", "gauge", "--max-cpu as a ratio of one CPU.");
+  o += fmt::format("kleak_budget_max_cpu_ratio {}\n", c.max_cpu_pct / 100);
+  family(o, "kleak_budget_actions_total", "counter", "What --max-cpu did to stay under budget, by action.");
+  std::map<std::string_view, uint64_t> n{{"raise_sampling", 0}, {"lower_sampling", 0}, {"detach", 0}};
+  for (const auto& a : c.actions) ++n[budget_action_name(a.what)];
+  for (const auto& [what, count] : n) o += fmt::format("kleak_budget_actions_total{{action=\"{}\"}} {}\n", what, count);
+}
+
 std::string render_metrics(const Report& r, const MetricsOptions& opts, const BuildInfo& build,
                            double events_per_s) {
   std::string o;
@@ -108,6 +131,7 @@ std::string render_metrics(const Report& r, const MetricsOptions& opts, const Bu
   family(o, "kleak_unconfirmed_bytes", "gauge",
          "Bytes held by growing groups whose growth the kernel's own counts do not show (may be freed).");
   o += fmt::format("kleak_unconfirmed_bytes {}\n", r.unconfirmed_bytes);
+  if (r.cost) self_cost_metrics(o, *r.cost, r.sample_every);
   family(o, "kleak_last_drain_incomplete_records", "gauge",
          "Records the last read of the BPF maps could not read whole (per read, not cumulative).");
   o += fmt::format("kleak_last_drain_incomplete_records {}\n", r.dropped.count("drain_incomplete") ? r.dropped.at("drain_incomplete") : 0);

@@ -65,6 +65,22 @@ std::string render_json(const Report& r) {
   j["unseen_frees"] = r.unseen_frees;
   j["unconfirmed"] = {{"bytes", r.unconfirmed_bytes}, {"groups", r.unconfirmed_groups}};
   j["min_growth_bytes_per_min"] = r.min_growth_bytes_per_s * 60;
+  if (r.cost) {
+    const SelfCost& c = *r.cost;
+    j["cost"] = {{"bpf_cpu_pct", c.bpf_cpu_pct}, {"bpf_measured_by", c.bpf_measured_by},
+                 {"process_cpu_pct", c.process_cpu_pct}, {"maps_bytes", c.maps_bytes}, {"rss_bytes", c.rss_bytes}};
+    if (c.max_cpu_pct > 0) {
+      json actions = json::array(), rates = json::array();
+      rates.push_back({0.0, c.sample_every_start});
+      for (const auto& a : c.actions) {
+        actions.push_back({{"t_s", a.t_s}, {"action", budget_action_name(a.what)}, {"cpu_pct", a.cpu_pct},
+                           {"sample_every", a.sample_every}, {"family", a.family.empty() ? json(nullptr) : json(a.family)}});
+        if (a.what != BudgetAction::What::detach) rates.push_back({a.t_s, a.sample_every});
+      }
+      j["budget"] = {{"max_cpu_pct", c.max_cpu_pct}, {"actions", actions}, {"sample_every_over_time", rates},
+                     {"detached", c.detached}};
+    }
+  }
   j["warnings"] = r.warnings;
   j["total_bytes"] = r.total_bytes;
   j["total_count"] = r.total_count;

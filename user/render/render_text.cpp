@@ -70,6 +70,22 @@ std::string unseen_frees_line(const Report& r) {
   return o;
 }
 
+// What kleak itself cost, and what --max-cpu did to keep it.
+std::string self_cost_lines(const SelfCost& c) {
+  std::string o = fmt::format("kleak itself: programs {:.1f}% of a CPU ({}), process {:.1f}%; maps {}, RSS {}\n",
+                              c.bpf_cpu_pct, c.bpf_measured_by, c.process_cpu_pct, human_bytes(c.maps_bytes),
+                              human_bytes(c.rss_bytes));
+  if (c.max_cpu_pct <= 0) return o;
+  std::vector<std::string> acts;
+  for (const auto& a : c.actions)
+    acts.push_back(a.what == BudgetAction::What::detach
+                       ? fmt::format("{} detached at {:.1f} s", a.family, a.t_s)
+                       : fmt::format("1 in {} from {:.1f} s", a.sample_every, a.t_s));
+  o += fmt::format("budget: --max-cpu {}%: {}\n", c.max_cpu_pct,
+                   acts.empty() ? std::string("never exceeded, nothing done") : fmt::format("{}", fmt::join(acts, ", ")));
+  return o;
+}
+
 }  // namespace
 
 std::string kind_and_category(const StackGroup& g) {
@@ -98,6 +114,7 @@ std::string render_text(const Report& r) {
     o += fmt::format("WARNING: {} frees were missed (BPF recursion): up to that many allocations "
                      "below may be false leaks\n", r.missed_frees);
   for (const auto& w : r.warnings) o += "warning: " + w + "\n";
+  if (r.cost) o += self_cost_lines(*r.cost);
 
   if (r.stack_reuse.reused) {
     const auto& u = r.stack_reuse;

@@ -75,6 +75,7 @@ Report build_report(const ReportInputs& in) {
   r.sources = in.sources;
   r.attach_mode = in.attach_mode;
   r.bpf_variant = in.bpf_variant;
+  r.cost = in.cost;
   r.warnings.insert(r.warnings.end(), in.warnings.begin(), in.warnings.end());
   r.kernel = in.kernel.empty() ? this_kernel() : in.kernel;
   return r;

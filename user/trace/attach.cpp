@@ -14,7 +14,9 @@
 #include <cstring>
 #include <ctime>
 
+#include "kleak/bounded_read.h"
 #include "kleak/error.h"
+#include "kleak/kind.h"
 #include "kleak/privileges.h"
 #include "trace/tracer_impl.h"
 
@@ -101,6 +103,7 @@ void configure(kleak_bpf* skel, const BpfConfig& s, const AttachPlan& plan, cons
   ro->cfg_cgroup_level = s.cgroup_level;
   ro->cfg_cgroup_by_helper = plan.cgroup_by_helper;
   ro->cfg_sample_every = s.sample_every ? s.sample_every : 1;
+  ro->cfg_budget = s.budget;
   ro->cfg_stack_reuse = s.stack_reuse ? s.stack_reuse : 1;
   ro->cfg_task_btf = plan.task.task_btf;
   ro->cfg_task_pt_regs = plan.task.pt_regs;
@@ -170,7 +173,7 @@ FamilyLinks attach_family(kleak_bpf* skel, const FamilyPlan& plan) {
       break;
     }
     f.links.emplace_back(l);
-    f.attached.push_back({std::string(e.category) + ":" + std::string(e.name), e.is_free, p});
+    f.attached.push_back({std::string(e.category) + ":" + std::string(e.name), e.is_free, p, plan.family});
     // Its twin, for the frees that interrupt it (FREE_TWIN in record.bpf.h). Its own
     // recursion misses are not losses: the primary handles what interrupts the twin.
     if (bpf_program* twin = free_twin(skel->obj, plan.mode, e)) {
@@ -197,6 +200,60 @@ Tracer::~Tracer() { stop(); }
 // as many (3 runs).
 void Tracer::stop() {
   while (!impl_->links.empty()) impl_->links.pop_back();
+  impl_->link_family.clear();
+}
+
+void Tracer::detach_family(const std::string& family) {
+  // Newest first, as stop(): a free twin never runs without its primary.
+  for (size_t i = impl_->links.size(); i-- > 0;)
+    if (impl_->link_family[i] == family) {
+      impl_->links.erase(impl_->links.begin() + static_cast<std::ptrdiff_t>(i));
+      impl_->link_family.erase(impl_->link_family.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+  if (auto k = kind_from_name(family)) detached_kinds_ |= 1u << *k;
+  detached_.push_back(family);
+  // The bulk frees forget slab and kmalloc records only: with neither traced they are idle.
+}
+
+void Tracer::set_sample_every(uint32_t n) {
+  if (!impl_->skel->rodata->cfg_budget) throw Error("internal: the sampling rate is fixed without --max-cpu");
+  sample_every_ = n ? n : 1;
+  impl_->skel->data->budget_sample_every = sample_every_;
+}
+
+uint64_t Tracer::maps_bytes() const {
+  uint64_t total = 0;
+  bpf_map* m;
+  bpf_object__for_each_map(m, impl_->skel->obj) {
+    int fd = bpf_map__fd(m);
+    if (fd < 0) continue;
+    BoundedRead info = try_read_bounded("/proc/self/fdinfo/" + std::to_string(fd), 4096, "fdinfo");
+    if (!info.text) continue;
+    auto at = info.text->find("memlock:");
+    if (at != std::string::npos) total += std::strtoull(info.text->c_str() + at + 8, nullptr, 10);
+  }
+  return total;
+}
+
+bool Tracer::run_time_measured() const {
+  if (impl_->stats_fd >= 0) return true;
+  // Someone else switched the statistics on (sysctl kernel.bpf_stats_enabled=1).
+  BoundedRead on = try_read_bounded("/proc/sys/kernel/bpf_stats_enabled", 64, "bpf_stats_enabled");
+  return on.text && !on.text->empty() && (*on.text)[0] == '1';
+}
+
+std::vector<Tracer::FamilyCost> Tracer::family_costs() const {
+  std::vector<FamilyCost> out;
+  for (const auto& a : impl_->attached) {
+    bpf_prog_info info{};
+    uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(a.prog), &info, &len) != 0) continue;
+    auto it = std::find_if(out.begin(), out.end(), [&](const FamilyCost& c) { return c.family == a.family; });
+    if (it == out.end()) it = out.insert(out.end(), FamilyCost{a.family, 0, 0});
+    it->run_time_ns += info.run_time_ns;
+    it->run_cnt += info.run_cnt;
+  }
+  return out;
 }
 
 
@@ -222,7 +279,10 @@ void Tracer::attach_families(const std::vector<FamilyPlan>& plans) {
       warnings_.push_back(plan.family + " uses " + std::string(attach_mode_name(plan.mode)) +
                           " programs: " + plan.reason);
     // A family that failed keeps its programs' statistics (drain reads them), not its links.
-    for (auto& l : f.links) impl_->links.push_back(std::move(l));
+    for (auto& l : f.links) {
+      impl_->links.push_back(std::move(l));
+      impl_->link_family.push_back(plan.family);
+    }
     for (auto& a : f.attached) impl_->attached.push_back(std::move(a));
   }
   if (impl_->links.empty()) {
@@ -244,7 +304,8 @@ void Tracer::attach_bulk_frees(const std::vector<BulkFreePlan>& plans) {
     if (bpf_program* p = bulk_free_program(impl_->skel->obj, table[i], plan.mode)) {
       if (bpf_link* l = bpf_program__attach(p)) {
         impl_->links.emplace_back(l);
-        impl_->attached.push_back({st.event, true, p});
+        impl_->link_family.push_back(st.family);
+        impl_->attached.push_back({st.event, true, p, st.family});
         st.status = "attached";
       } else {
         st.mode = AttachMode::None;
@@ -276,6 +337,12 @@ std::unique_ptr<Tracer> Tracer::start(const BpfConfig& s, const KernelProbe& pro
   t->stack_reuse_ = s.capture_stacks ? skel->rodata->cfg_stack_reuse : 1;
   select_programs(skel, plan);
   load(skel, *t->impl_->log);
+  if (s.budget) {
+    skel->data->budget_sample_every = skel->rodata->cfg_sample_every;
+    // Run times of kleak's programs for --max-cpu; EPERM without CAP_SYS_ADMIN (the caller then
+    // estimates from the counters).
+    t->impl_->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+  }
   t->attach_families(plan.families);
   t->attach_bulk_frees(plan.bulk_frees);
   t->window_start_ns_ = monotonic_ns();

@@ -13,6 +13,21 @@
 
 namespace kleak {
 
+Counters Tracer::counters() const {
+  // Summed over CPUs; cheap (one lookup per counter), so --max-cpu reads it every second.
+  Counters c{};
+  int nfd = bpf_map__fd(impl_->skel->maps.counters);
+  int ncpu = libbpf_num_possible_cpus();
+  std::vector<uint64_t> percpu(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
+  for (uint32_t i = 0; i < KLEAK_NR_COUNTERS; ++i) {
+    if (bpf_map_lookup_elem(nfd, &i, percpu.data()) != 0) continue;
+    uint64_t sum = 0;
+    for (uint64_t v : percpu) sum += v;
+    c[i] = sum;
+  }
+  return c;
+}
+
 uint64_t Tracer::outstanding_estimate() const {
   // Tracked minus freed, from the per-CPU counters: cheap enough to ask every second.
   int nfd = bpf_map__fd(impl_->skel->maps.counters);
@@ -173,6 +188,12 @@ Collected Tracer::drain() const {
       [&](const kleak_churn_key& k, const kleak_churn& v) { snap.churn.emplace_back(k, v); });
   snap.dropped_in_drain += read_batch<int32_t, uint64_t>(
       bpf_map__fd(skel->maps.unseen), [&](const int32_t& k, const uint64_t& v) { snap.unseen_frees[k] = v; });
+  // A family detached by --max-cpu: its records' frees are no longer seen, so they are left out.
+  if (detached_kinds_) {
+    auto gone = [&](uint8_t kind) { return (detached_kinds_ >> kind) & 1u; };
+    std::erase_if(snap.allocs, [&](const AllocRecord& r) { return gone(r.a.kind); });
+    std::erase_if(snap.churn, [&](const auto& c) { return gone(c.first.kind); });
+  }
   snap.now_ns = monotonic_ns();
   derive_window_frees(snap.allocs, snap.churn);
 
@@ -211,16 +232,7 @@ Collected Tracer::drain() const {
     prev = &ck;
   }
 
-  // Counters, summed over CPUs.
-  int nfd = bpf_map__fd(skel->maps.counters);
-  int ncpu = libbpf_num_possible_cpus();
-  std::vector<uint64_t> percpu(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
-  for (uint32_t i = 0; i < KLEAK_NR_COUNTERS; ++i) {
-    if (bpf_map_lookup_elem(nfd, &i, percpu.data()) != 0) continue;
-    uint64_t sum = 0;
-    for (uint64_t v : percpu) sum += v;
-    snap.counters[i] = sum;
-  }
+  snap.counters = counters();
 
   // Recursion misses per attached program.
   for (const auto& a : impl_->attached) {

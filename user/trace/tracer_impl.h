@@ -3,6 +3,8 @@
 #pragma once
 #include <bpf/libbpf.h>
 
+#include <unistd.h>
+
 #include <memory>
 #include <set>
 #include <string>
@@ -27,18 +29,22 @@ struct Tracer::Impl {
   std::unique_ptr<LibbpfLog> log;  // first in, last out: libbpf may print while the rest is freed
   std::unique_ptr<kleak_bpf, SkelDeleter> skel;
   std::vector<LinkPtr> links;
+  std::vector<std::string> link_family;  // the family of links[i] (detach_family)
   struct Attached {
     std::string event;
     bool is_free;
     bpf_program* prog;
+    std::string family;
   };
   std::vector<Attached> attached;
+  int stats_fd = -1;  // BPF_ENABLE_STATS: the kernel keeps run times while it is open
   std::set<uint32_t> stale_stacks;  // unreferenced at the previous gc_stacks() pass
   std::set<uint32_t> skipped;       // ids in the skip_stacks map: never freed by gc_stacks()
   uint64_t removed_by_skip = 0;     // records skip_stacks() deleted from the map
   // Links go newest first, as in Tracer::stop(): a free twin never outlives its primary.
   ~Impl() {
     while (!links.empty()) links.pop_back();
+    if (stats_fd >= 0) close(stats_fd);
   }
 };
 
