@@ -126,11 +126,14 @@ constexpr double kLedgerSlack = 1.25;
 // no count, a growing group whose objects are being freed unseen is unconfirmed.
 void confirm(std::vector<StackGroup>& groups, const std::vector<double>& times, const Series& ledgers) {
   std::map<std::string, std::vector<StackGroup*>> on;
+  std::map<std::string, double> grew;  // each ledger's own slope, where it was read twice or more
   for (auto& g : groups) {
     if (g.verdict != "growing") continue;
     auto name = ledger_of(g);
     auto it = name ? ledgers.find(*name) : ledgers.end();
-    if (it != ledgers.end() && ledger_slope(times, it->second)) {
+    std::optional<double> slope = it != ledgers.end() ? ledger_slope(times, it->second) : std::nullopt;
+    if (slope) {
+      grew[*name] = *slope;
       on[*name].push_back(&g);
     } else if (g.unseen_frees > 0) {
       mark_unconfirmed(g, fmt::format("{} of its objects were freed where kleak cannot see (their "
@@ -139,7 +142,7 @@ void confirm(std::vector<StackGroup>& groups, const std::vector<double>& times, 
     }
   }
   for (auto& [name, gs] : on) {
-    const double grew = *ledger_slope(times, ledgers.at(name));
+    const double count_grew = grew.at(name);
     std::stable_sort(gs.begin(), gs.end(), [](const StackGroup* a, const StackGroup* b) {
       if ((a->unseen_frees == 0) != (b->unseen_frees == 0)) return a->unseen_frees == 0;
       return a->growth_bytes_per_s > b->growth_bytes_per_s;
@@ -151,13 +154,13 @@ void confirm(std::vector<StackGroup>& groups, const std::vector<double>& times, 
       // In order, and none after the first the count cannot cover: skipping it to confirm
       // smaller ones would confirm whichever happen to fit (measured: the page tables of short
       // -lived shells confirmed beside a compiler's that did not fit).
-      covered = covered && claimed + g->growth_bytes_per_s <= kLedgerSlack * std::max(0.0, grew);
+      covered = covered && claimed + g->growth_bytes_per_s <= kLedgerSlack * std::max(0.0, count_grew);
       if (covered) {
         claimed += g->growth_bytes_per_s;
         continue;
       }
       mark_unconfirmed(*g, fmt::format("the kernel's count ({}) grew {}, less than the {} claimed on it{}", name,
-                                       rate_text(grew), rate_text(total),
+                                       rate_text(count_grew), rate_text(total),
                                        g->unseen_frees ? fmt::format("; {} of its objects were freed unseen",
                                                                      g->unseen_frees)
                                                        : ""));
