@@ -376,18 +376,25 @@ inline ::testing::AssertionResult within(double got, double want, double tol) {
   return ::testing::AssertionFailure() << got << " is not within " << tol * 100 << "% of " << want;
 }
 
-// Every allocation and free the programs saw ends in exactly one named bucket of "events".
+// Every allocation and free the programs saw ends in exactly one named bucket of "events". The
+// counters are per CPU and not atomic: a program that interrupts another on the same CPU between
+// its load and store of one counter costs that counter an increment (measured: 20 in 5.2 M frees
+// in the soak), so the sums agree to a hundred-thousandth, not to the unit.
 inline void expect_events_add_up(const nlohmann::json& r) {
   auto ev = [&](const char* k) { return r["events"].value(k, uint64_t{0}); };
-  EXPECT_EQ(ev("frees_seen"), ev("frees_matched") + ev("frees_of_untracked") + ev("frees_of_null") +
-                                  ev("frees_batched_unmatched") + ev("frees_sampled_out"))
-      << r["events"].dump();
+  auto close_to = [](uint64_t a, uint64_t b) {
+    uint64_t d = a > b ? a - b : b - a;
+    return d <= std::max<uint64_t>(100, std::max(a, b) / 100000);
+  };
+  uint64_t free_buckets = ev("frees_matched") + ev("frees_of_untracked") + ev("frees_of_null") +
+                          ev("frees_batched_unmatched") + ev("frees_sampled_out");
+  EXPECT_TRUE(close_to(ev("frees_seen"), free_buckets)) << free_buckets << " in buckets " << r["events"].dump();
   uint64_t alloc_buckets = 0;
   for (const auto& [kind, causes] : r["events_by_kind"].items())
     for (const char* c : {"allocs_tracked", "allocs_filtered_in_kernel", "alloc_map_full", "sampled_out",
                           "user_memory_untracked", "allocs_null"})
       alloc_buckets += causes.value(c, uint64_t{0});
-  EXPECT_EQ(ev("allocs_seen"), alloc_buckets) << r["events_by_kind"].dump();
+  EXPECT_TRUE(close_to(ev("allocs_seen"), alloc_buckets)) << alloc_buckets << " in buckets " << r["events_by_kind"].dump();
 }
 
 }  // namespace kleak::test
