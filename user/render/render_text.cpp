@@ -26,8 +26,13 @@ std::string sources_line(const Report& r) {
   // Group events by status so the common case is one short line.
   std::map<std::string, std::vector<std::string>> by_status;
   for (const auto& [ev, st] : r.sources) {
-    std::string key = st == "attached" ? "attached (" + r.attach_mode.at(ev) + ")" : st;
-    by_status[key].push_back(ev);
+    // A recording may name no mode for an attached event: at() took `kleak report` down with
+    // "internal error: map::at".
+    auto mode = r.attach_mode.find(ev);
+    std::string key = st == "attached"
+                          ? "attached (" + (mode == r.attach_mode.end() ? std::string("mode unknown") : mode->second) + ")"
+                          : st;
+    by_status[escape_text(key)].push_back(escape_text(ev));
   }
   std::string out;
   for (const auto& [st, evs] : by_status) {
