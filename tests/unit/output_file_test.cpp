@@ -190,6 +190,22 @@ TEST(Recording, EveryByteFlipIsRejectedOrChangesNothing) {
   EXPECT_THROW(parse_recording(good + good, "twice"), Error);
 }
 
+// Issue 23: nlohmann's parse error quotes the token it last read: a 32 KiB header string ending
+// in an invalid byte was echoed whole, raw bytes and all, into the one-line error.
+TEST(Recording, AHeaderErrorIsCappedAndEscaped) {
+  std::string payload = "KLEAK-RECORDING 2\n{\"kernel\": \"" + std::string(32 << 10, 'A') + "\xff\x1b[2J\"}\n";
+  try {
+    parse_recording(gzip_of(payload), "hostile.kleak");
+    FAIL();
+  } catch (const Error& e) {
+    std::string m = e.what();
+    EXPECT_EQ(e.exit_code(), kExitUsage);
+    EXPECT_LT(m.size(), 512u) << m.size();
+    EXPECT_TRUE(m.starts_with("hostile.kleak is not a valid kleak recording: ")) << m;
+    for (unsigned char c : m) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << "byte " << int(c) << " in " << m;
+  }
+}
+
 TEST(Recording, ContentWithAWrongChecksumIsRejected) {
   std::string payload = "KLEAK-RECORDING 2\n{}\nKLEAK-END crc32=00000000\n";
   try {

@@ -15,6 +15,15 @@
 #include "kleak/commands.h"
 #include "kleak/docs.h"
 #include "kleak/error.h"
+#include "kleak/text_escape.h"
+
+namespace {
+
+// An error is one line on stderr: messages quote files, flags and kernel strings, so they are
+// escaped (no control character reaches the terminal, no line is forged) and capped.
+std::string message(const std::exception& e) { return kleak::escape_capped(e.what(), 4096); }
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"kleak: find the kernel call stacks that hold memory"};
@@ -42,13 +51,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::Success& e) {  // --help, --version (CallForHelp derives from Success)
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    fmt::print(stderr, "kleak: {} (see kleak --help)\n", e.what());
+    fmt::print(stderr, "kleak: {} (see kleak --help)\n", message(e));
     return kleak::kExitUsage;
   } catch (const kleak::Error& e) {
-    fmt::print(stderr, "kleak: {}\n", e.what());
+    fmt::print(stderr, "kleak: {}\n", message(e));
     return e.exit_code();
   } catch (const std::exception& e) {
-    fmt::print(stderr, "kleak: internal error: {}\n", e.what());
+    fmt::print(stderr, "kleak: internal error: {}\n", message(e));
     return kleak::kExitFailure;
   }
   // Whatever went to stdout through stdio must have arrived: `kleak ... > /dev/full` is an error.
