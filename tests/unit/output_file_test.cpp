@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -204,6 +205,22 @@ TEST(Recording, AHeaderErrorIsCappedAndEscaped) {
     EXPECT_TRUE(m.starts_with("hostile.kleak is not a valid kleak recording: ")) << m;
     for (unsigned char c : m) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << "byte " << int(c) << " in " << m;
   }
+}
+
+// Found after issue 23: a comm is any bytes its process set, JSON carries UTF-8 only, and dump()
+// threw on a churn group's comm of "\xff": --record failed ("internal error: ... type_error.316").
+TEST(Recording, ACommThatIsNotUtf8IsRecorded) {
+  Recording r = small_recording();
+  kleak_churn_key k{};
+  std::memcpy(k.comm, "bad\xff\xfe", 5);
+  kleak_churn v{};
+  v.allocs = 1;
+  r.collected.churn.push_back({k, v});
+  std::string bytes;
+  ASSERT_NO_THROW(bytes = recording_bytes(r));
+  Recording back = parse_recording(bytes, "x");
+  ASSERT_EQ(back.collected.churn.size(), 1u);
+  EXPECT_EQ(std::string(back.collected.churn[0].first.comm), "bad\xef\xbf\xbd\xef\xbf\xbd");  // U+FFFD each
 }
 
 TEST(Recording, ContentWithAWrongChecksumIsRejected) {

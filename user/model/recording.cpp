@@ -225,7 +225,9 @@ std::string recording_bytes(const Recording& r) {
   }
   h["series"] = series;
 
-  std::string payload = magic_line() + h.dump() + "\n";
+  // A comm is any bytes its process chose: not valid UTF-8, it is stored with U+FFFD (JSON
+  // cannot carry it), where dump() would throw and lose the whole recording.
+  std::string payload = magic_line() + h.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   payload.reserve(payload.size() + c.allocs.size() * kRecordBytes + kFooterSize);
   for (const auto& rec : c.allocs) {
     payload.append(reinterpret_cast<const char*>(&rec.key), sizeof rec.key);
