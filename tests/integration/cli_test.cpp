@@ -92,5 +92,16 @@ TEST(Cli, GroupHeaderSaysACategoryNamedAsItsKindOnce) {
   EXPECT_NE(r.out.find("[slab -> slab_"), std::string::npos);
 }
 
+// Issue 23: `trace --help > /dev/full` exited 0 (CLI11 prints help through std::cout, and only
+// the normal path checked stdout).
+TEST(Cli, HelpThatCannotBeWrittenIsAnError) {
+  for (std::string args : {"trace --help", "--help", "--version"}) {
+    RunResult r = run({"/bin/sh", "-c", std::string(KLEAK_BIN) + " " + args + " > /dev/full"});
+    EXPECT_EQ(r.status, 2) << args << ": " << r.err;
+    EXPECT_NE(r.err.find("writing to stdout failed"), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(run({"/bin/sh", "-c", std::string(KLEAK_BIN) + " trace --help > /dev/null"}).status, 0);
+}
+
 }  // namespace
 }  // namespace kleak::test

@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,17 @@ namespace {
 // An error is one line on stderr: messages quote files, flags and kernel strings, so they are
 // escaped (no control character reaches the terminal, no line is forged) and capped.
 std::string message(const std::exception& e) { return kleak::escape_capped(e.what(), 4096); }
+
+// Whatever went to stdout through stdio (fmt::print, CLI11's help through std::cout) must have
+// arrived: `kleak ... > /dev/full` is an error, --help's too.
+int flush_stdout(int exit_code) {
+  std::cout.flush();
+  if (std::fflush(stdout) != 0 || std::ferror(stdout) || !std::cout) {
+    fmt::print(stderr, "kleak: writing to stdout failed: {}\n", std::strerror(errno ? errno : EIO));
+    return kleak::kExitUsage;
+  }
+  return exit_code;
+}
 
 }  // namespace
 
@@ -49,7 +61,7 @@ int main(int argc, char** argv) {
     }
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version (CallForHelp derives from Success)
-    return app.exit(e);
+    return flush_stdout(app.exit(e));
   } catch (const CLI::ParseError& e) {
     fmt::print(stderr, "kleak: {} (see kleak --help)\n", message(e));
     return kleak::kExitUsage;
@@ -60,10 +72,5 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "kleak: internal error: {}\n", message(e));
     return kleak::kExitFailure;
   }
-  // Whatever went to stdout through stdio must have arrived: `kleak ... > /dev/full` is an error.
-  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
-    fmt::print(stderr, "kleak: writing to stdout failed: {}\n", std::strerror(errno));
-    return kleak::kExitUsage;
-  }
-  return exit_code;
+  return flush_stdout(exit_code);
 }
