@@ -103,5 +103,14 @@ TEST(Cli, HelpThatCannotBeWrittenIsAnError) {
   EXPECT_EQ(run({"/bin/sh", "-c", std::string(KLEAK_BIN) + " trace --help > /dev/null"}).status, 0);
 }
 
+// Issue 23: under `ulimit -v 20M`, "internal error: std::bad_alloc": what ran out, and the limit.
+TEST(Cli, OutOfMemorySaysWhatRanOut) {
+  RunResult r = run({"/bin/sh", "-c", "ulimit -v 20480 && exec \"$0\" report \"$1\"", KLEAK_BIN, kPipes});
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("kleak: out of memory"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("address space limit of 20 MiB"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace kleak::test
