@@ -92,6 +92,22 @@ TEST(Cli, GroupHeaderSaysACategoryNamedAsItsKindOnce) {
   EXPECT_NE(r.out.find("[slab -> slab_"), std::string::npos);
 }
 
+// Issue 23: hunt and meminfo took --top -1 and a 30-digit --top (as "all"); trace and report
+// refused the first. Every --top is now the same whole number, 0 (all) to 10^9.
+TEST(Cli, TopIsTheSameWholeNumberInEveryCommand) {
+  const std::string huge = "123456789012345678901234567890";
+  for (auto cmd : {std::vector<std::string>{"hunt", "--top", "-1"}, {"hunt", "--top", huge},
+                   {"meminfo", "--top", "-1"}, {"meminfo", "--top", huge}, {"report", kPipes, "--top", huge},
+                   {"trace", "--top", huge, "--duration", "1h"}}) {
+    std::vector<std::string> argv{"/usr/bin/timeout", "-s", "KILL", "60", KLEAK_BIN};
+    argv.insert(argv.end(), cmd.begin(), cmd.end());
+    RunResult r = run(argv);
+    EXPECT_EQ(r.status, 2) << cmd[0] << " " << cmd[cmd.size() - 1] << ": " << r.err;
+    EXPECT_NE(r.err.find("--top"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+}
+
 // Issue 23: `trace --help > /dev/full` exited 0 (CLI11 prints help through std::cout, and only
 // the normal path checked stdout).
 TEST(Cli, HelpThatCannotBeWrittenIsAnError) {
