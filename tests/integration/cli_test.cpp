@@ -119,6 +119,22 @@ TEST(Cli, HelpThatCannotBeWrittenIsAnError) {
   EXPECT_EQ(run({"/bin/sh", "-c", std::string(KLEAK_BIN) + " trace --help > /dev/null"}).status, 0);
 }
 
+// Issue 23: map sizes of 0 or beyond what a kernel creates, and an empty --btf, reached libbpf
+// and came back as its errors with exit 1; other bad sizes were exit 2 at once.
+TEST(Cli, MapSizesAndBtfAreCheckedBeforeTheKernel) {
+  for (auto cmd : {std::vector<std::string>{"--max-churn", "0"}, {"--max-allocs", "4000000000"},
+                   {"--max-caches", "0"}, {"--max-sites", "4000000000"}, {"--max-churn", "4000000000"},
+                   {"--btf", ""}}) {
+    std::vector<std::string> argv{"/usr/bin/timeout", "-s", "KILL", "60", KLEAK_BIN, "trace", "--duration", "1s"};
+    argv.insert(argv.end(), cmd.begin(), cmd.end());
+    RunResult r = run(argv);
+    EXPECT_EQ(r.status, 2) << cmd[0] << " '" << cmd[1] << "': " << r.err;
+    EXPECT_NE(r.err.find(cmd[0]), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_EQ(r.err.find("libbpf"), std::string::npos) << r.err;
+  }
+}
+
 // Issue 23: under `ulimit -v 20M`, "internal error: std::bad_alloc": what ran out, and the limit.
 TEST(Cli, OutOfMemorySaysWhatRanOut) {
   RunResult r = run({"/bin/sh", "-c", "ulimit -v 20480 && exec \"$0\" report \"$1\"", KLEAK_BIN, kPipes});
