@@ -125,5 +125,21 @@ TEST(Errors, KprobesAbsentIsAWarningNotAFailure) {
   EXPECT_NE(r.err.find("kprobes are not available"), std::string::npos) << r.err;
 }
 
+// Issue 23: --max-caches 1 exited 0 with only cache_map_full=7656 on the dropped line: a full
+// cache map leaves allocations without their cache, an incomplete report, exit 3 as a full
+// allocation map is.
+TEST(Errors, AFullCacheMapIsAnIncompleteReport) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  Tracing t({"--duration", "1h", "--kinds", "slab,kmalloc", "--max-caches", "1"});
+  {
+    // Sockets, inodes and eventfds: objects of several caches in the window.
+    Planter p({"--sockets", "50", "--eventfds", "50"});
+  }
+  int rc = t.stop();
+  EXPECT_EQ(rc, 3) << t.err();
+  EXPECT_NE(t.err().find("the cache map (1 entries) was full"), std::string::npos) << t.err();
+  EXPECT_NE(t.out().find("cache_map_full="), std::string::npos) << t.out();
+}
+
 }  // namespace
 }  // namespace kleak::test
