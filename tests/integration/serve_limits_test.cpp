@@ -7,7 +7,10 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <regex>
 #include <thread>
@@ -249,6 +252,32 @@ TEST(ServeLimits, AllInterfacesWithoutTlsOrAuthWarns) {
             std::string::npos)
       << t.err();
   EXPECT_EQ(t.stop(), 0) << t.err();
+}
+
+// Issue 23: `--web-config` was read without a bound: /dev/zero grew kleak to 3.8 GB in 15 s, a
+// sparse 2 GB file to 2.3 GB, and a FIFO blocked it until a signal. Each is now one line, exit 2,
+// before anything is read.
+TEST(ServeLimits, TheWebConfigIsOneBoundedRegularFile) {
+  std::string dir = ::testing::TempDir() + "kleak-webcfg-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  ASSERT_EQ(mkfifo((dir + "/fifo").c_str(), 0600), 0);
+  { std::ofstream(dir + "/sparse") << ""; }
+  ASSERT_EQ(truncate((dir + "/sparse").c_str(), 2ll << 30), 0);
+  // OpenSSL reads the TLS files the config names itself: a FIFO there blocked it as well.
+  std::ofstream(dir + "/tls-fifo.yml") << "tls_server_config:\n  cert_file: " << dir << "/fifo\n  key_file: " << dir
+                                       << "/fifo\n";
+  for (auto [file, says] : {std::pair<std::string, std::string>{"/dev/zero", "a character device"},
+                            {dir + "/fifo", "a FIFO"},
+                            {dir + "/sparse", "larger than 1 MiB"},
+                            {dir + "/tls-fifo.yml", "a TLS certificate file is a FIFO"}}) {
+    // timeout: on the unbounded read this test would otherwise hang or eat the box.
+    RunResult r = run({"/usr/bin/timeout", "-s", "KILL", "30", KLEAK_BIN, "trace", "--serve", "127.0.0.1:0",
+                       "--web.config.file", file, "--duration", "1s"});
+    EXPECT_EQ(r.status, 2) << file << ": " << r.err;
+    EXPECT_NE(r.err.find(says), std::string::npos) << file << ": " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

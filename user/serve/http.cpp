@@ -25,6 +25,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "kleak/bounded_read.h"
 #include "kleak/error.h"
 #include "kleak/serve.h"
 
@@ -286,6 +287,11 @@ std::string ssl_error() {
 }
 
 void configure_tls(ssl::context& ctx, const TlsServerConfig& t) {
+  // OpenSSL reads these files itself, without a bound: a FIFO or /dev/zero named in the config
+  // is refused first, as the config itself is (bounded_read.h).
+  check_regular_file(t.cert_file, kCapTlsFile, "a TLS certificate file");
+  check_regular_file(t.key_file, kCapTlsFile, "a TLS key file");
+  if (!t.client_ca_file.empty()) check_regular_file(t.client_ca_file, kCapTlsFile, "a TLS CA file");
   SSL_CTX* c = ctx.native_handle();
   if (SSL_CTX_use_certificate_chain_file(c, t.cert_file.c_str()) != 1)
     throw usage_error("web config: cannot load cert_file " + t.cert_file + ": " + ssl_error());
