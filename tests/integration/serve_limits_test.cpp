@@ -254,6 +254,29 @@ TEST(ServeLimits, AllInterfacesWithoutTlsOrAuthWarns) {
   EXPECT_EQ(t.stop(), 0) << t.err();
 }
 
+// Issue 23: HEAD /metrics was 400. Now GET's status and headers, Content-Length included, and
+// no body.
+TEST(ServeLimits, HeadGetsTheHeadersOfGetWithoutABody) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  Daemon d;
+  d.wait_first_sample();
+  int fd = connect_to(d.port);
+  ASSERT_GE(fd, 0);
+  std::string req = "HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+  std::string got = read_for(fd, 5000, "kleak: /metrics");  // the HEAD's answer, then the GET's
+  close(fd);
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 200 ")) << got;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(got, m, std::regex("Content-Length: ([0-9]+)\r\n"))) << got;
+  EXPECT_GT(std::stoul(m[1]), 100u) << "GET's length";
+  // Right after the HEAD's headers comes the next response: no body in between.
+  size_t end = got.find("\r\n\r\n");
+  ASSERT_NE(end, std::string::npos);
+  EXPECT_EQ(got.substr(end + 4, 9), "HTTP/1.1 ") << got;
+  EXPECT_EQ(d.t.stop(), 0) << d.t.err();
+}
+
 // Issue 23: `--web-config` was read without a bound: /dev/zero grew kleak to 3.8 GB in 15 s, a
 // sparse 2 GB file to 2.3 GB, and a FIFO blocked it until a signal. Each is now one line, exit 2,
 // before anything is read.

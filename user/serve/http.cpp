@@ -197,9 +197,9 @@ Response unauthorized(const Request& req) {
 
 // An authorized request's answer.
 Response route(Shared& sh, const Request& req) {
-  if (req.method() != http::verb::get) {
-    Response res = plain(req, http::status::method_not_allowed, "only GET\n");
-    res.set(http::field::allow, "GET");
+  if (req.method() != http::verb::get && req.method() != http::verb::head) {
+    Response res = plain(req, http::status::method_not_allowed, "only GET and HEAD\n");
+    res.set(http::field::allow, "GET, HEAD");
     return res;
   }
   std::string_view target(req.target().data(), req.target().size());
@@ -347,10 +347,12 @@ class Session : public SessionBase {
     res_ = std::move(res);
     const Request& req = parser_->get();
     res_.keep_alive(req.keep_alive());
+    head_ = req.method() == http::verb::head;
     write();
   }
 
   void reply_and_close(http::status st) {
+    head_ = false;
     Request req;
     req.version(11);
     res_ = plain(req, st, std::string(http::obsolete_reason(st)) + "\n");
@@ -360,6 +362,12 @@ class Session : public SessionBase {
 
   void write() {
     res_.prepare_payload();
+    if (head_) {  // HEAD: GET's headers (its Content-Length too), no body
+      auto n = res_.body().size();
+      res_.body().clear();
+      res_.content_length(n);
+      head_ = false;  // the next request on the connection is its own
+    }
     beast::get_lowest_layer(stream_).expires_after(sh_.limits.write_timeout);
     http::async_write(stream_, res_, [self = self()](beast::error_code ec, size_t) {
       if (ec) return;
@@ -382,6 +390,7 @@ class Session : public SessionBase {
   beast::flat_buffer buffer_{64 * 1024};  // bounded: pipelined requests queue here
   std::optional<http::request_parser<http::empty_body>> parser_;
   Response res_;
+  bool head_ = false;  // the response answers a HEAD
 };
 
 int tls_version(const std::string& v) {
