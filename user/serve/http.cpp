@@ -54,7 +54,15 @@ class SessionBase;
 // exporter-toolkit does) and never queue again.
 class Verifier {
  public:
-  explicit Verifier(size_t max_queued) : max_queued_(max_queued), thread_([this] { run(); }) {}
+  explicit Verifier(size_t max_queued) : max_queued_(max_queued) {
+    // No signals here either (see the loop thread in HttpServer): SIGINT delivered to this
+    // thread would end kleak with the default action instead of reaching the tracer.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    thread_ = std::thread([this] { run(); });
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
   ~Verifier() { stop(); }
   Verifier(const Verifier&) = delete;
   Verifier& operator=(const Verifier&) = delete;
@@ -101,7 +109,7 @@ class Verifier {
   std::condition_variable cv_;
   std::deque<std::function<void()>> queue_;
   bool stopping_ = false;
-  std::thread thread_;  // last: started once the rest is ready
+  std::thread thread_;  // started once the rest is ready
 };
 
 // Everything the sessions share; touched only on the loop thread except `served` (mutex).
