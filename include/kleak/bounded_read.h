@@ -18,6 +18,10 @@ inline constexpr uint64_t kCapBtf = 256ull << 20;
 inline constexpr uint64_t kCapSnapshot = 256ull << 20;  // a saved meminfo snapshot (JSON)
 inline constexpr uint64_t kCapRecording = 1ull << 30;   // a recording as stored (gzip)
 inline constexpr uint64_t kCapSysfsFile = 64ull << 10;
+// --web.config.file (a few hundred bytes in practice) and the TLS files it names (a CA bundle
+// of every public CA is 220 kB).
+inline constexpr uint64_t kCapWebConfig = 1ull << 20;
+inline constexpr uint64_t kCapTlsFile = 16ull << 20;
 
 // "64 MiB": caps and sizes in errors.
 std::string format_cap(uint64_t bytes);

@@ -2,8 +2,9 @@
 //
 // A file is written to a temporary file created next to the target (O_CREAT|O_EXCL|O_NOFOLLOW,
 // mode 0600), fsync'ed, then renamed over the target and the directory fsync'ed: a crash, a
-// SIGKILL or a full disk leaves the previous file whole and never a half one. The target is
-// refused when it is a symlink or a file owned by another user (root writing into /tmp must not
+// SIGKILL or a full disk leaves the previous file whole and never a half one (the temporary file
+// a killed writer leaves is removed by the next write of that target: its flock died with it).
+// The target is refused when it is a symlink or a file owned by another user (root writing into /tmp must not
 // write through, or hand over, a file some other user planted), unless `force`. Every failure is
 // an Error naming the path and the errno, with exit code kExitUsage (2): the output path is
 // input the user gave (error.h).

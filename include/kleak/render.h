@@ -54,15 +54,17 @@ std::string render_svg(const Report& r);
 
 // ---- the pieces, for tests and the other renderers
 
-// The frame path of a group, outermost first (see the top of this file).
+// The frame path of a group, outermost first (see the top of this file), with the bytes as they
+// are: folded and SVG escape them (text_escape.h), pprof replaces invalid UTF-8 only.
 std::vector<std::string> flame_path(const Report& r, const StackGroup& g);
 
-// One frame written for the folded format: whitespace -> '_', ';' -> ':'; control bytes and
-// invalid UTF-8 -> '?'.
+// One frame written for the folded format: escaped as text is (text_escape.h: "\x1b", "\t"),
+// then ' ' -> '_' and ';' -> ':'.
 std::string folded_frame(std::string_view name);
 
-// `s` with every invalid UTF-8 sequence and every control byte but tab replaced by '?': comms
-// and cgroup paths are arbitrary bytes, XML and protobuf strings must be UTF-8.
+// `s` with every invalid UTF-8 sequence replaced by '?': comms and cgroup paths are arbitrary
+// bytes and protobuf strings must be UTF-8. Control characters are kept: pprof is exact, as
+// JSON is (text formats escape them: text_escape.h).
 std::string sanitize_utf8(std::string_view s);
 
 // ---- the one table of formats, shared by trace, report and --serve

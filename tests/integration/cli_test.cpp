@@ -92,5 +92,57 @@ TEST(Cli, GroupHeaderSaysACategoryNamedAsItsKindOnce) {
   EXPECT_NE(r.out.find("[slab -> slab_"), std::string::npos);
 }
 
+// Issue 23: hunt and meminfo took --top -1 and a 30-digit --top (as "all"); trace and report
+// refused the first. Every --top is now the same whole number, 0 (all) to 10^9.
+TEST(Cli, TopIsTheSameWholeNumberInEveryCommand) {
+  const std::string huge = "123456789012345678901234567890";
+  for (auto cmd : {std::vector<std::string>{"hunt", "--top", "-1"}, {"hunt", "--top", huge},
+                   {"meminfo", "--top", "-1"}, {"meminfo", "--top", huge}, {"report", kPipes, "--top", huge},
+                   {"trace", "--top", huge, "--duration", "1h"}}) {
+    std::vector<std::string> argv{"/usr/bin/timeout", "-s", "KILL", "60", KLEAK_BIN};
+    argv.insert(argv.end(), cmd.begin(), cmd.end());
+    RunResult r = run(argv);
+    EXPECT_EQ(r.status, 2) << cmd[0] << " " << cmd[cmd.size() - 1] << ": " << r.err;
+    EXPECT_NE(r.err.find("--top"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+}
+
+// Issue 23: `trace --help > /dev/full` exited 0 (CLI11 prints help through std::cout, and only
+// the normal path checked stdout).
+TEST(Cli, HelpThatCannotBeWrittenIsAnError) {
+  for (std::string args : {"trace --help", "--help", "--version"}) {
+    RunResult r = run({"/bin/sh", "-c", std::string(KLEAK_BIN) + " " + args + " > /dev/full"});
+    EXPECT_EQ(r.status, 2) << args << ": " << r.err;
+    EXPECT_NE(r.err.find("writing to stdout failed"), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(run({"/bin/sh", "-c", std::string(KLEAK_BIN) + " trace --help > /dev/null"}).status, 0);
+}
+
+// Issue 23: map sizes of 0 or beyond what a kernel creates, and an empty --btf, reached libbpf
+// and came back as its errors with exit 1; other bad sizes were exit 2 at once.
+TEST(Cli, MapSizesAndBtfAreCheckedBeforeTheKernel) {
+  for (auto cmd : {std::vector<std::string>{"--max-churn", "0"}, {"--max-allocs", "4000000000"},
+                   {"--max-caches", "0"}, {"--max-sites", "4000000000"}, {"--max-churn", "4000000000"},
+                   {"--btf", ""}}) {
+    std::vector<std::string> argv{"/usr/bin/timeout", "-s", "KILL", "60", KLEAK_BIN, "trace", "--duration", "1s"};
+    argv.insert(argv.end(), cmd.begin(), cmd.end());
+    RunResult r = run(argv);
+    EXPECT_EQ(r.status, 2) << cmd[0] << " '" << cmd[1] << "': " << r.err;
+    EXPECT_NE(r.err.find(cmd[0]), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_EQ(r.err.find("libbpf"), std::string::npos) << r.err;
+  }
+}
+
+// Issue 23: under `ulimit -v 20M`, "internal error: std::bad_alloc": what ran out, and the limit.
+TEST(Cli, OutOfMemorySaysWhatRanOut) {
+  RunResult r = run({"/bin/sh", "-c", "ulimit -v 20480 && exec \"$0\" report \"$1\"", KLEAK_BIN, kPipes});
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("kleak: out of memory"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("address space limit of 20 MiB"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace kleak::test

@@ -1,6 +1,8 @@
 // Every way `kleak trace` can be refused ends in one clear line on stderr and a non-zero exit.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "harness.h"
 
 namespace kleak::test {
@@ -109,10 +111,23 @@ TEST(Errors, CacheFilterWhereTheSlabTracepointCarriesNoCacheIsAnError) {
 
 TEST(Errors, FailedLoadSaysWhy) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
-  // A preallocated hash map of 4 billion entries cannot be created: the load fails and says so.
-  RunResult r = trace({"--max-allocs", "4000000000", "--duration", "1s"});
+  // A BTF that holds one type ('int'): the programs' CO-RE relocations find none of theirs, the
+  // load fails at once and says so. (A 4-billion-entry map did this before; map sizes are now
+  // checked with the other flags, exit 2: Cli.MapSizesAndBtfAreCheckedBeforeTheKernel.)
+  std::string btf = ::testing::TempDir() + "kleak-tiny-" + std::to_string(getpid()) + ".btf";
+  {
+    const uint32_t type[4] = {1, 1u << 24, 4, 32};  // name "int", BTF_KIND_INT, size 4, 32 bits
+    const char strings[] = "\0int";                 // plus its NUL: 5 bytes
+    const uint32_t header[6] = {0xeB9F | (1u << 16), 24, 0, sizeof type, sizeof type, sizeof strings};
+    std::ofstream out(btf, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(header), sizeof header);
+    out.write(reinterpret_cast<const char*>(type), sizeof type);
+    out.write(strings, sizeof strings);
+  }
+  RunResult r = trace({"--btf", btf, "--duration", "1s"});
   EXPECT_EQ(r.status, 1);
   EXPECT_TRUE(one_line_error(r, "failed to load BPF programs"));
+  unlink(btf.c_str());
 }
 
 TEST(Errors, KprobesAbsentIsAWarningNotAFailure) {
@@ -123,6 +138,22 @@ TEST(Errors, KprobesAbsentIsAWarningNotAFailure) {
   RunResult r = trace({"--attach", "kprobe", "--duration", "1s"});
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("kprobes are not available"), std::string::npos) << r.err;
+}
+
+// Issue 23: --max-caches 1 exited 0 with only cache_map_full=7656 on the dropped line: a full
+// cache map leaves allocations without their cache, an incomplete report, exit 3 as a full
+// allocation map is.
+TEST(Errors, AFullCacheMapIsAnIncompleteReport) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  Tracing t({"--duration", "1h", "--kinds", "slab,kmalloc", "--max-caches", "1"});
+  {
+    // Sockets, inodes and eventfds: objects of several caches in the window.
+    Planter p({"--sockets", "50", "--eventfds", "50"});
+  }
+  int rc = t.stop();
+  EXPECT_EQ(rc, 3) << t.err();
+  EXPECT_NE(t.err().find("the cache map (1 entries) was full"), std::string::npos) << t.err();
+  EXPECT_NE(t.out().find("cache_map_full="), std::string::npos) << t.out();
 }
 
 }  // namespace

@@ -1,10 +1,14 @@
 // The one output writer (output_file.h), the bounded reader (bounded_read.h) and the recording
 // integrity check (recording.h), on files in a scratch directory.
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -52,6 +56,46 @@ TEST(OutputFile, WritesMode0600WhateverTheUmask) {
   EXPECT_EQ(st.st_mode & 07777, 0600u);
   EXPECT_EQ(slurp(s / "r"), "report\n");
   EXPECT_EQ(entries(s.dir), 1u);  // no temporary file left
+}
+
+// The temporary files in `dir`, backdated past the age a fresh one is left alone for.
+std::vector<fs::path> temps_backdated(const fs::path& dir) {
+  std::vector<fs::path> t;
+  for (auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().find(".kleak-tmp-") != std::string::npos) {
+      timespec old[2] = {{time(nullptr) - 3600, 0}, {time(nullptr) - 3600, 0}};
+      utimensat(AT_FDCWD, e.path().c_str(), old, 0);
+      t.push_back(e.path());
+    }
+  return t;
+}
+
+// Issue 23: a writer killed before its rename left .NAME.kleak-tmp-* behind for good. The next
+// write of NAME removes it, and leaves a temporary file alone while its writer lives.
+TEST(OutputFile, TemporaryFilesOfKilledWritersAreRemovedByTheNextWrite) {
+  Scratch s;
+  pid_t pid = fork();
+  if (pid == 0) {
+    AtomicFile f(s / "r");
+    f.write("half a report");
+    raise(SIGKILL);
+  }
+  int st = 0;
+  ASSERT_EQ(waitpid(pid, &st, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(st));
+  ASSERT_EQ(temps_backdated(s.dir).size(), 1u) << "the killed writer's temporary file";
+  {
+    AtomicFile live(s / "r");  // a writer still at work on the same target
+    live.write("in progress");
+    auto temps = temps_backdated(s.dir);
+    ASSERT_EQ(temps.size(), 1u) << "the killed writer's file is gone, the live one's is there";
+    write_file_atomically(s / "r", "whole\n");
+    EXPECT_TRUE(fs::exists(temps[0])) << "a live writer's temporary file was removed";
+    write_file_atomically(s / "other", "x");  // another target's writes leave r's alone
+    EXPECT_TRUE(fs::exists(temps[0]));
+  }
+  EXPECT_EQ(slurp(s / "r"), "whole\n");
+  EXPECT_EQ(entries(s.dir), 2u);  // r and other, no temporary file
 }
 
 TEST(OutputFile, UncommittedLeavesThePreviousFileAndNoTemporary) {
@@ -188,6 +232,38 @@ TEST(Recording, EveryByteFlipIsRejectedOrChangesNothing) {
   for (size_t n = 0; n < good.size(); ++n) EXPECT_THROW(parse_recording(good.substr(0, n), "cut"), Error) << n;
   // So are bytes after the gzip member.
   EXPECT_THROW(parse_recording(good + good, "twice"), Error);
+}
+
+// Issue 23: nlohmann's parse error quotes the token it last read: a 32 KiB header string ending
+// in an invalid byte was echoed whole, raw bytes and all, into the one-line error.
+TEST(Recording, AHeaderErrorIsCappedAndEscaped) {
+  std::string payload = "KLEAK-RECORDING 2\n{\"kernel\": \"" + std::string(32 << 10, 'A') + "\xff\x1b[2J\"}\n";
+  try {
+    parse_recording(gzip_of(payload), "hostile.kleak");
+    FAIL();
+  } catch (const Error& e) {
+    std::string m = e.what();
+    EXPECT_EQ(e.exit_code(), kExitUsage);
+    EXPECT_LT(m.size(), 512u) << m.size();
+    EXPECT_TRUE(m.starts_with("hostile.kleak is not a valid kleak recording: ")) << m;
+    for (unsigned char c : m) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << "byte " << int(c) << " in " << m;
+  }
+}
+
+// Found after issue 23: a comm is any bytes its process set, JSON carries UTF-8 only, and dump()
+// threw on a churn group's comm of "\xff": --record failed ("internal error: ... type_error.316").
+TEST(Recording, ACommThatIsNotUtf8IsRecorded) {
+  Recording r = small_recording();
+  kleak_churn_key k{};
+  std::memcpy(k.comm, "bad\xff\xfe", 5);
+  kleak_churn v{};
+  v.allocs = 1;
+  r.collected.churn.push_back({k, v});
+  std::string bytes;
+  ASSERT_NO_THROW(bytes = recording_bytes(r));
+  Recording back = parse_recording(bytes, "x");
+  ASSERT_EQ(back.collected.churn.size(), 1u);
+  EXPECT_EQ(std::string(back.collected.churn[0].first.comm), "bad\xef\xbf\xbd\xef\xbf\xbd");  // U+FFFD each
 }
 
 TEST(Recording, ContentWithAWrongChecksumIsRejected) {

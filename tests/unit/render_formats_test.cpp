@@ -16,6 +16,8 @@
 #include <set>
 
 #include "kleak/render.h"
+#include "kleak/text_escape.h"
+#include <nlohmann/json.hpp>
 #include "frame_text.h"
 #include "pprof/profile.pb.h"
 
@@ -217,13 +219,13 @@ TEST(RenderFormats, SanitizeUtf8) {
   EXPECT_EQ(sanitize_utf8("\xff\xfe"), "??");
   EXPECT_EQ(sanitize_utf8("\xc0\xaf"), "??");         // overlong '/'
   EXPECT_EQ(sanitize_utf8("\xed\xa0\x80"), "???");    // a surrogate
-  EXPECT_EQ(sanitize_utf8("a\nb\x01\tc\x7f"), "a?b?\tc?");
+  EXPECT_EQ(sanitize_utf8("a\nb\x01\tc\x7f"), "a\nb\x01\tc\x7f");  // valid UTF-8: pprof is exact
 }
 
 TEST(RenderFormats, FoldedFrameEscapes) {
   EXPECT_EQ(folded_frame("leak_init [leaky]"), "leak_init_[leaky]");
   EXPECT_EQ(folded_frame("comm=my prog;x"), "comm=my_prog:x");
-  EXPECT_EQ(folded_frame("a\tb\nc"), "a_b?c");
+  EXPECT_EQ(folded_frame("a\tb\nc"), "a\\tb\\nc");
 }
 
 TEST(RenderFormats, FlamePathPutsDimensionsUnderTheFrames) {
@@ -463,7 +465,7 @@ TEST(RenderFormats, SvgEscapesAndEmpty) {
   g.group = {{"comm", "<evil>&\"'\xff"}};
   r.stacks = {g};
   std::string svg = render_svg(r);
-  EXPECT_NE(svg.find("<title>comm=&lt;evil&gt;&amp;&quot;&apos;? (100 B"), std::string::npos) << svg;
+  EXPECT_NE(svg.find("<title>comm=&lt;evil&gt;&amp;&quot;&apos;\\xff (100 B"), std::string::npos) << svg;
   EXPECT_EQ(svg.find("<evil>"), std::string::npos);
   std::string empty = render_svg(Report{});
   EXPECT_NE(empty.find("no outstanding kernel allocations match"), std::string::npos);
@@ -517,4 +519,95 @@ TEST(RenderTools, SvgRendersInChromium) {
   std::string searched = chromium_dom(chromium, tmp, "file://" + file + "?s=^vfs_write$", &rc);
   ASSERT_EQ(rc, 0) << searched;
   EXPECT_NE(searched.find("Matched: 93.9%"), std::string::npos) << searched;
+}
+
+namespace {
+
+// Issue 23: what an unprivileged user (a comm set with prctl) or a hostile recording puts in the
+// strings kleak prints.
+constexpr std::string_view kEvilComm = "\x1b]0;PWN\a\x1b[2J";
+constexpr std::string_view kEvilCommShown = "\\x1b]0;PWN\\a\\x1b[2J";
+
+Report hostile_report() {
+  Report r;
+  r.kernel = "Linux \x1b[31mred";
+  r.warnings = {"a warning with a bell\a"};
+  r.by = {GroupBy::comm, GroupBy::cgroup};
+  StackGroup g = group("page", "pipe", 4096, 1, {"anon_pipe_write+0x1a8", "evil\x1b[2Jsym+0x10 [mod\x07ule]"},
+                       std::string(kEvilComm));
+  g.group = {{"comm", std::string(kEvilComm)}, {"cgroup", "/x\n#1 fake line\x9b.scope"}};
+  g.cache = "cache\x1b]2;t\a";
+  r.stacks = {g};
+  return r;
+}
+
+// No byte a terminal acts on: C0 controls but '\n', DEL, and C1 controls in UTF-8 (0xc2 0x80-0x9f).
+::testing::AssertionResult terminal_safe(const std::string& out) {
+  for (size_t i = 0; i < out.size(); ++i) {
+    auto c = static_cast<unsigned char>(out[i]);
+    bool c1 = c == 0xc2 && i + 1 < out.size() && static_cast<unsigned char>(out[i + 1]) <= 0x9f &&
+              static_cast<unsigned char>(out[i + 1]) >= 0x80;
+    if ((c < 0x20 && c != '\n') || c == 0x7f || c1 || c == 0x9b)
+      return ::testing::AssertionFailure() << "byte " << int(c) << " at " << i << " in:\n" << out;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+}  // namespace
+
+TEST(TextEscape, ControlsAreShownAsCEscapes) {
+  EXPECT_EQ(escape_text("plain name/with-dash"), "plain name/with-dash");
+  EXPECT_EQ(escape_text(kEvilComm), kEvilCommShown);
+  EXPECT_EQ(escape_text("a\tb\nc\rd\x7f\x01"), "a\\tb\\nc\\rd\\x7f\\x01");
+  EXPECT_EQ(escape_text("caf\xc3\xa9 \xe2\x82\xac"), "caf\xc3\xa9 \xe2\x82\xac");  // UTF-8 text stays
+  EXPECT_EQ(escape_text("a\xc3"), "a\\xc3");                                      // cut character
+  EXPECT_EQ(escape_text("\xc2\x9b" "2J"), "\\xc2\\x9b2J");                        // C1 CSI
+  EXPECT_EQ(escape_text("x\xe2\x80\xaey"), "x\\xe2\\x80\\xaey");                  // RIGHT-TO-LEFT OVERRIDE
+  EXPECT_EQ(escape_text("system-systemd\\x2dfsck.slice"), "system-systemd\\x2dfsck.slice");  // as systemctl
+  EXPECT_EQ(escape_lines("one\x1b\ntwo\n"), "one\\x1b\ntwo\n");
+}
+
+TEST(TextEscape, CappedForErrorMessages) {
+  EXPECT_EQ(escape_capped("short", 100), "short");
+  std::string big(32 << 10, '\xff');
+  std::string out = escape_capped(big, 200);
+  EXPECT_LE(out.size(), 200u + 32);
+  EXPECT_TRUE(out.starts_with("\\xff\\xff"));
+  EXPECT_TRUE(out.ends_with("... (32768 bytes)")) << out;
+  EXPECT_EQ(out.find("\\xf."), std::string::npos) << "an escape cut in half: " << out;
+  EXPECT_TRUE(terminal_safe(out));
+}
+
+TEST(TextEscape, TextFoldedSvgAndDiffShowHostileStringsEscaped) {
+  Report r = hostile_report();
+  std::string text = render_text(r);
+  EXPECT_TRUE(terminal_safe(text));
+  EXPECT_NE(text.find(std::string("comm=") + std::string(kEvilCommShown)), std::string::npos) << text;
+  EXPECT_NE(text.find("cgroup=/x\\n#1 fake line\\x9b.scope"), std::string::npos) << text;
+  EXPECT_NE(text.find("evil\\x1b[2Jsym+0x10 [mod\\aule]"), std::string::npos) << text;
+  EXPECT_NE(text.find("cache=cache\\x1b]2;t\\a"), std::string::npos) << text;
+  EXPECT_EQ(text.find("\n#1 fake"), std::string::npos) << "a cgroup path forged a line";
+  EXPECT_TRUE(terminal_safe(render_folded(r)));
+  EXPECT_NE(render_folded(r).find("comm=\\x1b]0:PWN\\a\\x1b[2J"), std::string::npos) << render_folded(r);
+  std::string svg = render_svg(r);
+  EXPECT_TRUE(terminal_safe(svg));
+  EXPECT_NE(svg.find(std::string("comm=") + std::string(kEvilCommShown)), std::string::npos);
+  ReportDiff d;
+  d.a = "a\x1b.kleak";
+  d.b = "b";
+  d.rows.push_back({});
+  d.rows[0].group = r.stacks[0];
+  EXPECT_TRUE(terminal_safe(render_diff(d, "text")));
+  EXPECT_NO_THROW(render_diff(d, "json"));
+}
+
+TEST(TextEscape, JsonAndPprofKeepTheExactBytes) {
+  Report r = hostile_report();
+  auto j = nlohmann::json::parse(render_json(r));
+  EXPECT_EQ(j["stacks"][0]["comms"][0]["comm"], std::string(kEvilComm));
+  EXPECT_EQ(j["stacks"][0]["group"]["comm"], std::string(kEvilComm));
+  auto p = decode(render_pprof(r));
+  bool found = false;
+  for (const auto& str : p.string_table()) found |= str.find(kEvilComm) != std::string::npos;
+  EXPECT_TRUE(found) << "pprof carries the comm as it is";
 }

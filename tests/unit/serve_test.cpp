@@ -115,6 +115,18 @@ TEST(ServeMetrics, BuildInfo) {
       << m.substr(0, 400);
 }
 
+// Issue 23 (found after it): a comm is any bytes its process chose. Invalid UTF-8 in a label
+// value makes Prometheus reject the whole scrape, so one unprivileged process named "\xff"
+// blinded the monitoring of the box under --by comm.
+TEST(ServeMetrics, LabelValuesAreUtf8WhateverACommIs) {
+  Report r = sample_report();
+  r.by = {GroupBy::comm};
+  r.stacks[27].group = {{"comm", "a\xff\xfe\"q\nb"}};  // the fastest growing: exported
+  std::string m = render(r);
+  EXPECT_NE(m.find("comm=\"a??\\\"q\\nb\""), std::string::npos) << m;
+  EXPECT_EQ(sanitize_utf8(m), m) << "the exposition is not valid UTF-8";
+}
+
 // Prometheus' own linter on the exposition.
 TEST(ServeMetrics, PromtoolCheckMetricsIsClean) {
   if (access("/usr/bin/promtool", X_OK) != 0) {

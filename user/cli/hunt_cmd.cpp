@@ -145,7 +145,9 @@ void register_hunt_command(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"text", "json"}));
   cmd->add_option("-o,--output", o->output, "Write the answer to FILE (mode 0600) instead of stdout")->type_name("FILE");
   cmd->add_option("--record", o->record, "Also keep the trace in FILE for `kleak report FILE`")->type_name("FILE");
-  cmd->add_option("-n,--top", o->top, "Growing stacks shown per line in text (default 3; 0 = all)")->type_name("N");
+  cmd->add_option("-n,--top", o->top, "Growing stacks shown per line in text (default 3; 0 = all)")
+      ->check(top_validator())
+      ->type_name("N");
   cmd->add_flag("--force", o->force, "Write -o/--record even where FILE is a symlink or another user's file");
   cmd->callback([o, &exit_code] { exit_code = run_hunt(*o); });
 }

@@ -4,7 +4,11 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <sys/resource.h>
+
 #include <algorithm>
+#include <iostream>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -15,6 +19,37 @@
 #include "kleak/commands.h"
 #include "kleak/docs.h"
 #include "kleak/error.h"
+#include "kleak/text_escape.h"
+
+namespace {
+
+// An error is one line on stderr: messages quote files, flags and kernel strings, so they are
+// escaped (no control character reaches the terminal, no line is forged) and capped.
+std::string message(const std::exception& e) { return kleak::escape_capped(e.what(), 4096); }
+
+// What ran out, for a bad_alloc: "internal error: std::bad_alloc" named neither memory nor the
+// limit an operator set (ulimit -v; a systemd MemoryMax shows as the OOM killer instead).
+std::string out_of_memory() {
+  rlimit as{};
+  if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY)
+    return fmt::format("out of memory: an allocation failed under the address space limit of {} MiB "
+                       "(ulimit -v / RLIMIT_AS); raise it or narrow the work (--filter, --top, --max-allocs)",
+                       as.rlim_cur >> 20);
+  return "out of memory: an allocation failed (the box has no memory left for kleak)";
+}
+
+// Whatever went to stdout through stdio (fmt::print, CLI11's help through std::cout) must have
+// arrived: `kleak ... > /dev/full` is an error, --help's too.
+int flush_stdout(int exit_code) {
+  std::cout.flush();
+  if (std::fflush(stdout) != 0 || std::ferror(stdout) || !std::cout) {
+    fmt::print(stderr, "kleak: writing to stdout failed: {}\n", std::strerror(errno ? errno : EIO));
+    return kleak::kExitUsage;
+  }
+  return exit_code;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"kleak: find the kernel call stacks that hold memory"};
@@ -40,21 +75,19 @@ int main(int argc, char** argv) {
     }
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version (CallForHelp derives from Success)
-    return app.exit(e);
+    return flush_stdout(app.exit(e));
   } catch (const CLI::ParseError& e) {
-    fmt::print(stderr, "kleak: {} (see kleak --help)\n", e.what());
+    fmt::print(stderr, "kleak: {} (see kleak --help)\n", message(e));
     return kleak::kExitUsage;
   } catch (const kleak::Error& e) {
-    fmt::print(stderr, "kleak: {}\n", e.what());
+    fmt::print(stderr, "kleak: {}\n", message(e));
     return e.exit_code();
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "kleak: {}\n", out_of_memory());
+    return kleak::kExitFailure;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "kleak: internal error: {}\n", e.what());
+    fmt::print(stderr, "kleak: internal error: {}\n", message(e));
     return kleak::kExitFailure;
   }
-  // Whatever went to stdout through stdio must have arrived: `kleak ... > /dev/full` is an error.
-  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
-    fmt::print(stderr, "kleak: writing to stdout failed: {}\n", std::strerror(errno));
-    return kleak::kExitUsage;
-  }
-  return exit_code;
+  return flush_stdout(exit_code);
 }

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "cli/view_options.h"
 #include "kleak/commands.h"
 #include "kleak/duration.h"
 #include "kleak/error.h"
@@ -172,6 +173,7 @@ void register_meminfo_command(CLI::App& app, int& exit_code) {
   sub->add_flag("--force", o->force,
                 "Write -o/--save even where FILE is a symlink (to where it points) or another user's file");
   sub->add_option("--top", o->top, "How many vmalloc callers, slab caches and diff rows (0 = all)")
+      ->check(top_validator())
       ->type_name("N")
       ->capture_default_str();
   auto* save = sub->add_option("--save", o->save,

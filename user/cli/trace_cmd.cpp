@@ -75,15 +75,27 @@ void write_outputs(const TraceOptions& o, const TraceResult& res, ReportOutput& 
   if (!failed.empty()) throw Error(fmt::format("{}", fmt::join(failed, "; ")), kExitUsage);
 }
 
-// Exit 3, said on stderr, when the allocation map filled: the report is incomplete.
-int exit_code_of(const Report& r, uint32_t max_allocs) {
-  uint64_t lost = r.dropped.count("alloc_map_full") ? r.dropped.at("alloc_map_full") : 0;
-  if (!lost) return kExitOk;
-  fmt::print(stderr,
-             "kleak: {} allocations were not tracked because the allocation map ({} entries) "
-             "was full; the report is incomplete (raise --max-allocs or narrow --filter)\n",
-             lost, max_allocs);
-  return kExitIncomplete;
+// Exit 3, said on stderr, when a map filled: the report is incomplete. The allocation map loses
+// allocations; the cache map loses the slab cache of allocations (their cache= and --by cache
+// group are unknown), which exited 0 with cache_map_full=7656 on the dropped line only.
+int exit_code_of(const Report& r, const TraceOptions& o) {
+  auto dropped = [&](const char* cause) { return r.dropped.count(cause) ? r.dropped.at(cause) : 0; };
+  int rc = kExitOk;
+  if (uint64_t lost = dropped("alloc_map_full")) {
+    fmt::print(stderr,
+               "kleak: {} allocations were not tracked because the allocation map ({} entries) "
+               "was full; the report is incomplete (raise --max-allocs or narrow --filter)\n",
+               lost, o.max_allocs);
+    rc = kExitIncomplete;
+  }
+  if (uint64_t unnamed = dropped("cache_map_full")) {
+    fmt::print(stderr,
+               "kleak: {} allocations have no slab cache name because the cache map ({} entries) was "
+               "full; the report is incomplete (raise --max-caches)\n",
+               unnamed, o.max_caches);
+    rc = kExitIncomplete;
+  }
+  return rc;
 }
 
 int run_trace(const TraceOptions& o) {
@@ -92,7 +104,7 @@ int run_trace(const TraceOptions& o) {
     out.write(report_format(o.view.format).render(r) + "\n", true);
   });
   write_outputs(o, res, out);
-  return exit_code_of(res.report, o.max_allocs);
+  return exit_code_of(res.report, o);
 }
 
 }  // namespace
@@ -112,7 +124,7 @@ int trace_for_hunt(const HuntTraceRequest& req, Report& out) {
   opts.force = o.view.force;
   save_run(o, res, opts, failed);
   if (!failed.empty()) throw Error(fmt::format("{}", fmt::join(failed, "; ")), kExitUsage);
-  int rc = exit_code_of(res.report, o.max_allocs);
+  int rc = exit_code_of(res.report, o);
   out = std::move(res.report);
   return rc;
 }

@@ -1,6 +1,9 @@
 // `kleak trace`'s options -> the checked TraceConfig and the BPF config: every flag is parsed and
 // checked here, before anything touches the kernel.
 #include <filesystem>
+#include <tuple>
+
+#include <fmt/format.h>
 
 #include "cli/trace.h"
 #include "cli/budget.h"
@@ -82,6 +85,10 @@ BpfConfig bpf_config(const TraceOptions& o, const BpfPrefilter& pre, const std::
 
 namespace {
 
+// Entries a BPF map of kleak's may be given: 16M allocations is a map of ~2.5 GiB; past 2^31
+// the kernel refuses any map (E2BIG), and libbpf's error said exit 1.
+constexpr uint32_t kMaxMapEntries = 1u << 24;
+
 std::optional<AttachMode> parse_attach(const std::string& s) {
   if (s == "auto") return std::nullopt;
   if (s == "raw_tp") return AttachMode::RawTp;
@@ -109,11 +116,22 @@ void check_limits(const TraceOptions& o) {
     throw usage_error("--stack-depth must be between 1 and " + std::to_string(KLEAK_MAX_STACK_DEPTH));
   if (o.sample < 1) throw usage_error("--sample must be at least 1");
   if (o.stack_reuse < 1) throw usage_error("--stack-reuse must be at least 1 (1 walks every allocation's stack)");
-  if (o.max_sites < 1) throw usage_error("--max-sites must be at least 1");
-  if (o.max_allocs < 1 || o.max_stacks < 1 || o.max_caches < 1)
-    throw usage_error("map sizes (--max-allocs, --max-stacks, --max-caches) must be at least 1");
-  if (o.max_stacks > KLEAK_MAX_MAX_STACKS)
-    throw usage_error("--max-stacks must be at most " + std::to_string(KLEAK_MAX_MAX_STACKS));
+  // Map sizes: a 0 or a size no kernel can create (4000000000 entries) was handed to libbpf and
+  // came back as its error, exit 1, as if the box had refused.
+  for (auto [flag, v, max] : {std::tuple{"--max-allocs", o.max_allocs, kMaxMapEntries},
+                              std::tuple{"--max-stacks", o.max_stacks, static_cast<uint32_t>(KLEAK_MAX_MAX_STACKS)},
+                              std::tuple{"--max-caches", o.max_caches, kMaxMapEntries},
+                              std::tuple{"--max-churn", o.max_churn, kMaxMapEntries},
+                              std::tuple{"--max-sites", o.max_sites, kMaxMapEntries}}) {
+    if (v < 1 || v > max)
+      throw usage_error(fmt::format("{} must be between 1 and {}, got {}", flag, max, v));
+  }
+}
+
+// An empty --btf reached libbpf (exit 1, its error); a file that is missing is the box's lack of
+// BTF (exit 1) and one that is not a regular file is refused when it is read (probe.cpp).
+void check_btf_option(const std::string& btf) {
+  if (btf.empty()) throw usage_error("--btf needs a file (default /sys/kernel/btf/vmlinux)");
 }
 
 }  // namespace
@@ -150,6 +168,7 @@ TraceConfig check_trace_options(const TraceOptions& o) {
   if (!o.view.output.empty()) check_output_path(o.view.output, out_opts);
   if (!o.record.empty()) check_output_path(o.record, out_opts);
   if (!o.tracefs.empty()) check_tracefs_dir(o.tracefs);
+  check_btf_option(o.btf);
   if (!o.kallsyms.starts_with("/proc/")) check_regular_file(o.kallsyms, kCapKallsyms, "a kallsyms file");
   if (!o.web_config.empty() && o.serve.empty()) throw usage_error("--web.config.file needs --serve");
   if (o.serve_top < 1) throw usage_error("--serve-top must be at least 1");

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -16,19 +17,28 @@ size_t ViewOptions::groups_shown() const {
   return top;
 }
 
+CLI::Validator top_validator() {
+  // Checked before CLI11's conversion, which takes "-3" as a huge size_t and a 30-digit number
+  // as SIZE_MAX.
+  return CLI::Validator(
+      [](std::string& v) {
+        size_t n = 0;
+        auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || ec != std::errc() ||
+            end != v.data() + v.size())
+          return "must be a whole number, 0 for all, got '" + v + "'";
+        if (n > kMaxTop) return "must be at most " + std::to_string(kMaxTop) + " (0 shows all), got " + v;
+        return std::string();
+      },
+      "N");
+}
+
 void add_view_options(CLI::App* cmd, ViewOptions& o, const std::string& formats) {
   cmd->add_option("-f,--filter", o.filter,
                   "ftrace-style filter over bytes_req, bytes_alloc, order, gfp_flags, cache, comm, "
                   "pid, tid, kind, call_site, migratetype, cgroup, e.g. 'bytes_req >= 256 && bytes_req <= 512'");
-  // A number check before the conversion: "-3" would otherwise wrap to a huge size_t.
   cmd->add_option("-n,--top", o.top, "How many groups to show, 0 = all (default 10; folded/pprof/svg: all)")
-      ->check(CLI::Validator(
-          [](std::string& v) {
-            return !v.empty() && v.find_first_not_of("0123456789") == std::string::npos
-                       ? std::string()
-                       : "must be a whole number, 0 for all, got '" + v + "'";
-          },
-          "N"))
+      ->check(top_validator())
       ->each([&o](const std::string&) { o.top_given = true; });
   cmd->add_option("--format", o.format, formats);
   cmd->add_option("-o,--output", o.output,

@@ -26,6 +26,10 @@ struct ViewOptions {
   size_t groups_shown() const;
 };
 
+// --top's check (trace, report, diff, hunt, meminfo): a whole number from 0 (all) to kMaxTop.
+inline constexpr size_t kMaxTop = 1'000'000'000;
+CLI::Validator top_validator();
+
 // --filter, --top, --format, -o, --force, --by, --sort, --full-stacks, --user-pages. `formats` is the help
 // text of --format (diff takes fewer).
 void add_view_options(CLI::App* cmd, ViewOptions& o, const std::string& formats);

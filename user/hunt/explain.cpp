@@ -11,6 +11,7 @@
 #include "kleak/hunt.h"
 #include "kleak/kind.h"
 #include "kleak/render.h"
+#include "kleak/text_escape.h"
 
 namespace kleak {
 
@@ -97,7 +98,9 @@ void explain(HuntReport& hr, const Accounting& before, const Accounting& after) 
   }
 }
 
-std::string render_hunt_text(const HuntReport& hr) {
+namespace {
+
+std::string hunt_text(const HuntReport& hr) {
   const WatchResult& w = hr.watch;
   std::string o = fmt::format("kleak hunt: {}, watched /proc for {:.1f} s ({} samples){}\n", hr.kernel, w.seconds,
                               w.samples, hr.trace ? fmt::format(", traced {:.1f} s", hr.trace->duration_s) : "");
@@ -156,7 +159,7 @@ std::string render_hunt_text(const HuntReport& hr) {
       const StackGroup& g = stacks[e.stacks[n].group];
       std::vector<std::string> comms;
       for (const auto& [c, k] : g.comms)
-        if (comms.size() < 2) comms.push_back(fmt::format("{}({})", c, k));
+        if (comms.size() < 2) comms.push_back(fmt::format("{}({})", escape_text(c), k));
       o += fmt::format("  {:>3.0f}%  {} {}  {} in {} allocations  [{} {}{}]  comm {}\n", e.stacks[n].share * 100,
                        g.verdict, rate(g.growth_bytes_per_s * 60 / 1024), human_bytes(g.bytes), g.count, g.kind,
                        g.category, g.cache ? " cache=" + describe_cache(*g.cache, g.cache_aliases) : "",
@@ -166,13 +169,19 @@ std::string render_hunt_text(const HuntReport& hr) {
         continue;
       }
       auto frames = frame_texts(g);
-      for (size_t f = 0; f < frames.size() && f < kFramesShown; ++f) o += "        " + frames[f] + "\n";
+      for (size_t f = 0; f < frames.size() && f < kFramesShown; ++f) o += "        " + escape_text(frames[f]) + "\n";
       if (frames.size() > kFramesShown) o += fmt::format("        ... {} more frames\n", frames.size() - kFramesShown);
     }
     if (e.stacks.size() > hr.top) o += fmt::format("  ... {} more growing stacks\n", e.stacks.size() - hr.top);
   }
   return o;
 }
+
+}  // namespace
+
+// Cache names, comms and symbols come from the kernel (a comm from any user): escaped whole, so
+// none reaches a terminal as a control character (text_escape.h).
+std::string render_hunt_text(const HuntReport& hr) { return escape_lines(hunt_text(hr)); }
 
 std::string render_hunt_json(const HuntReport& hr) {
   using nlohmann::json;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kleak/meminfo.h"
+#include "kleak/text_escape.h"
 
 namespace kleak {
 namespace {
@@ -71,7 +72,9 @@ void list(std::string& out, std::string_view title, const std::vector<std::strin
 
 }  // namespace
 
-std::string render_text(const Accounting& a, const RenderOptions& opt) {
+namespace {
+
+std::string text_unescaped(const Accounting& a, const RenderOptions& opt) {
   std::string out;
   out += fmt::format("kleak meminfo: {}", a.source);
   if (!a.kernel_release.empty()) out += fmt::format(", kernel {}", a.kernel_release);
@@ -172,6 +175,14 @@ std::string render_text(const Accounting& a, const RenderOptions& opt) {
   return out;
 }
 
+}  // namespace
+
+// Slab cache names and vmalloc callers come from the kernel or a snapshot file: escaped whole
+// (text_escape.h).
+std::string render_text(const Accounting& a, const RenderOptions& opt) {
+  return escape_lines(text_unescaped(a, opt));
+}
+
 std::string render_json(const Accounting& a, const RenderOptions& opt) {
   json j;
   j["schema"] = "kleak.meminfo/1";
@@ -245,7 +256,9 @@ std::string render_json(const Accounting& a, const RenderOptions& opt) {
   return dump(j);
 }
 
-std::string render_diff_text(const MeminfoDiff& d, const RenderOptions& opt) {
+namespace {
+
+std::string diff_text_unescaped(const MeminfoDiff& d, const RenderOptions& opt) {
   std::string out = fmt::format("kleak meminfo --diff: {} -> {}", d.before_source, d.after_source);
   if (d.seconds) out += fmt::format(" ({} s apart)", d.seconds);
   out += "\n";
@@ -269,6 +282,14 @@ std::string render_diff_text(const MeminfoDiff& d, const RenderOptions& opt) {
   }
   list(out, "Notes", d.notes);
   return out;
+}
+
+}  // namespace
+
+// Slab cache names and vmalloc callers come from the kernel or a snapshot file: escaped whole
+// (text_escape.h).
+std::string render_diff_text(const MeminfoDiff& d, const RenderOptions& opt) {
+  return escape_lines(diff_text_unescaped(d, opt));
 }
 
 std::string render_diff_json(const MeminfoDiff& d, const RenderOptions&) {

@@ -12,6 +12,7 @@
 #include "kleak/bounded_read.h"
 #include "kleak/error.h"
 #include "kleak/output_file.h"
+#include "kleak/text_escape.h"
 
 namespace kleak {
 
@@ -245,7 +246,9 @@ std::string recording_bytes(const Recording& r) {
   for (auto [id, n] : c.unseen_frees) unseen[std::to_string(id)] = n;
   h["unseen_frees"] = unseen;
 
-  std::string payload = magic_line() + h.dump() + "\n";
+  // A comm is any bytes its process chose: not valid UTF-8, it is stored with U+FFFD (JSON
+  // cannot carry it), where dump() would throw and lose the whole recording.
+  std::string payload = magic_line() + h.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   payload.reserve(payload.size() + c.allocs.size() * kRecordBytes + kFooterSize);
   for (const auto& rec : c.allocs) {
     payload.append(reinterpret_cast<const char*>(&rec.key), sizeof rec.key);
@@ -274,7 +277,7 @@ Recording parse_recording(std::string_view bytes, const std::string& path) {
                                   path, kRecordingFormat));
   if (version != std::to_string(kRecordingFormat))
     throw usage_error(fmt::format("{}: recording format '{}' is not one this kleak reads (format {})", path,
-                                  version.substr(0, 16), kRecordingFormat));
+                                  escape_text(version.substr(0, 16)), kRecordingFormat));
   std::string header = f.read_line(kMaxRecordingHeader, "header");
   Recording r;
   try {
@@ -366,7 +369,8 @@ Recording parse_recording(std::string_view bytes, const std::string& path) {
       throw f.damaged(fmt::format("checksum mismatch (footer says crc32 {:08x}, the content has {:08x})", got, want));
     f.expect_end();
   } catch (const json::exception& e) {
-    throw usage_error(path + " is not a valid kleak recording: " + e.what());
+    // nlohmann's message quotes what it last read: up to the whole header of invalid bytes.
+    throw usage_error(path + " is not a valid kleak recording: " + escape_capped(e.what(), 256));
   } catch (const std::invalid_argument&) {
     throw usage_error(path + " is not a valid kleak recording: bad number");
   } catch (const std::out_of_range&) {

@@ -17,10 +17,12 @@ namespace kleak {
 
 namespace {
 
-// Label values escape backslash, double quote and newline.
+// Label values escape backslash, double quote and newline, and must be UTF-8: one comm of
+// invalid UTF-8 (any user can set one) made Prometheus reject every scrape ("invalid UTF-8
+// label value"), so invalid sequences become '?'. Otherwise exact: control characters included.
 std::string label(std::string_view v) {
   std::string out;
-  for (char c : v) {
+  for (char c : sanitize_utf8(v)) {
     if (c == '\\') out += "\\\\";
     else if (c == '"') out += "\\\"";
     else if (c == '\n') out += "\\n";

@@ -6,6 +6,7 @@
 
 #include "kleak/error.h"
 #include "kleak/render.h"
+#include "kleak/text_escape.h"
 
 namespace kleak {
 
@@ -33,7 +34,7 @@ std::string diff_json(const ReportDiff& d) {
                    {"delta_count", row.delta_count()}});
   }
   j["groups"] = arr;
-  return j.dump(2) + "\n";
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 std::string diff_text(const ReportDiff& d) {
@@ -46,11 +47,11 @@ std::string diff_text(const ReportDiff& d) {
     t += fmt::format("\n#{} {}{} ({} -> {}), {:+} allocations  [{}]\n", ++i, delta >= 0 ? "+" : "-",
                      human_bytes(static_cast<uint64_t>(std::llabs(delta))), human_bytes(row.a_bytes),
                      human_bytes(row.b_bytes), row.delta_count(), kind_and_category(g));
-    for (const auto& [dim, v] : g.group) t += fmt::format("    {}={}\n", dim, v);
-    for (const auto& f : frame_texts(g)) t += "    " + f + "\n";
+    for (const auto& [dim, v] : g.group) t += fmt::format("    {}={}\n", dim, escape_text(v));
+    for (const auto& f : frame_texts(g)) t += "    " + escape_text(f) + "\n";
   }
   if (d.rows.empty()) t += "\nno group changed.\n";
-  return t;
+  return escape_lines(t);  // the recordings' names (d.a, d.b) and anything else not escaped above
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "kleak/render.h"
+#include "kleak/text_escape.h"
 
 namespace kleak {
 
@@ -15,7 +16,7 @@ std::string sanitize_utf8(std::string_view s) {
   while (i < s.size()) {
     auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
-      out += (c < 0x20 && c != '\t') || c == 0x7f ? '?' : static_cast<char>(c);
+      out += static_cast<char>(c);  // control characters are valid UTF-8: pprof keeps them exact
       ++i;
       continue;
     }
@@ -45,22 +46,22 @@ std::string sanitize_utf8(std::string_view s) {
 std::vector<std::string> flame_path(const Report& r, const StackGroup& g) {
   std::vector<std::string> path;
   path.reserve(1 + g.group.size() + g.frames.size());
-  path.push_back("[" + sanitize_utf8(g.kind.empty() ? "unknown" : g.kind) + "]");
+  path.push_back("[" + (g.kind.empty() ? "unknown" : g.kind) + "]");
   for (GroupBy by : r.by) {
     if (by == GroupBy::stack || by == GroupBy::callsite) continue;
     std::string name(group_by_name(by));
     auto it = g.group.find(name);
-    if (it != g.group.end()) path.push_back(name + "=" + sanitize_utf8(it->second));
+    if (it != g.group.end()) path.push_back(name + "=" + it->second);
   }
   for (auto it = g.frames.rbegin(); it != g.frames.rend(); ++it)
-    if (!it->blank()) path.push_back(sanitize_utf8(it->function_name()));
+    if (!it->blank()) path.push_back(it->function_name());
   return path;
 }
 
 std::string folded_frame(std::string_view name) {
-  std::string out = sanitize_utf8(name);
+  std::string out = escape_text(name);  // control characters written "\t", "\x1b": a space is left
   for (char& c : out) {
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') c = '_';
+    if (c == ' ') c = '_';
     else if (c == ';') c = ':';
   }
   return out;

@@ -10,6 +10,7 @@
 
 #include "kleak/hash.h"
 #include "kleak/render.h"
+#include "kleak/text_escape.h"
 
 namespace kleak {
 
@@ -32,7 +33,7 @@ struct Node {
 };
 
 std::string xml(std::string_view s) {
-  std::string clean = sanitize_utf8(s);
+  std::string clean = escape_text(s);  // XML 1.0 has no control characters; a viewer shows them escaped
   std::string out;
   out.reserve(clean.size());
   for (char c : clean) {
@@ -283,7 +284,8 @@ std::string render_svg(const Report& r) {
     ++shown_groups;
     shown_count += g.count;
     std::vector<std::string> path = flame_path(r, g);
-    std::string kind = sanitize_utf8(g.kind);
+    for (auto& name : path) name = escape_text(name);  // before labels are cut to fit
+    std::string kind = escape_text(g.kind);
     if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) kinds.push_back(kind);
     root.bytes += g.bytes;
     Node* n = &root;

@@ -7,6 +7,7 @@
 
 #include "kleak/render.h"
 #include "kleak/slab_aliases.h"
+#include "kleak/text_escape.h"
 
 namespace kleak {
 
@@ -27,8 +28,13 @@ std::string sources_line(const Report& r) {
   // Group events by status so the common case is one short line.
   std::map<std::string, std::vector<std::string>> by_status;
   for (const auto& [ev, st] : r.sources) {
-    std::string key = st == "attached" ? "attached (" + r.attach_mode.at(ev) + ")" : st;
-    by_status[key].push_back(ev);
+    // A recording may name no mode for an attached event: at() took `kleak report` down with
+    // "internal error: map::at".
+    auto mode = r.attach_mode.find(ev);
+    std::string key = st == "attached"
+                          ? "attached (" + (mode == r.attach_mode.end() ? std::string("mode unknown") : mode->second) + ")"
+                          : st;
+    by_status[escape_text(key)].push_back(escape_text(ev));
   }
   std::string out;
   for (const auto& [st, evs] : by_status) {
@@ -53,8 +59,9 @@ std::string unseen_frees_line(const Report& r) {
   std::vector<std::string> followed, blind;
   for (const auto& [ev, st] : r.sources) {
     if (ev.find(':') != std::string::npos) continue;  // tracepoints are "category:event"
-    if (st == "attached") followed.push_back(ev + " (" + r.attach_mode.at(ev) + ")");
-    else blind.push_back(ev);
+    auto mode = r.attach_mode.find(ev);  // a recording may name no mode: it is anyone's file
+    if (st == "attached") followed.push_back(escape_text(ev) + " (" + escape_text(mode == r.attach_mode.end() ? "?" : mode->second) + ")");
+    else blind.push_back(escape_text(ev));
   }
   std::string o;
   if (!followed.empty() || !blind.empty())
@@ -96,10 +103,11 @@ std::string kind_and_category(const StackGroup& g) {
 
 std::string render_text(const Report& r) {
   std::string o;
-  o += fmt::format("kleak trace: {}, window {:.1f} s{}\n", r.kernel, r.duration_s,
-                   r.filter.empty() ? "" : ", filter: " + r.filter);
+  // A recording's strings (kernel, filter, warnings, notes) are anyone's: one line each.
+  o += fmt::format("kleak trace: {}, window {:.1f} s{}\n", escape_text(r.kernel), r.duration_s,
+                   r.filter.empty() ? "" : ", filter: " + escape_text(r.filter));
   o += "sources:\n" + sources_line(r);
-  if (!r.bpf_variant.empty()) o += "  programs: " + r.bpf_variant + "\n";
+  if (!r.bpf_variant.empty()) o += "  programs: " + escape_text(r.bpf_variant) + "\n";
   auto ev = [&](const char* k) { auto it = r.events.find(k); return it == r.events.end() ? 0 : it->second; };
   o += fmt::format("events: {} allocations seen ({} tracked, {} filtered in kernel), {} frees seen "
                    "({} matched, {} of allocations made before the window or not tracked{})\n",
@@ -113,7 +121,7 @@ std::string render_text(const Report& r) {
   if (r.missed_frees)
     o += fmt::format("WARNING: {} frees were missed (BPF recursion): up to that many allocations "
                      "below may be false leaks\n", r.missed_frees);
-  for (const auto& w : r.warnings) o += "warning: " + w + "\n";
+  for (const auto& w : r.warnings) o += "warning: " + escape_text(w) + "\n";
   if (r.cost) o += self_cost_lines(*r.cost);
 
   if (r.stack_reuse.reused) {
@@ -172,21 +180,21 @@ std::string render_text(const Report& r) {
   for (const auto& g : r.stacks) {
     std::vector<std::string> comms;
     for (const auto& [c, n] : g.comms)  // the 3 busiest (groups carry every comm since pprof labels all)
-      if (comms.size() < 3) comms.push_back(fmt::format("{}({})", c, n));
+      if (comms.size() < 3) comms.push_back(fmt::format("{}({})", escape_text(c), n));
     o += fmt::format("\n#{} {} in {} allocations  [{}{}{}]  oldest {:.1f}s ago  comm {}\n", ++i,
                      human_bytes(g.bytes), g.count, kind_and_category(g),
                      g.meminfo_line.empty() || g.meminfo_line == g.category ? "" : " -> " + g.meminfo_line,
-                     g.cache ? " cache=" + describe_cache(*g.cache, g.cache_aliases) : "", g.oldest_age_s, fmt::join(comms, " "));
+                     g.cache ? " cache=" + escape_text(describe_cache(*g.cache, g.cache_aliases)) : "", g.oldest_age_s, fmt::join(comms, " "));
     if (!g.verdict.empty())
       o += fmt::format("    {}{}{}, grew in {:.0f}% of {} samples\n", g.verdict,
                        g.growth_bytes_per_s >= 0 ? " +" : " -",
                        human_bytes(static_cast<uint64_t>(std::abs(g.growth_bytes_per_s) * 60)) + "/min",
                        g.grew_fraction * 100, g.series.size());
-    if (!g.unconfirmed_why.empty()) o += "    not confirmed: " + g.unconfirmed_why + "\n";
+    if (!g.unconfirmed_why.empty()) o += "    not confirmed: " + escape_text(g.unconfirmed_why) + "\n";
     if (!g.group.empty()) {
       std::vector<std::string> dims;
       for (const auto& [d, v] : g.group)
-        if (d != "callsite") dims.push_back(fmt::format("{}={}", d, v));
+        if (d != "callsite") dims.push_back(fmt::format("{}={}", d, escape_text(v)));
       if (!dims.empty()) o += fmt::format("    {}\n", fmt::join(dims, "  "));
     }
     if (g.allocs || g.frees)
@@ -194,7 +202,7 @@ std::string render_text(const Report& r) {
                        g.frees, human_bytes(g.free_bytes));
     if (g.bytes_req != g.bytes)
       o += fmt::format("    requested {} of the {} taken\n", human_bytes(g.bytes_req), human_bytes(g.bytes));
-    for (const auto& f : g.frames) o += "    " + f.text() + "\n";
+    for (const auto& f : g.frames) o += "    " + escape_text(f.text()) + "\n";
   }
   if (r.stacks.empty()) o += "\nno outstanding kernel allocations match.\n";
   if (r.churn_total) {
@@ -205,7 +213,10 @@ std::string render_text(const Report& r) {
                      r.churn_total, r.churn.size() < r.churn_total ? "top " + std::to_string(r.churn.size()) + ": " : "",
                      allocs, human_bytes(bytes));
   }
-  return o;
+  // The fields above that come from the kernel or a recording are escaped where they are
+  // written; the header's (kernel, filter, warnings, sources) are escaped here, with anything
+  // missed: no byte of a report reaches a terminal as a control character.
+  return escape_lines(o);
 }
 
 }  // namespace kleak

@@ -1,13 +1,16 @@
 // AtomicFile: temporary file + fsync + rename (output_file.h).
 #include "kleak/output_file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -73,16 +76,47 @@ Target check_target(std::string& path, const OutputOptions& opts) {
   return Target::InPlace;
 }
 
-// A new file next to `path`, O_EXCL|O_NOFOLLOW, mode 0600 until committed.
+// A writer holds an flock on its temporary file from its creation until it exits; a file its
+// writer cannot lock any more outlived it (SIGKILL, a crash) and is nobody's. The age covers
+// the instant between a writer's open and its flock.
+constexpr time_t kStaleAfterSeconds = 10;
+
+// Removes this user's temporary files of `prefix` ("." + target name + ".kleak-tmp-") in `dir`
+// that no writer holds: each SIGKILLed write used to leave one behind for good.
+void remove_stale_temps(const std::string& dir, const std::string& prefix) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  while (const dirent* e = ::readdir(d)) {
+    std::string_view name(e->d_name);
+    if (!name.starts_with(prefix) || name.size() != prefix.size() + 16 ||
+        name.substr(prefix.size()).find_first_not_of("0123456789abcdef") != std::string_view::npos)
+      continue;
+    int fd = ::openat(::dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) continue;
+    struct stat st{};
+    bool stale = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == ::geteuid() &&
+                 ::time(nullptr) - st.st_mtime >= kStaleAfterSeconds && ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+    if (stale) ::unlinkat(::dirfd(d), e->d_name, 0);
+    ::close(fd);
+  }
+  ::closedir(d);
+}
+
+// A new file next to `path`, O_EXCL|O_NOFOLLOW, mode 0600 until committed, flock'ed while open.
 int create_temp(const std::string& path, std::string& tmp) {
   const std::string dir = dir_of(path);
   const std::string base = std::filesystem::path(path).filename().string();
+  const std::string prefix = "." + base.substr(0, 200) + ".kleak-tmp-";
+  remove_stale_temps(dir, prefix);
   for (int attempt = 0; attempt < 100; ++attempt) {
     uint64_t r = 0;
     if (::getrandom(&r, sizeof r, 0) != static_cast<ssize_t>(sizeof r)) r ^= static_cast<uint64_t>(::getpid()) << 20 ^ attempt;
-    tmp = fmt::format("{}/.{}.kleak-tmp-{:016x}", dir, base.substr(0, 200), r);
+    tmp = fmt::format("{}/{}{:016x}", dir, prefix, r);
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd >= 0) return fd;
+    if (fd >= 0) {
+      ::flock(fd, LOCK_EX | LOCK_NB);  // ours: held until the fd closes (or the process dies)
+      return fd;
+    }
     if (errno != EEXIST) throw output_error("cannot write", path, errno);
   }
   throw output_error("cannot write", path, EEXIST);
