@@ -6,7 +6,7 @@
 #
 # /lane/config (written by run-lane.sh) sets: KLEAK_BIN, KLEAK_PLANTER, KLEAK_TESTS,
 # BALLOON_BYTES, TEST_TIMEOUT, SCENARIO_TIMEOUT, GTEST_FILTER, SCENARIOS, LEAK_* (the leaky
-# driver's requests).
+# driver's requests), BULK_LEAK, BULK_FORKS (the bulk scenario's).
 set -u
 . /lane/config
 export KLEAK_REQUIRE_BPF=1
@@ -177,6 +177,130 @@ if [ -z "${skip_leaky:-}" ]; then
   fi
   say "leaky module scenario done in $(($(now) - s))s"
 fi
+
+# ---- scenario: frees without a per-object event (kmem_cache_free_bulk, kfree_rcu) ------------
+# Two `kleak trace` at once over the same window, the default one and one with --bulk-frees off,
+# so that both see the same allocations and frees. The driver's leaks are made by /lane/leakyctl
+# (a script: its comm, "leakyctl", is what the reports are filtered on, so that the reports of
+# every second stay small; the filter is a view of the records, every free still reaches BPF).
+# BULK_LEAK="A E M S": A objects of leaky_cache from kmem_cache_alloc_bulk and E from
+# kmem_cache_alloc, all in one array given back by one kmem_cache_free_bulk (A + E <= 512: one
+# kfree_rcu batch's size), and M kmallocs of S bytes given to kfree_rcu. Conditions, never sleeps:
+# the leaks are awaited in both reports, and after the frees the default instance's reports until
+# they hold none of them (kfree_rcu frees after a grace period, from a worker); the --bulk-frees
+# off instance is stopped at the same moment, so it has seen every free the other one saw. Then
+# a new pair traces BULK_FORKS forks and exits: unseen frees with and without the bulk programs.
+#
+# last_report FILE: the newest complete report of a --interval JSON stream (each report is
+# pretty-printed: "{" and "}" alone on their lines open and close it).
+last_report() { awk '/^\{$/ { buf = "" } { buf = buf $0 "\n" } /^\}$/ { last = buf } END { printf "%s", last }' "$1" 2>/dev/null; }
+# leaky_held FILE FUNCTION: objects outstanding under stacks whose first frame is FUNCTION in the
+# newest report of FILE; -1 while there is no report yet.
+leaky_held() {
+  last_report "$1" | jq "[.stacks[] | select((.frames[0] // \"\") | startswith(\"$2+\")) | .count] | add // 0" 2>/dev/null | grep . || echo -1
+}
+# start_pair DIR ARGS: DIR/on (default) and DIR/off (--bulk-frees off), started together, each
+# awaited until it traces. Sets ON_PID and OFF_PID.
+start_pair() {
+  sp=$1
+  shift
+  mkdir -p "$sp/on" "$sp/off"
+  $KLEAK_RUN trace --duration 1h --format json --top 1000 -o "$sp/on/trace.json" "$@" 2>"$sp/on/trace.err" &
+  ON_PID=$!
+  $KLEAK_RUN trace --duration 1h --format json --top 1000 -o "$sp/off/trace.json" --bulk-frees off "$@" \
+    2>"$sp/off/trace.err" &
+  OFF_PID=$!
+  w=0
+  while ! grep -q 'kleak: tracing' "$sp/on/trace.err" 2>/dev/null || ! grep -q 'kleak: tracing' "$sp/off/trace.err" 2>/dev/null; do
+    if ! kill -0 "$ON_PID" 2>/dev/null || ! kill -0 "$OFF_PID" 2>/dev/null; then
+      say "bulk: kleak trace exited before tracing: $(tail -n 2 "$sp/on/trace.err" "$sp/off/trace.err" | paste -sd' ')"
+      stop_pair "$sp"
+      return 1
+    fi
+    w=$((w + 1))
+    if [ $w -gt $((SCENARIO_TIMEOUT * 2)) ]; then say "bulk: kleak trace did not start"; stop_pair "$sp"; return 1; fi
+    sleep 0.5
+  done
+}
+stop_pair() {
+  kill -INT "$ON_PID" "$OFF_PID" 2>/dev/null
+  wait "$ON_PID"
+  echo "$?" >"$1/on/trace.rc"
+  wait "$OFF_PID"
+  echo "$?" >"$1/off/trace.rc"
+}
+# wait_held DIR SECONDS FUNCTION=COUNT...: until the newest report of DIR/trace.json holds COUNT
+# objects under each FUNCTION. Writes DIR/held.txt (what it saw last); 1 on timeout.
+wait_held() {
+  wd=$1 ws=$2
+  shift 2
+  t=$(now)
+  while :; do
+    ok=1 seen=""
+    for fc in "$@"; do
+      got=$(leaky_held "$wd/trace.json" "${fc%=*}")
+      seen="$seen ${fc%=*}=$got"
+      [ "$got" = "${fc#*=}" ] || ok=0
+    done
+    echo "${seen# } waited_s=$(($(now) - t))" >"$wd/held.txt"
+    [ $ok = 1 ] && return 0
+    [ $(($(now) - t)) -ge "$ws" ] && return 1
+    sleep 0.5
+  done
+}
+leaky_stats() { tr -d '\n' </sys/kernel/debug/leaky/stats; echo; }
+bulk_under_trace() {
+  B=$R/bulk
+  mkdir -p "$B"
+  s=$(now)
+  set -- $BULK_LEAK
+  n_bulk=$1 n_each=$2 n_rcu=$3 rcu_size=$4
+  say "bulk scenario: $n_bulk kmem_cache_alloc_bulk + $n_each kmem_cache_alloc objects freed by kmem_cache_free_bulk, $n_rcu kmallocs of $rcu_size B by kfree_rcu; then $BULK_FORKS forks"
+  if ! insmod /lane/leaky.ko 2>"$B/insmod.err"; then say "bulk: insmod leaky.ko failed: $(cat "$B/insmod.err")"; return; fi
+  printf '#!/bin/sh\necho "$*" >/sys/kernel/debug/leaky/leak\n' >/lane/leakyctl
+  chmod 755 /lane/leakyctl
+  echo "n_bulk=$n_bulk n_each=$n_each n_rcu=$n_rcu rcu_size=$rcu_size" >"$B/want.txt"
+  if start_pair "$B" --interval 1s --filter 'comm == "leakyctl"'; then
+    say "bulk: both traces started after $(($(now) - s))s"
+    { /lane/leakyctl cache_bulk "$n_bulk" && /lane/leakyctl cache_each "$n_each" &&
+        /lane/leakyctl kmalloc_rcu "$n_rcu" "$rcu_size"; } 2>"$B/leak.err" || say "bulk: leakyctl failed: $(cat "$B/leak.err")"
+    leaky_stats >"$B/stats-leaked.txt"
+    # Leaked: both instances must show them (kmem_cache_alloc_bulk's objects are not awaited:
+    # SLUB fires no allocation event for them).
+    wait_held "$B/on" 120 leaky_cache_each_one="$n_each" leaky_kmalloc_rcu_one="$n_rcu" || say "bulk: on: $(cat "$B/on/held.txt")"
+    wait_held "$B/off" 60 leaky_cache_each_one="$n_each" leaky_kmalloc_rcu_one="$n_rcu" || say "bulk: off: $(cat "$B/off/held.txt")"
+    cp "$B/on/held.txt" "$B/on/held-leaked.txt"; cp "$B/off/held.txt" "$B/off/held-leaked.txt"
+    last_report "$B/on/trace.json" >"$B/on/leaked.json"
+    last_report "$B/off/trace.json" >"$B/off/leaked.json"
+    t_free=$(now)
+    { /lane/leakyctl free_cache_bulk && /lane/leakyctl free_rcu; } 2>>"$B/leak.err" || say "bulk: leakyctl free failed: $(cat "$B/leak.err")"
+    leaky_stats >"$B/stats-freed.txt"
+    # Freed: the default instance's reports until none is held (the kfree_rcu batch is freed after
+    # a grace period). The --bulk-frees off instance keeps what went through kmem_cache_free_bulk.
+    if wait_held "$B/on" 180 leaky_cache_each_one=0 leaky_kmalloc_rcu_one=0 leaky_cache_bulk=0; then
+      echo "gone_after_s=$(($(now) - t_free))" >"$B/gone.txt"
+    else
+      echo "gone_after_s=timeout" >"$B/gone.txt"; say "bulk: still held after the frees: $(cat "$B/on/held.txt")"
+    fi
+    stop_pair "$B"
+    for i in on off; do last_report "$B/$i/trace.json" >"$B/$i/final.json"; done
+    say "bulk: leaked $(cat "$B/off/held-leaked.txt" | cut -d' ' -f1-2), after the frees: on $(leaky_held "$B/on/trace.json" leaky_cache_each_one)+$(leaky_held "$B/on/trace.json" leaky_kmalloc_rcu_one), off $(leaky_held "$B/off/trace.json" leaky_cache_each_one)+$(leaky_held "$B/off/trace.json" leaky_kmalloc_rcu_one) ($(cat "$B/gone.txt"))"
+  fi
+  rmmod leaky || say "bulk: rmmod leaky failed"
+  # The churn: the same fork loop under both instances at once (same workload, same window).
+  U=$B/unseen
+  if start_pair "$U" --top 20; then
+    t=$(now)
+    i=0
+    while [ $i -lt "$BULK_FORKS" ]; do /bin/busybox true; i=$((i + 1)); done
+    d=$(($(now) - t))
+    stop_pair "$U"
+    echo "forks=$BULK_FORKS seconds=$d unseen_on=$(jq '.unseen_frees' "$U/on/trace.json") unseen_off=$(jq '.unseen_frees' "$U/off/trace.json") frees_in_bulk_on=$(jq '.events.frees_in_bulk // 0' "$U/on/trace.json") frees_in_bulk_off=$(jq '.events.frees_in_bulk // 0' "$U/off/trace.json")" >"$U/unseen.txt"
+    say "bulk: churn: $(cat "$U/unseen.txt")"
+  fi
+  say "bulk scenario done in $(($(now) - s))s"
+}
+case " $SCENARIOS " in *" bulk "*) bulk_under_trace ;; *) say "bulk scenario not selected" ;; esac
 
 # ---- scenario 2: the host inflates the virtio balloon while kleak traces ---------------------
 balloon_bound() { ls -d /sys/bus/virtio/drivers/virtio_balloon/virtio* >/dev/null 2>&1; }
