@@ -485,3 +485,38 @@ int BPF_KPROBE(kprobe_free_vmap_area_noflush, struct vmap_area *va)
 {
 	return on_vmap_free(BPF_CORE_READ(va, va_start));
 }
+
+/* ===== frees without a per-object tracepoint ============================================
+ * kmem_cache_free_bulk() frees an array of objects and fires no kmem_cache_free/kfree event
+ * for them (SLUB, 5.10 to 6.18): kfree_bulk() (kvfree_rcu's batches), the maple tree's
+ * mt_free_bulk(), the skb cache. Optional: attached where fentry loads (preferred: no
+ * int3/ftrace round trip), else a kprobe, else not at all, and the report says which
+ * (user/trace/plan.cpp: bulk_free_table()). Runs before the objects are freed.
+ */
+SEC("fentry/kmem_cache_free_bulk")
+int BPF_PROG(fentry_kmem_cache_free_bulk, struct kmem_cache *s, size_t size, void **p)
+{
+	return record_free_bulk((__u64)s, size, p);
+}
+
+SEC("kprobe/kmem_cache_free_bulk")
+int BPF_KPROBE(kprobe_kmem_cache_free_bulk, struct kmem_cache *s, size_t size, void **p)
+{
+	return record_free_bulk((__u64)s, size, p);
+}
+
+/*
+ * 6.18: kfree_rcu() of an object of a cache with sheaves puts it in a per-CPU rcu sheaf
+ * (__kfree_rcu_sheaf returns true); after the grace period the whole sheaf goes back to the
+ * cache without a free event. The object is freed for kleak's purpose when it is queued (it can
+ * no longer be reached), so it is forgotten at the function's return when it was taken. A false
+ * return sends it down kvfree_call_rcu's path, which ends in kfree_bulk (above) or kvfree.
+ */
+SEC("fexit/__kfree_rcu_sheaf")
+int BPF_PROG(fexit_kfree_rcu_sheaf, struct kmem_cache *s, void *obj, bool ret)
+{
+	if (!ret)
+		return 0;
+	count(KLEAK_KIND_SLAB, KLEAK_FREE_BULK);
+	return record_free_in(KLEAK_KIND_SLAB, KLEAK_SPACE_SLAB, (__u64)obj, (__u64)s, false);
+}

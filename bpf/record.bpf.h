@@ -107,6 +107,20 @@ struct {
 	__type(value, __u8);
 } skip_stacks SEC(".maps");
 
+/*
+ * Unseen frees, per stack: records found still held when their address was allocated again
+ * (KLEAK_ALLOC_REPLACED), by the stack that had allocated them. A stack whose objects come back
+ * this way is freed by a path kleak does not see, so what it still holds is not evidence of a
+ * leak; userspace marks its growth unconfirmed. Sized like `churn` by the loader; when full, the
+ * replacement is still counted in `counters`.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KLEAK_DEFAULT_MAX_CHURN);
+	__type(key, __s32);
+	__type(value, __u64);
+} unseen SEC(".maps");
+
 /* Stack reuse: a call site's last stack id. LRU: a new site evicts an old one, never fails. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -193,6 +207,12 @@ static __always_inline void count_n(__u32 kind, __u32 cause, __u64 n)
 
 	if (v)
 		*v += n;
+}
+
+/* kfree(NULL) and kfree(ZERO_SIZE_PTR) fire the tracepoint too. */
+static __always_inline bool zero_or_null(__u64 ptr)
+{
+	return ptr <= 16;
 }
 
 static __always_inline bool kind_wanted(__u32 kind)
@@ -554,6 +574,23 @@ static __always_inline __u32 sample_weight(__u64 bytes)
 	return k == 1 || bpf_get_prandom_u32() % (__u32)k == 0 ? (__u32)k : 0;
 }
 
+/* The record at `key` was freed unseen: one more for the stack that allocated it. */
+static __always_inline void unseen_free_of(__u64 key)
+{
+	struct kleak_alloc *old = bpf_map_lookup_elem(&allocs, &key);
+	__u64 one = 1, *n;
+	__s32 stack_id;
+
+	if (!old)
+		return;
+	stack_id = old->stack_id;
+	n = bpf_map_lookup_elem(&unseen, &stack_id);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	else
+		bpf_map_update_elem(&unseen, &stack_id, &one, BPF_NOEXIST);
+}
+
 static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 {
 	struct task_struct *task;
@@ -570,8 +607,10 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 	int err;
 
 	count(ev->kind, KLEAK_ALLOC_SEEN);
-	if (!ev->addr)
+	if (!ev->addr) {
+		count(ev->kind, KLEAK_ALLOC_NULL);
 		return 0;
+	}
 	key = kleak_key(ev->space, ev->addr);
 	/* Slab sizes come from the caches map: known before the size-aware sampling draw. */
 	if (ev->kind == KLEAK_KIND_SLAB && !cache_seen(ev->cache, ev->cache_name, ev)) {
@@ -627,6 +666,7 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 	if (err == -EEXIST) {
 		/* The address is live again while we still hold it: its free never reached us. */
 		count(ev->kind, KLEAK_ALLOC_REPLACED);
+		unseen_free_of(key);
 		replaced = true;
 		err = bpf_map_update_elem(&allocs, &key, &rec, BPF_EXIST);
 	}
@@ -651,52 +691,41 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 }
 
 /*
- * A free: forget the record. Its group's free is not counted here: userspace derives a group's
- * frees in the window as its allocations minus its outstanding records, which saves the free
- * path a lookup and a second hash update. `cache` is the slab cache the event names
- * (kmem_cache_free), so that a free of an object allocated before the window still counts for
- * its cache; 0 where the event does not say.
+ * Forget the record at `key`, if there is one: the part of every free that touches `allocs`.
+ * Returns whether a record was deleted. Under --sample the counting filter `held` answers first
+ * for most frees (the draw was per allocation: only the map knows whether it won).
  */
-static __always_inline int record_free_in(__u32 kind, enum kleak_space space, __u64 addr,
-					  __u64 cache, bool maybe_duplicate)
+static __always_inline bool forget(__u64 key)
 {
 	__u32 *h = NULL;
-	__u64 key;
 
-	count(kind, KLEAK_FREE_SEEN);
-	if (!addr)
-		return 0;
-	key = kleak_key(space, addr);
-	/*
-	 * Whatever the sampling: the draw was per allocation, only the map knows whether it won
-	 * (under --sample, the counting filter `held` answers first for most frees).
-	 */
 	if (cfg_sample_every > 1) {
 		h = held_bucket(key);
 		if (h && !*h)
-			goto missed;
+			return false;
 	}
-	if (bpf_map_delete_elem(&allocs, &key) == 0) {
-		if (h)
-			__sync_fetch_and_add(h, -1);
-		count(kind, KLEAK_FREE_MATCHED);
-		return 0;
-	}
-missed:
-	/* A second report of a free already seen (mm_page_free_batched) is no loss. */
-	if (maybe_duplicate)
-		return 0;
+	if (bpf_map_delete_elem(&allocs, &key) != 0)
+		return false;
+	if (h)
+		__sync_fetch_and_add(h, -1);
+	return true;
+}
+
+/*
+ * `n` frees that found no record. Those of objects from before the window are counted per cache
+ * (when the free names one), so a cache's churn includes them; under --sample, 1 in N of them
+ * with weight N, so that the free path of the other N - 1 stays one hash delete.
+ */
+static __always_inline void frees_unmatched(__u32 kind, __u64 cache, __u64 n)
+{
+	if (!n)
+		return;
 	if (cfg_sample_every > 1) {
-		/*
-		 * Mostly frees of allocations not drawn. Those of objects from before the window are
-		 * counted per cache as without sampling, but 1 in N of them with weight N, so that
-		 * the free path of the other N - 1 stays one hash delete.
-		 */
-		count(kind, KLEAK_SAMPLED_OUT);
+		count_n(kind, KLEAK_FREE_SAMPLED_OUT, n);
 		if (!cache || bpf_get_prandom_u32() % cfg_sample_every)
-			return 0;
+			return;
 	} else {
-		count(kind, KLEAK_FREE_UNTRACKED);
+		count_n(kind, KLEAK_FREE_UNTRACKED, n);
 	}
 	if (cache && cgroup_wanted()) {
 		struct kleak_churn_key ck = {};
@@ -705,8 +734,72 @@ missed:
 		ck.stack_id = KLEAK_STACK_PREWINDOW;
 		ck.cache = cache;
 		ck.kind = kind;
-		churn_add(&ck, true, 0, cfg_sample_every);
+		churn_add(&ck, true, 0, n * cfg_sample_every);
 	}
+}
+
+/*
+ * A free: forget the record. Its group's free is not counted here: userspace derives a group's
+ * frees in the window as its allocations minus its outstanding records, which saves the free
+ * path a lookup and a second hash update. `cache` is the slab cache the event names
+ * (kmem_cache_free), so that a free of an object allocated before the window still counts for
+ * its cache; 0 where the event does not say. Every free seen ends in exactly one of: matched,
+ * untracked (or sampled out), null, batched-unmatched.
+ */
+static __always_inline int record_free_in(__u32 kind, enum kleak_space space, __u64 addr,
+					  __u64 cache, bool maybe_duplicate)
+{
+	count(kind, KLEAK_FREE_SEEN);
+	if (!addr) {
+		count(kind, KLEAK_FREE_NULL);
+		return 0;
+	}
+	if (forget(kleak_key(space, addr))) {
+		count(kind, KLEAK_FREE_MATCHED);
+		return 0;
+	}
+	/* A second report of a free already seen (mm_page_free_batched) is no loss. */
+	if (maybe_duplicate) {
+		count(kind, KLEAK_FREE_BATCHED_UNMATCHED);
+		return 0;
+	}
+	frees_unmatched(kind, cache, 1);
+	return 0;
+}
+
+/*
+ * kmem_cache_free_bulk(s, n, objs): the objects of one bulk free, followed through the same
+ * free path as traced frees, KLEAK_BULK_MAX at most (the rest is counted as truncated: unseen).
+ * kfree_bulk() passes s == NULL: kmalloc objects, whose records share the slab key space. The
+ * body is kept small (one read, one delete) and the counters are added once per call: a bounded
+ * loop is verified iteration by iteration, and 5.10 has no bpf_loop.
+ */
+static __always_inline int record_free_bulk(__u64 cache, __u64 n, void **objs)
+{
+	__u32 kind = cache ? KLEAK_KIND_SLAB : KLEAK_KIND_KMALLOC;
+	__u64 todo = n < KLEAK_BULK_MAX ? n : KLEAK_BULK_MAX;
+	__u64 matched = 0, nulls = 0, unmatched = 0;
+
+	if (n > KLEAK_BULK_MAX)
+		count_n(kind, KLEAK_FREE_BULK_TRUNCATED, n - KLEAK_BULK_MAX);
+	for (__u32 i = 0; i < KLEAK_BULK_MAX; i++) {
+		__u64 obj = 0;
+
+		if (i >= todo)
+			break;
+		bpf_probe_read_kernel(&obj, sizeof(obj), &objs[i]);
+		if (zero_or_null(obj))
+			nulls++;
+		else if (forget(kleak_key(KLEAK_SPACE_SLAB, obj)))
+			matched++;
+		else
+			unmatched++;
+	}
+	count_n(kind, KLEAK_FREE_SEEN, todo);
+	count_n(kind, KLEAK_FREE_BULK, todo);
+	count_n(kind, KLEAK_FREE_NULL, nulls);
+	count_n(kind, KLEAK_FREE_MATCHED, matched);
+	frees_unmatched(kind, cache, unmatched);
 	return 0;
 }
 
@@ -831,10 +924,5 @@ static __always_inline int record_free(__u32 kind, enum kleak_space space, __u64
 	return record_free_in(kind, space, addr, 0, false);
 }
 
-/* kfree(NULL) and kfree(ZERO_SIZE_PTR) fire the tracepoint too. */
-static __always_inline bool zero_or_null(__u64 ptr)
-{
-	return ptr <= 16;
-}
 
 #endif /* KLEAK_RECORD_BPF_H */

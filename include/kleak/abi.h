@@ -192,8 +192,8 @@ enum kleak_cause {
 	KLEAK_USER_SKIPPED = 13,     /* not tracked: its stack was recognized as user memory */
 	KLEAK_USER_SKIPPED_BYTES = 14,
 	KLEAK_CHURN_MAP_FULL = 15,   /* `churn` full: an alloc or free not counted in its group */
-	KLEAK_SAMPLED_OUT = 16,      /* --sample N: allocations not drawn (by design); frees that
-	                                found no record while sampling (sampled out or older) */
+	KLEAK_SAMPLED_OUT = 16,      /* --sample N: allocations not drawn (by design); recordings
+	                                before KLEAK_FREE_SAMPLED_OUT also counted frees here */
 	/*
 	 * Stack reuse (--stack-reuse N): a call site's last stack id is reused for up to N of its
 	 * allocations between two walks. Each walk at a known site checks the id it would have
@@ -209,7 +209,22 @@ enum kleak_cause {
 	                                and that its twin program handled instead */
 	KLEAK_STACK_SPILLED = 23,    /* walks whose bucket in `stacks` held another stack, kept in
 	                                `stacks_spill` instead (not a loss) */
-	KLEAK_CAUSE_MAX = 24,
+	/*
+	 * Frees the kernel fires no per-object tracepoint for: kmem_cache_free_bulk() (kfree_bulk,
+	 * kvfree_rcu's batches, the maple tree, the skb cache) and, from 6.18, kfree_rcu into a
+	 * sheaf. Seen where an fentry/fexit or kprobe attaches (record_free_bulk); each object is
+	 * also a free seen, matched or untracked like a traced one.
+	 */
+	KLEAK_FREE_BULK = 24,        /* objects freed through a bulk-free entry point */
+	KLEAK_FREE_BULK_TRUNCATED = 25, /* objects past KLEAK_BULK_MAX in one call: not seen */
+	KLEAK_FREE_NULL = 26,        /* kfree(NULL) / kfree(ZERO_SIZE_PTR) and NULL pages: nothing
+	                                was freed */
+	KLEAK_FREE_BATCHED_UNMATCHED = 27, /* mm_page_free_batched of a page not tracked: mostly a
+	                                second report of a free already seen (6.18 fires both) */
+	KLEAK_FREE_SAMPLED_OUT = 28, /* --sample: frees that found no record (mostly of allocations
+	                                not drawn; KLEAK_SAMPLED_OUT counts allocations only) */
+	KLEAK_ALLOC_NULL = 29,       /* allocation events with no address (a failed allocation) */
+	KLEAK_CAUSE_MAX = 30,
 };
 
 #define KLEAK_NR_COUNTERS ((int)KLEAK_KIND_MAX * (int)KLEAK_CAUSE_MAX)
@@ -325,6 +340,11 @@ enum kleak_free_slot {
 #define KLEAK_DEFAULT_MAX_CHURN (64 * 1024)
 #define KLEAK_DEFAULT_MAX_SITES (16 * 1024)
 #define KLEAK_DEFAULT_STACK_REUSE 64
+/*
+ * The most objects one bulk free is followed through (record_free_bulk): kvfree_rcu hands
+ * kfree_bulk() a page of pointers (509 on 4 KiB pages), sheaves and the skb cache 16-32.
+ */
+#define KLEAK_BULK_MAX 512
 #define KLEAK_DEFAULT_STACK_DEPTH 32
 #define KLEAK_MAX_STACK_DEPTH 127
 

@@ -34,6 +34,7 @@ struct BpfConfig {
   uint32_t max_sites = KLEAK_DEFAULT_MAX_SITES;
   uint64_t cgroup_id = 0;  // only this cgroup v2 and below (0 = all)
   uint32_t cgroup_level = 0;
+  bool bulk_frees = true;  // follow frees without a tracepoint where the kernel lets kleak
 };
 
 struct SourceStatus {
@@ -83,6 +84,7 @@ class Tracer {
  private:
   Tracer();
   void attach_families(const std::vector<FamilyPlan>& plans);
+  void attach_bulk_frees(const std::vector<BulkFreePlan>& plans);
   std::unique_ptr<Impl> impl_;
   std::vector<SourceStatus> sources_;
   std::vector<std::string> warnings_;

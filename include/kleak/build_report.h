@@ -17,6 +17,8 @@ struct ReportInputs {
   const Filter* filter = nullptr;
   AggregateOptions aopts;
   const GrowthTracker* growth = nullptr;  // nullptr: no samples
+  const Ledgers* ledgers = nullptr;       // the kernel's counts now, for the last sample
+  double min_growth_bytes_per_s = kDefaultMinGrowthBytesPerS;  // --min-growth
   SortBy sort = SortBy::growth;
   const Snapshot* meminfo_start = nullptr;  // both or neither: the reconciliation
   const Snapshot* meminfo_end = nullptr;

@@ -43,6 +43,9 @@ struct Collected {
   std::unordered_map<int32_t, std::vector<uint64_t>> stacks;  // stack id -> return addresses
   std::unordered_map<uint64_t, std::string> caches;           // kmem_cache key -> name
   std::vector<std::pair<kleak_churn_key, kleak_churn>> churn;  // allocs/frees per group
+  // Frees kleak did not see, by the stack that allocated the object: records found still held
+  // when their address was allocated again (the `unseen` map; KLEAK_ALLOC_REPLACED in total).
+  std::unordered_map<int32_t, uint64_t> unseen_frees;
   Counters counters{};
   std::vector<ProgStat> progs;
   uint64_t now_ns = 0;          // CLOCK_MONOTONIC (bpf_ktime_get_ns) at the drain

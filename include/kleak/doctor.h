@@ -18,6 +18,7 @@ struct DoctorFacts {
   std::string btf_path;
   std::string btf_why;                 // "" = BTF present and parsed
   std::vector<FamilyPlan> families;    // the variant `kleak trace` would attach, per family
+  std::vector<BulkFreePlan> bulk_frees;  // frees without a tracepoint, and how they are seen
   std::string tracefs;                 // "" = unusable
   std::string tracefs_why;
   CapabilityState caps;
@@ -38,7 +39,7 @@ struct DoctorVerdict {
 
 DoctorVerdict judge(const DoctorFacts& f);
 std::string render_doctor_text(const DoctorFacts& f, const DoctorVerdict& v);
-// {"kernel", "ok", "problems", "report_missing", "btf", "families", "capabilities":
+// {"kernel", "ok", "problems", "report_missing", "btf", "families", "bulk_frees", "capabilities":
 // {"required", "have", "missing"}, "tracefs", "kallsyms", "memlock", "cgroup2", "proc", "bpf"}
 nlohmann::json doctor_json(const DoctorFacts& f, const DoctorVerdict& v);
 

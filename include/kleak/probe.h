@@ -15,7 +15,7 @@ namespace kleak {
 
 // How a family is attached. Preference order: raw_tp (prototype checked in BTF), tracepoint,
 // kprobe.
-enum class AttachMode { RawTp, Tracepoint, Kprobe, None };
+enum class AttachMode { RawTp, Tracepoint, Kprobe, None, Fentry };
 std::string_view attach_mode_name(AttachMode m);
 
 // One kernel event kleak listens to.
@@ -42,6 +42,32 @@ struct EventFacts {
   bool kprobe = false;          // a kprobe can be attached to EventSpec::kprobe
   std::string kprobe_why;
   bool absent = false;          // an optional event this kernel does not have (no BTF, no tracefs)
+};
+
+// A kernel function that frees objects without a per-object tracepoint (kmem_cache_free_bulk,
+// 6.18's __kfree_rcu_sheaf). Followed where a program can attach to it: fentry/fexit first, then
+// kprobe; optional (nothing else depends on it) and reported either way.
+struct BulkFreeSpec {
+  std::string_view function;   // the kernel function
+  std::string_view fentry;     // its fentry/fexit program in kleak.bpf.c ("" = none)
+  std::string_view kprobe;     // its kprobe program ("" = none)
+};
+const std::vector<BulkFreeSpec>& bulk_free_table();
+
+// What the kernel offers for one bulk-free function.
+struct BulkFreeFacts {
+  bool exists = false;      // in the kernel's BTF or kallsyms
+  bool fentry = false;      // a tracing program loads against it
+  std::string fentry_why;
+  bool kprobe = false;      // kprobes are available and the symbol is in kallsyms
+  std::string kprobe_why;
+};
+
+struct BulkFreePlan {
+  std::string function;
+  AttachMode mode = AttachMode::None;  // Fentry, Kprobe or None
+  std::string reason;                  // why not fentry / why not at all
+  bool absent = false;                 // the kernel has no such function (not a blind spot)
 };
 
 struct FamilyPlan {
@@ -75,6 +101,7 @@ struct KernelOffer {
   bool cgroup_has_ancestor_ids = false;
   bool slab_tracepoint_has_name = false;
   std::vector<EventFacts> events;  // in event_table() order
+  std::vector<BulkFreeFacts> bulk_frees;  // in bulk_free_table() order
   EventFacts facts(const EventSpec& e) const;
 };
 // Throws kleak::Error when the BTF cannot be parsed. `may_mount`: mount tracefs where it is
@@ -111,14 +138,21 @@ struct AttachRequest {
   std::optional<AttachMode> forced;  // --attach
   bool cgroup = false;               // --cgroup
   bool cache = false;                // a slab cache filter
+  bool bulk_frees = true;            // --bulk-frees auto (off: none followed)
 };
 
 // The plan Tracer::start carries out.
 struct AttachPlan {
   std::vector<FamilyPlan> families;
+  std::vector<BulkFreePlan> bulk_frees;  // in bulk_free_table() order
   bool cgroup_by_helper = true;  // else through cgroup->ancestor_ids (5.10)
   TaskHelpers task;
 };
+
+// Which bulk-free functions are followed and how: only where the slab or kmalloc family is
+// traced (their records are what a bulk free forgets). Pure.
+std::vector<BulkFreePlan> plan_bulk_frees(const std::vector<BulkFreeFacts>& facts,
+                                          const std::vector<FamilyPlan>& families);
 
 // Why a slab cache filter would match nothing with these plans on this kernel, or "".
 std::string cache_filter_unsupported(const std::vector<FamilyPlan>& plans, const KernelOffer& offer);

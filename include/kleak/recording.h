@@ -39,6 +39,8 @@ struct Recording {
   bool filtered_in_kernel = false;  // --cgroup/--filter applied in BPF during the run
   std::vector<double> sample_times;  // verdict samples (GrowthTracker state)
   std::map<std::string, std::map<size_t, uint64_t>> series;
+  std::map<std::string, std::map<size_t, uint64_t>> ledgers;  // the kernel's counts (optional)
+  std::map<std::string, uint64_t> ledgers_end;  // and at the final report (optional)
   std::map<std::string, std::vector<std::string>> cache_aliases;  // SLUB merged caches (optional)
 };
 

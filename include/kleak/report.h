@@ -40,10 +40,14 @@ struct StackGroup {
   std::map<std::string, std::string> group;  // --by dimension -> value (cgroup, cache, comm, ...)
   std::string context;                       // "irq"/"softirq" when allocated in an interrupt
   // Leak verdict from the samples taken during the window (verdict.h); "" without samples.
-  std::string verdict;                       // growing, steady, released
+  std::string verdict;                       // growing, steady, released, unconfirmed
   double growth_bytes_per_s = 0;             // least-squares slope of outstanding bytes
   double grew_fraction = 0;                  // share of sample intervals in which it grew
   std::vector<uint64_t> series;              // outstanding bytes at each sample
+  // Frees of this group's objects kleak did not see: records found still held when their address
+  // was allocated again (by stack; Collected::unseen_frees).
+  uint64_t unseen_frees = 0;
+  std::string unconfirmed_why;  // verdict "unconfirmed": what the kernel's own count says
 };
 
 // A group's identity, the same in every report of the same records: kind, category, frames and
@@ -120,6 +124,11 @@ struct Report {
   bool user_pages_shown = false;
   std::vector<GroupBy> by{GroupBy::stack};
   std::vector<double> sample_times_s;  // when the verdict samples were taken
+  double min_growth_bytes_per_s = 0;   // --min-growth: growth below it does not rank first
+  // Growing groups whose growth the kernel's own counts do not show (verdict "unconfirmed"),
+  // before --top: what they hold may already be free.
+  uint64_t unconfirmed_bytes = 0, unconfirmed_groups = 0;
+  uint64_t unseen_frees = 0;  // frees kleak did not see (found when the address came back)
   uint32_t sample_every = 1;           // --sample N: counts and bytes are scaled by N
   // --sample: allocations seen and those that passed the address test. Objects recycled at one
   // address are always or never sampled, so the rate achieved can differ from 1 in N.

@@ -376,4 +376,18 @@ inline ::testing::AssertionResult within(double got, double want, double tol) {
   return ::testing::AssertionFailure() << got << " is not within " << tol * 100 << "% of " << want;
 }
 
+// Every allocation and free the programs saw ends in exactly one named bucket of "events".
+inline void expect_events_add_up(const nlohmann::json& r) {
+  auto ev = [&](const char* k) { return r["events"].value(k, uint64_t{0}); };
+  EXPECT_EQ(ev("frees_seen"), ev("frees_matched") + ev("frees_of_untracked") + ev("frees_of_null") +
+                                  ev("frees_batched_unmatched") + ev("frees_sampled_out"))
+      << r["events"].dump();
+  uint64_t alloc_buckets = 0;
+  for (const auto& [kind, causes] : r["events_by_kind"].items())
+    for (const char* c : {"allocs_tracked", "allocs_filtered_in_kernel", "alloc_map_full", "sampled_out",
+                          "user_memory_untracked", "allocs_null"})
+      alloc_buckets += causes.value(c, uint64_t{0});
+  EXPECT_EQ(ev("allocs_seen"), alloc_buckets) << r["events_by_kind"].dump();
+}
+
 }  // namespace kleak::test

@@ -182,3 +182,32 @@ TEST(AttachPlan, CacheFilterNeedsACacheTheSlabTracepointCarries) {
   o.slab_tracepoint_has_name = false;
   EXPECT_NO_THROW(plan_attach(o, HelperFacts{}, req));
 }
+
+// Bulk frees (kmem_cache_free_bulk, __kfree_rcu_sheaf): fentry where it loads, else a kprobe,
+// else not followed with the reason; absent functions are not blind spots; nothing is followed
+// when no slab or kmalloc records are kept.
+TEST(AttachPlan, BulkFreesTakeFentryThenKprobeAndSayWhyNot) {
+  std::vector<FamilyPlan> families = {{"kmalloc", AttachMode::RawTp, "", {}}, {"page", AttachMode::RawTp, "", {}}};
+  BulkFreeFacts fentry{true, true, "", true, ""};
+  BulkFreeFacts kprobe_only{true, false, "fentry refused here (Operation not permitted)", true, ""};
+  BulkFreeFacts neither{true, false, "fentry refused here (Operation not permitted)", false,
+                        "kprobes are not available on this kernel (CONFIG_KPROBES)"};
+  BulkFreeFacts absent{};
+  auto plans = plan_bulk_frees({fentry, absent}, families);
+  ASSERT_EQ(plans.size(), bulk_free_table().size());
+  EXPECT_EQ(plans[0].function, "kmem_cache_free_bulk");
+  EXPECT_EQ(plans[0].mode, AttachMode::Fentry);
+  EXPECT_TRUE(plans[1].absent);
+  plans = plan_bulk_frees({kprobe_only, kprobe_only}, families);
+  EXPECT_EQ(plans[0].mode, AttachMode::Kprobe);
+  EXPECT_EQ(plans[0].reason, "fentry refused here (Operation not permitted)");
+  // __kfree_rcu_sheaf has no kprobe program: its return value decides.
+  EXPECT_EQ(plans[1].mode, AttachMode::None);
+  EXPECT_NE(plans[1].reason.find("no kprobe program"), std::string::npos);
+  plans = plan_bulk_frees({neither, neither}, families);
+  EXPECT_EQ(plans[0].mode, AttachMode::None);
+  EXPECT_NE(plans[0].reason.find("CONFIG_KPROBES"), std::string::npos);
+  plans = plan_bulk_frees({fentry, fentry}, {{"page", AttachMode::RawTp, "", {}}});
+  EXPECT_EQ(plans[0].mode, AttachMode::None);
+  EXPECT_EQ(plans[0].reason, "slab and kmalloc objects are not traced");
+}

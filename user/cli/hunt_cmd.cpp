@@ -11,6 +11,7 @@
 
 #include "cli/cache_aliases.h"
 #include "cli/hunt_trace.h"
+#include "cli/view_options.h"
 #include "kleak/commands.h"
 #include "kleak/duration.h"
 #include "kleak/error.h"
@@ -34,22 +35,6 @@ struct HuntOptions {
   size_t top = 3;
   bool force = false;
 };
-
-// "256k", "1M", "4096" (bytes per minute) -> kB per minute.
-double parse_rate_kb(const std::string& text) {
-  size_t pos = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &pos);
-  } catch (const std::exception&) {
-    pos = 0;
-  }
-  std::string unit = text.substr(pos);
-  double mul = unit.empty() ? 1.0 / 1024 : unit == "k" || unit == "K" ? 1 : unit == "M" ? 1024 : unit == "G" ? 1024 * 1024 : -1;
-  if (pos == 0 || mul < 0 || !(v >= 0))
-    throw usage_error("bad --min-growth '" + text + "' (bytes per minute: 4096, 256k, 1M)");
-  return v * mul;
-}
 
 std::string kernel_text() {
   utsname u{};

@@ -34,7 +34,7 @@ struct Replay {
 Replay load(const std::string& path) {
   Replay r{load_recording(path), {}, {}};
   r.syms = Kallsyms::parse(r.rec.kallsyms);
-  r.growth = GrowthTracker::restore(r.rec.sample_times, r.rec.series);
+  r.growth = GrowthTracker::restore(r.rec.sample_times, r.rec.series, r.rec.ledgers);
   return r;
 }
 
@@ -48,7 +48,9 @@ Report replay_report(const Replay& rp, const Filter& filter, const ViewOptions& 
   in.aopts.user_pages = o.user_pages;
   in.aopts.by = parse_group_by(o.by);
   in.growth = &rp.growth;
+  in.ledgers = rp.rec.ledgers_end.empty() ? nullptr : &rp.rec.ledgers_end;
   in.sort = parse_sort(o.sort);
+  in.min_growth_bytes_per_s = min_growth_bytes_per_s(o);
   if (rp.rec.meminfo_start && rp.rec.meminfo_end) {
     in.meminfo_start = &*rp.rec.meminfo_start;
     in.meminfo_end = &*rp.rec.meminfo_end;

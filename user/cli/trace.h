@@ -35,6 +35,7 @@ struct TraceOptions {
   uint32_t max_stacks = KLEAK_DEFAULT_MAX_STACKS;
   uint32_t max_caches = KLEAK_DEFAULT_MAX_CACHES;
   std::string attach = "auto";
+  std::string bulk_frees = "auto";  // auto: follow bulk frees where the kernel lets kleak; off
   std::string btf = "/sys/kernel/btf/vmlinux";
   std::string tracefs;
   std::string kallsyms = "/proc/kallsyms";
@@ -67,6 +68,7 @@ struct TraceConfig {
   std::optional<AttachMode> forced;  // --attach
   std::vector<GroupBy> by;
   SortBy sort{};
+  double min_growth_bytes_per_s = kDefaultMinGrowthBytesPerS;  // --min-growth
   std::optional<CgroupTarget> cgroup;
   Filter filter;  // cache names resolved to the merged caches BPF sees (cache_aliases.h)
   BpfConfig bpf;

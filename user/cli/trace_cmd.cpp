@@ -157,6 +157,9 @@ void register_trace_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--max-stacks", opts->max_stacks, "Distinct stacks kept at most (default 65536)");
   cmd->add_option("--max-caches", opts->max_caches, "Slab caches named at most (default 4096)");
   cmd->add_option("--attach", opts->attach, "auto, raw_tp, tracepoint or kprobe (default auto)");
+  cmd->add_option("--bulk-frees", opts->bulk_frees,
+                  "auto (default): follow frees that fire no tracepoint (kmem_cache_free_bulk, kfree_rcu "
+                  "sheaves) with fentry or kprobes where the kernel allows; off: do not");
   cmd->add_option("--btf", opts->btf, "Kernel BTF file (default /sys/kernel/btf/vmlinux)");
   cmd->add_option("--tracefs", opts->tracefs, "Where tracefs is mounted (default: find or mount it)");
   cmd->add_option("--kallsyms", opts->kallsyms, "Symbol table for kernel frames (default /proc/kallsyms)");

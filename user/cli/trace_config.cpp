@@ -62,6 +62,9 @@ BpfConfig bpf_config(const TraceOptions& o, const BpfPrefilter& pre, const std::
   c.stack_depth = o.stack_depth;
   c.sample_every = o.sample;
   c.stack_reuse = o.stack_reuse;
+  if (o.bulk_frees != "auto" && o.bulk_frees != "off")
+    throw usage_error("bad --bulk-frees '" + o.bulk_frees + "' (use auto or off)");
+  c.bulk_frees = o.bulk_frees == "auto";
   c.kinds_mask = pre.kinds_mask;
   c.min_bytes_req = pre.min_bytes_req;
   c.max_bytes_req = pre.max_bytes_req;
@@ -124,6 +127,7 @@ TraceConfig check_trace_options(const TraceOptions& o) {
   c.forced = parse_attach(o.attach);
   c.by = parse_group_by(o.view.by);
   c.sort = parse_sort(o.view.sort);
+  c.min_growth_bytes_per_s = min_growth_bytes_per_s(o.view);
   if (!o.cgroup.empty()) c.cgroup = resolve_cgroup(o.cgroup);
   // A cache name may be an alias of a merged cache: BPF sees only the merged one's name.
   const SlabAliases aliases = live_slab_aliases();

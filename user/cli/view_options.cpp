@@ -2,7 +2,11 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdint>
+#include <string>
+
+#include "kleak/error.h"
 
 namespace kleak {
 
@@ -35,9 +39,30 @@ void add_view_options(CLI::App* cmd, ViewOptions& o, const std::string& formats)
   cmd->add_option("--by", o.by,
                   "Group by stack (default), callsite, cache, comm, pid or cgroup; combine with commas: cgroup,cache");
   cmd->add_option("--sort", o.sort, "growth (default: growing groups first, by rate), bytes, count or age");
+  cmd->add_option("--min-growth", o.min_growth,
+                  "Growing groups rank first when they grow at least this much per minute (default 64k); "
+                  "slower ones rank with the other holders, by bytes")
+      ->type_name("RATE");
   cmd->add_flag("--full-stacks", o.full_stacks, "Do not hide allocator and tracer frames");
   cmd->add_flag("--user-pages", o.user_pages, "Show stacks of pages backing user memory (anon, page cache)");
 }
+
+double parse_rate_kb(const std::string& text, const std::string& option) {
+  size_t pos = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &pos);
+  } catch (const std::exception&) {
+    pos = 0;
+  }
+  std::string unit = text.substr(pos);
+  double mul = unit.empty() ? 1.0 / 1024 : unit == "k" || unit == "K" ? 1 : unit == "M" ? 1024 : unit == "G" ? 1024 * 1024 : -1;
+  if (pos == 0 || mul < 0 || !(v >= 0) || !std::isfinite(v))
+    throw usage_error("bad " + option + " '" + text + "' (bytes per minute: 4096, 256k, 1M)");
+  return v * mul;
+}
+
+double min_growth_bytes_per_s(const ViewOptions& o) { return parse_rate_kb(o.min_growth) * 1024 / 60; }
 
 void check_view_output(const ViewOptions& o) {
   check_output(report_format(o.format), o.output.empty() && isatty(STDOUT_FILENO));

@@ -20,6 +20,7 @@ struct ViewOptions {
   bool full_stacks = false;
   bool user_pages = false;
   bool force = false;  // -o (and trace's --record) over a symlink or another user's file
+  std::string min_growth = "64k";  // per minute: growth that ranks first (verdict.h)
 
   // How many groups to show: --top (0 = all); without --top, all for flame graphs and profiles.
   size_t groups_shown() const;
@@ -28,6 +29,11 @@ struct ViewOptions {
 // --filter, --top, --format, -o, --force, --by, --sort, --full-stacks, --user-pages. `formats` is the help
 // text of --format (diff takes fewer).
 void add_view_options(CLI::App* cmd, ViewOptions& o, const std::string& formats);
+
+// "256k", "1M", "4096" (bytes per minute) -> kB per minute; usage_error naming `option`.
+double parse_rate_kb(const std::string& text, const std::string& option = "--min-growth");
+// --min-growth in bytes per second.
+double min_growth_bytes_per_s(const ViewOptions& o);
 
 // Writes `text` to -o FILE, or to stdout; a binary format is refused on a terminal before
 // anything runs (check_view_output), not after the window.

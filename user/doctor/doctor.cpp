@@ -73,6 +73,7 @@ void plan_live(const KernelProbe& probe, DoctorFacts& f) {
     f.tracefs_why = offer.tracefs_why;
     f.families = plan_families([&](const EventSpec& e) { return offer.facts(e); }, std::nullopt,
                                0xffffffffu);
+    f.bulk_frees = plan_bulk_frees(offer.bulk_frees, f.families);
   } catch (const Error& e) {
     f.btf_why = e.what();
   }
@@ -141,6 +142,10 @@ void judge_families(const DoctorFacts& f, DoctorVerdict& v) {
   }
   if (f.btf_why.empty() && attachable == 0)
     v.problems.push_back("no allocation family can be attached (see families)");
+  for (const auto& b : f.bulk_frees)
+    if (b.mode == AttachMode::None && !b.absent && attachable)
+      v.report_missing.push_back("the frees of " + b.function + " (" + b.reason +
+                                 "): found only when an address comes back, and growth they hide is unconfirmed");
 }
 
 }  // namespace
@@ -203,6 +208,13 @@ std::string render_doctor_text(const DoctorFacts& f, const DoctorVerdict& v) {
   o += "families      (the variant kleak trace attaches)\n";
   for (const auto& p : f.families) o += "  " + family_line(p) + "\n";
   if (f.families.empty()) o += "  unknown without BTF\n";
+  o += "bulk frees    (frees without a tracepoint)\n";
+  for (const auto& b : f.bulk_frees)
+    o += fmt::format("  {:<22} {}\n", b.function,
+                     b.absent ? "not in this kernel"
+                     : b.mode == AttachMode::None
+                         ? "not seen: " + b.reason
+                         : std::string(attach_mode_name(b.mode)) + (b.reason.empty() ? "" : " (not fentry: " + b.reason + ")"));
   std::vector<std::string> held = held_capabilities(f.caps);
   bool all = static_cast<int>(held.size()) > f.caps.last_cap;
   o += "capabilities  (required; have: " + (all ? "all " + std::to_string(held.size()) : join(held, " ")) + ")\n";
@@ -232,6 +244,12 @@ nlohmann::json doctor_json(const DoctorFacts& f, const DoctorVerdict& v) {
     families.push_back({{"family", p.family},
                         {"variant", p.mode == AttachMode::None ? json(nullptr) : json(attach_mode_name(p.mode))},
                         {"reason", p.reason}});
+  json bulk = json::array();
+  for (const auto& b : f.bulk_frees)
+    bulk.push_back({{"function", b.function},
+                    {"variant", b.mode == AttachMode::None ? json(nullptr) : json(attach_mode_name(b.mode))},
+                    {"absent", b.absent},
+                    {"reason", b.reason}});
   json required = json::array();
   for (const auto& need : required_capabilities()) required.push_back(need.name);
   auto limit = [](uint64_t b) { return b == UINT64_MAX ? json(nullptr) : json(b); };
@@ -242,6 +260,7 @@ nlohmann::json doctor_json(const DoctorFacts& f, const DoctorVerdict& v) {
       {"report_missing", v.report_missing},
       {"btf", {{"path", f.btf_path}, {"ok", f.btf_why.empty()}, {"why", f.btf_why}}},
       {"families", families},
+      {"bulk_frees", bulk},
       {"capabilities",
        {{"required", required}, {"have", held_capabilities(f.caps)}, {"missing", missing_capabilities(f.caps)}}},
       {"tracefs", {{"path", f.tracefs.empty() ? json(nullptr) : json(f.tracefs)}, {"why", f.tracefs_why}}},

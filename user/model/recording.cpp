@@ -176,6 +176,28 @@ json parse_header(const std::string& text, const std::string& name) {
   return json::parse(text, depth_cap);
 }
 
+json series_json(const std::map<std::string, std::map<size_t, uint64_t>>& s) {
+  json out = json::object();
+  for (const auto& [id, pts] : s) {
+    json a = json::array();
+    for (auto [i, b] : pts) a.push_back({i, b});
+    out[id] = a;
+  }
+  return out;
+}
+
+std::map<std::string, std::map<size_t, uint64_t>> series_from_json(const json& j, size_t samples,
+                                                                  const std::string& path) {
+  std::map<std::string, std::map<size_t, uint64_t>> out;
+  for (const auto& [id, pts] : j.items())
+    for (const auto& pt : pts) {
+      size_t i = pt.at(0).get<size_t>();
+      if (i >= samples) throw usage_error(path + ": a sample index is out of range");
+      out[id][i] = pt.at(1).get<uint64_t>();
+    }
+  return out;
+}
+
 json counters_json(const Counters& c) { return json(std::vector<uint64_t>(c.begin(), c.end())); }
 
 }  // namespace
@@ -216,13 +238,12 @@ std::string recording_bytes(const Recording& r) {
   if (r.meminfo_start) h["meminfo_start"] = json::parse(snapshot_to_json(*r.meminfo_start));
   if (r.meminfo_end) h["meminfo_end"] = json::parse(snapshot_to_json(*r.meminfo_end));
   h["sample_times"] = r.sample_times;
-  json series = json::object();
-  for (const auto& [id, s] : r.series) {
-    json pts = json::array();
-    for (auto [i, b] : s) pts.push_back({i, b});
-    series[id] = pts;
-  }
-  h["series"] = series;
+  h["series"] = series_json(r.series);
+  h["ledgers"] = series_json(r.ledgers);
+  h["ledgers_end"] = r.ledgers_end;
+  json unseen = json::object();
+  for (auto [id, n] : c.unseen_frees) unseen[std::to_string(id)] = n;
+  h["unseen_frees"] = unseen;
 
   std::string payload = magic_line() + h.dump() + "\n";
   payload.reserve(payload.size() + c.allocs.size() * kRecordBytes + kFooterSize);
@@ -314,12 +335,13 @@ Recording parse_recording(std::string_view bytes, const std::string& path) {
     if (h.contains("meminfo_start")) r.meminfo_start = snapshot_from_json(h["meminfo_start"].dump());
     if (h.contains("meminfo_end")) r.meminfo_end = snapshot_from_json(h["meminfo_end"].dump());
     r.sample_times = h.at("sample_times").get<std::vector<double>>();
-    for (const auto& [id, pts] : h.at("series").items())
-      for (const auto& pt : pts) {
-        size_t i = pt.at(0).get<size_t>();
-        if (i >= r.sample_times.size()) throw usage_error(path + ": a sample index is out of range");
-        r.series[id][i] = pt.at(1).get<uint64_t>();
-      }
+    r.series = series_from_json(h.at("series"), r.sample_times.size(), path);
+    // Recordings before unseen frees were kept have neither: nothing is confirmed by ledger then.
+    if (h.contains("ledgers")) r.ledgers = series_from_json(h.at("ledgers"), r.sample_times.size(), path);
+    if (h.contains("ledgers_end")) r.ledgers_end = h.at("ledgers_end").get<std::map<std::string, uint64_t>>();
+    if (h.contains("unseen_frees"))
+      for (const auto& [id, n] : h.at("unseen_frees").items())
+        c.unseen_frees[static_cast<int32_t>(std::stol(id))] = n.get<uint64_t>();
     // Reserved only as far as the compressed bytes left could hold (deflate expands at most
     // 1032:1): a header announcing millions of records costs nothing until they arrive.
     c.allocs.reserve(std::min<uint64_t>(n, f.compressed_left() * 1032 / kRecordBytes + 1));

@@ -99,6 +99,15 @@ std::string render_metrics(const Report& r, const MetricsOptions& opts, const Bu
   family(o, "kleak_dropped_total", "counter", "Events kleak could not account for, by cause.");
   for (const auto& [cause, n] : r.dropped)
     if (cause != "drain_incomplete") o += fmt::format("kleak_dropped_total{{cause=\"{}\"}} {}\n", label(cause), n);
+  // Not losses of kleak's: the kernel freed these where no tracepoint fires (bulk frees, RCU
+  // batches, sheaves), and kleak found out when the address came back. Kept out of
+  // kleak_dropped_total so that KleakEventsDropped means a real loss.
+  family(o, "kleak_unseen_frees_total", "counter",
+         "Frees kleak did not see, found when the object's address was allocated again.");
+  o += fmt::format("kleak_unseen_frees_total {}\n", r.unseen_frees);
+  family(o, "kleak_unconfirmed_bytes", "gauge",
+         "Bytes held by growing groups whose growth the kernel's own counts do not show (may be freed).");
+  o += fmt::format("kleak_unconfirmed_bytes {}\n", r.unconfirmed_bytes);
   family(o, "kleak_last_drain_incomplete_records", "gauge",
          "Records the last read of the BPF maps could not read whole (per read, not cumulative).");
   o += fmt::format("kleak_last_drain_incomplete_records {}\n", r.dropped.count("drain_incomplete") ? r.dropped.at("drain_incomplete") : 0);

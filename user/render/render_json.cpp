@@ -37,6 +37,8 @@ json groups(const std::vector<StackGroup>& gs) {
         {"growth_bytes_per_min", g.growth_bytes_per_s * 60},
         {"grew_fraction", g.grew_fraction},
         {"series", g.series},
+        {"unseen_frees", g.unseen_frees},
+        {"unconfirmed_why", g.unconfirmed_why.empty() ? json(nullptr) : json(g.unconfirmed_why)},
     });
     // Only for merged caches: the other names SLUB merged into `cache`.
     if (!g.cache_aliases.empty()) stacks.back()["aliases"] = g.cache_aliases;
@@ -59,6 +61,10 @@ std::string render_json(const Report& r) {
   j["events"] = r.events;
   j["events_by_kind"] = r.events_by_kind;
   j["missed_frees"] = r.missed_frees;
+  // Frees kleak did not see, and the growth it therefore cannot confirm (verdict.h).
+  j["unseen_frees"] = r.unseen_frees;
+  j["unconfirmed"] = {{"bytes", r.unconfirmed_bytes}, {"groups", r.unconfirmed_groups}};
+  j["min_growth_bytes_per_min"] = r.min_growth_bytes_per_s * 60;
   j["warnings"] = r.warnings;
   j["total_bytes"] = r.total_bytes;
   j["total_count"] = r.total_count;

@@ -1,5 +1,6 @@
 // Text renderer: a header that says what was traced and what was lost, then the top stacks.
 #include <fmt/format.h>
+#include <functional>
 
 #include <cmath>
 #include <set>
@@ -36,6 +37,39 @@ std::string sources_line(const Report& r) {
   return out;
 }
 
+// The rest of the frees seen, each bucket named, so that the events line adds up.
+std::string other_frees(const std::function<uint64_t(const char*)>& ev) {
+  std::string o;
+  if (uint64_t n = ev("frees_of_null")) o += fmt::format(", {} of NULL", n);
+  if (uint64_t n = ev("frees_batched_unmatched")) o += fmt::format(", {} batched page frees already seen or not tracked", n);
+  if (uint64_t n = ev("frees_sampled_out")) o += fmt::format(", {} sampled out", n);
+  if (uint64_t n = ev("frees_in_bulk")) o += fmt::format("; {} of them in bulk", n);
+  return o;
+}
+
+// Frees the kernel makes without a tracepoint: which entry points kleak follows, how many it
+// still found only when an address came back, and how much memory that leaves unconfirmed.
+std::string unseen_frees_line(const Report& r) {
+  std::vector<std::string> followed, blind;
+  for (const auto& [ev, st] : r.sources) {
+    if (ev.find(':') != std::string::npos) continue;  // tracepoints are "category:event"
+    if (st == "attached") followed.push_back(ev + " (" + r.attach_mode.at(ev) + ")");
+    else blind.push_back(ev);
+  }
+  std::string o;
+  if (!followed.empty() || !blind.empty())
+    o += fmt::format("bulk frees: {}{}{}\n", followed.empty() ? "none followed" : "followed " + fmt::format("{}", fmt::join(followed, ", ")),
+                     blind.empty() ? "" : "; not seen: ", fmt::join(blind, ", "));
+  if (r.unseen_frees)
+    o += fmt::format("unseen frees: {} objects were found still held when their address was allocated again "
+                     "(freed where no tracepoint fires)\n", r.unseen_frees);
+  if (r.unconfirmed_groups)
+    o += fmt::format("unconfirmed: {} in {} growing groups that the kernel's own counts do not show grow: what "
+                     "they hold may already be free (listed last, verdict \"unconfirmed\")\n",
+                     human_bytes(r.unconfirmed_bytes), r.unconfirmed_groups);
+  return o;
+}
+
 }  // namespace
 
 std::string kind_and_category(const StackGroup& g) {
@@ -52,9 +86,10 @@ std::string render_text(const Report& r) {
   if (!r.bpf_variant.empty()) o += "  programs: " + r.bpf_variant + "\n";
   auto ev = [&](const char* k) { auto it = r.events.find(k); return it == r.events.end() ? 0 : it->second; };
   o += fmt::format("events: {} allocations seen ({} tracked, {} filtered in kernel), {} frees seen "
-                   "({} matched, {} of allocations made before the window or not tracked)\n",
+                   "({} matched, {} of allocations made before the window or not tracked{})\n",
                    ev("allocs_seen"), ev("allocs_tracked"), ev("allocs_filtered_in_kernel"),
-                   ev("frees_seen"), ev("frees_matched"), ev("frees_of_untracked"));
+                   ev("frees_seen"), ev("frees_matched"), ev("frees_of_untracked"), other_frees(ev));
+  o += unseen_frees_line(r);
   std::vector<std::string> losses;
   for (const auto& [cause, n] : r.dropped)
     if (n) losses.push_back(fmt::format("{}={}", cause, n));
@@ -130,6 +165,7 @@ std::string render_text(const Report& r) {
                        g.growth_bytes_per_s >= 0 ? " +" : " -",
                        human_bytes(static_cast<uint64_t>(std::abs(g.growth_bytes_per_s) * 60)) + "/min",
                        g.grew_fraction * 100, g.series.size());
+    if (!g.unconfirmed_why.empty()) o += "    not confirmed: " + g.unconfirmed_why + "\n";
     if (!g.group.empty()) {
       std::vector<std::string> dims;
       for (const auto& [d, v] : g.group)

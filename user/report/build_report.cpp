@@ -53,8 +53,8 @@ Report build_report(const ReportInputs& in) {
   Report r = aggregate_all(c, *in.syms, *in.filter, in.aopts);
   // The verdicts need every group; --top applies after sorting by them.
   GrowthTracker with_last = in.growth ? *in.growth : GrowthTracker();
-  if (in.growth) with_last.add(static_cast<double>(c.now_ns - c.window_start_ns) / 1e9, r);
-  with_last.annotate(r, in.sort);
+  if (in.growth) with_last.add(static_cast<double>(c.now_ns - c.window_start_ns) / 1e9, r, in.ledgers);
+  with_last.annotate(r, in.sort, in.min_growth_bytes_per_s);
   split_churn(r);
   if (r.stacks.size() > in.aopts.top) r.stacks.resize(in.aopts.top);
   if (r.churn.size() > in.aopts.top) r.churn.resize(in.aopts.top);

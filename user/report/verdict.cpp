@@ -1,6 +1,8 @@
 // Leak verdicts from samples of outstanding bytes per group (rule in verdict.h).
 #include "kleak/verdict.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -16,41 +18,186 @@ SortBy parse_sort(std::string_view s) {
   throw usage_error("bad --sort '" + std::string(s) + "' (use growth, bytes, count or age)");
 }
 
-void GrowthTracker::add(double t_s, const Report& r) {
-  if (times_.size() >= kMaxSamples) {
-    // A long trace keeps the most recent samples only: memory stays bounded.
-    times_.erase(times_.begin());
-    for (auto it = series_.begin(); it != series_.end();) {
-      std::map<size_t, uint64_t> shifted;
-      for (auto [i, b] : it->second)
-        if (i > 0) shifted.emplace(i - 1, b);
-      if (shifted.empty()) {
-        it = series_.erase(it);
-      } else {
-        it->second = std::move(shifted);
-        ++it;
-      }
-    }
-  }
-  size_t i = times_.size();
-  times_.push_back(t_s);
-  for (const auto& g : r.stacks) series_[group_key(g)][i] += g.bytes;
-}
-
 namespace {
 
-int verdict_rank(const std::string& v) { return v == "growing" ? 0 : v == "steady" ? 1 : v.empty() ? 1 : 2; }
+// A long trace keeps the most recent samples only: memory stays bounded.
+void shift_out_first(Series& s) {
+  for (auto it = s.begin(); it != s.end();) {
+    std::map<size_t, uint64_t> shifted;
+    for (auto [i, b] : it->second)
+      if (i > 0) shifted.emplace(i - 1, b);
+    if (shifted.empty()) {
+      it = s.erase(it);
+    } else {
+      it->second = std::move(shifted);
+      ++it;
+    }
+  }
+}
+
+// The least-squares slope (bytes per second) and the fraction of intervals that went up.
+struct Fit {
+  double slope = 0;
+  double grew = 0;
+};
+
+Fit fit(const std::vector<double>& t, const std::vector<uint64_t>& y) {
+  const size_t n = t.size();
+  Fit f;
+  if (n < 2) return f;
+  double mt = 0, my = 0;
+  for (size_t i = 0; i < n; ++i) {
+    mt += t[i];
+    my += static_cast<double>(y[i]);
+  }
+  mt /= static_cast<double>(n);
+  my /= static_cast<double>(n);
+  double num = 0, den = 0;
+  size_t up = 0;
+  for (size_t i = 0; i < n; ++i) {
+    num += (t[i] - mt) * (static_cast<double>(y[i]) - my);
+    den += (t[i] - mt) * (t[i] - mt);
+    if (i > 0 && y[i] > y[i - 1]) ++up;
+  }
+  f.slope = den > 0 ? num / den : 0;
+  f.grew = static_cast<double>(up) / static_cast<double>(n - 1);
+  return f;
+}
+
+// Each sample replaced by the lowest one from it to the end: what the group kept.
+std::vector<uint64_t> floor_of(const std::vector<uint64_t>& y) {
+  std::vector<uint64_t> f(y);
+  for (size_t i = f.size(); i-- > 1;) f[i - 1] = std::min(f[i - 1], f[i]);
+  return f;
+}
+
+// Verdict, slope and grew fraction of one group from its series.
+void judge(StackGroup& g, const std::vector<double>& times) {
+  const Fit raw = fit(times, g.series);
+  const uint64_t last = g.series.back();
+  const uint64_t peak = *std::max_element(g.series.begin(), g.series.end());
+  g.growth_bytes_per_s = raw.slope;
+  g.grew_fraction = raw.grew;
+  if (raw.slope > 0 && raw.grew >= 0.5 && static_cast<double>(last) >= 0.95 * static_cast<double>(peak)) {
+    g.verdict = "growing";
+    return;
+  }
+  const Fit kept = fit(times, floor_of(g.series));
+  if (kept.slope > 0 && kept.grew >= 0.45) {
+    g.verdict = "growing";
+    g.growth_bytes_per_s = kept.slope;
+    g.grew_fraction = kept.grew;
+    return;
+  }
+  g.verdict = static_cast<double>(last) < 0.5 * static_cast<double>(peak) ? "released" : "steady";
+}
+
+std::string rate_text(double bytes_per_s) {
+  double kb = bytes_per_s * 60 / 1024;
+  return kb >= 1024 ? fmt::format("{:.1f} MiB/min", kb / 1024) : fmt::format("{:.1f} KiB/min", kb);
+}
+
+// The ledger's own slope over the samples it was read at, or nullopt with fewer than two.
+std::optional<double> ledger_slope(const std::vector<double>& times, const std::map<size_t, uint64_t>& pts) {
+  std::vector<double> t;
+  std::vector<uint64_t> y;
+  for (auto [i, b] : pts)
+    if (i < times.size()) {
+      t.push_back(times[i]);
+      y.push_back(b);
+    }
+  if (t.size() < 2) return std::nullopt;
+  return fit(t, y).slope;
+}
+
+void mark_unconfirmed(StackGroup& g, std::string why) {
+  g.verdict = "unconfirmed";
+  g.unconfirmed_why = std::move(why);
+}
+
+// The kernel's count of a ledger grows with the live objects plus a per-CPU cache that comes
+// and goes: a quarter more than it shows is still confirmed.
+constexpr double kLedgerSlack = 1.25;
+
+// Growing groups are held against their ledger: the groups on one ledger together may claim at
+// most what it grew. Groups without unseen frees are confirmed first (then the fastest), so a
+// real leak beside a churning stack of the same cache keeps its verdict; from the first group the
+// count cannot cover on, none is confirmed. Where the kernel keeps
+// no count, a growing group whose objects are being freed unseen is unconfirmed.
+void confirm(std::vector<StackGroup>& groups, const std::vector<double>& times, const Series& ledgers) {
+  std::map<std::string, std::vector<StackGroup*>> on;
+  for (auto& g : groups) {
+    if (g.verdict != "growing") continue;
+    auto name = ledger_of(g);
+    auto it = name ? ledgers.find(*name) : ledgers.end();
+    if (it != ledgers.end() && ledger_slope(times, it->second)) {
+      on[*name].push_back(&g);
+    } else if (g.unseen_frees > 0) {
+      mark_unconfirmed(g, fmt::format("{} of its objects were freed where kleak cannot see (their "
+                                      "addresses came back), and the kernel keeps no count of it",
+                                      g.unseen_frees));
+    }
+  }
+  for (auto& [name, gs] : on) {
+    const double grew = *ledger_slope(times, ledgers.at(name));
+    std::stable_sort(gs.begin(), gs.end(), [](const StackGroup* a, const StackGroup* b) {
+      if ((a->unseen_frees == 0) != (b->unseen_frees == 0)) return a->unseen_frees == 0;
+      return a->growth_bytes_per_s > b->growth_bytes_per_s;
+    });
+    double claimed = 0, total = 0;
+    for (auto* g : gs) total += g->growth_bytes_per_s;
+    bool covered = true;
+    for (auto* g : gs) {
+      // In order, and none after the first the count cannot cover: skipping it to confirm
+      // smaller ones would confirm whichever happen to fit (measured: the page tables of short
+      // -lived shells confirmed beside a compiler's that did not fit).
+      covered = covered && claimed + g->growth_bytes_per_s <= kLedgerSlack * std::max(0.0, grew);
+      if (covered) {
+        claimed += g->growth_bytes_per_s;
+        continue;
+      }
+      mark_unconfirmed(*g, fmt::format("the kernel's count ({}) grew {}, less than the {} claimed on it{}", name,
+                                       rate_text(grew), rate_text(total),
+                                       g->unseen_frees ? fmt::format("; {} of its objects were freed unseen",
+                                                                     g->unseen_frees)
+                                                       : ""));
+    }
+  }
+}
+
+// 0: growing fast enough to lead; 1: every other holder; 2: released; 3: unconfirmed.
+int rank(const StackGroup& g, double min_growth) {
+  if (g.verdict == "growing") return g.growth_bytes_per_s >= min_growth ? 0 : 1;
+  if (g.verdict == "released") return 2;
+  if (g.verdict == "unconfirmed") return 3;
+  return 1;
+}
 
 }  // namespace
 
-void sort_groups(std::vector<StackGroup>& groups, SortBy sort) {
+void GrowthTracker::drop_oldest() {
+  times_.erase(times_.begin());
+  shift_out_first(series_);
+  shift_out_first(ledgers_);
+}
+
+void GrowthTracker::add(double t_s, const Report& r, const Ledgers* ledgers) {
+  if (times_.size() >= kMaxSamples) drop_oldest();
+  size_t i = times_.size();
+  times_.push_back(t_s);
+  for (const auto& g : r.stacks) series_[group_key(g)][i] += g.bytes;
+  if (ledgers)
+    for (const auto& [name, b] : *ledgers) ledgers_[name][i] = b;
+}
+
+void sort_groups(std::vector<StackGroup>& groups, SortBy sort, double min_growth) {
   std::stable_sort(groups.begin(), groups.end(), [&](const StackGroup& a, const StackGroup& b) {
     // Groups that hold nothing (churn only) come after every group that holds memory.
     if ((a.bytes == 0) != (b.bytes == 0)) return a.bytes != 0;
     switch (sort) {
       case SortBy::growth:
-        if (verdict_rank(a.verdict) != verdict_rank(b.verdict)) return verdict_rank(a.verdict) < verdict_rank(b.verdict);
-        if (a.verdict == "growing" && a.growth_bytes_per_s != b.growth_bytes_per_s)
+        if (rank(a, min_growth) != rank(b, min_growth)) return rank(a, min_growth) < rank(b, min_growth);
+        if (rank(a, min_growth) == 0 && a.growth_bytes_per_s != b.growth_bytes_per_s)
           return a.growth_bytes_per_s > b.growth_bytes_per_s;
         return a.bytes > b.bytes;
       case SortBy::bytes: return a.bytes > b.bytes;
@@ -61,43 +208,25 @@ void sort_groups(std::vector<StackGroup>& groups, SortBy sort) {
   });
 }
 
-void GrowthTracker::annotate(Report& r, SortBy sort) const {
+void GrowthTracker::annotate(Report& r, SortBy sort, double min_growth) const {
   r.sample_times_s = times_;
+  r.min_growth_bytes_per_s = min_growth;
   const size_t n = times_.size();
   for (auto& g : r.stacks) {
     g.series.assign(n, 0);
     auto it = series_.find(group_key(g));
     if (it != series_.end())
       for (auto [i, b] : it->second) g.series[i] = b;
-    if (n < 2) continue;
-    double mt = 0, mb = 0;
-    for (size_t i = 0; i < n; ++i) {
-      mt += times_[i];
-      mb += static_cast<double>(g.series[i]);
-    }
-    mt /= static_cast<double>(n);
-    mb /= static_cast<double>(n);
-    double num = 0, den = 0;
-    size_t up = 0;
-    uint64_t peak = 0;
-    for (size_t i = 0; i < n; ++i) {
-      num += (times_[i] - mt) * (static_cast<double>(g.series[i]) - mb);
-      den += (times_[i] - mt) * (times_[i] - mt);
-      if (i > 0 && g.series[i] > g.series[i - 1]) ++up;
-      peak = std::max(peak, g.series[i]);
-    }
-    g.growth_bytes_per_s = den > 0 ? num / den : 0;
-    g.grew_fraction = static_cast<double>(up) / static_cast<double>(n - 1);
-    uint64_t last = g.series.back();
-    if (static_cast<double>(last) < 0.5 * static_cast<double>(peak))
-      g.verdict = "released";
-    else if (g.growth_bytes_per_s > 0 && g.grew_fraction >= 0.5 &&
-             static_cast<double>(last) >= 0.95 * static_cast<double>(peak))
-      g.verdict = "growing";
-    else
-      g.verdict = "steady";
+    if (n >= 2) judge(g, times_);
   }
-  sort_groups(r.stacks, sort);
+  confirm(r.stacks, times_, ledgers_);
+  r.unconfirmed_bytes = r.unconfirmed_groups = 0;
+  for (const auto& g : r.stacks)
+    if (g.verdict == "unconfirmed") {
+      r.unconfirmed_bytes += g.bytes;
+      ++r.unconfirmed_groups;
+    }
+  sort_groups(r.stacks, sort, min_growth);
   switch (sort) {
     case SortBy::growth: r.sort = "growth"; break;
     case SortBy::bytes: r.sort = "bytes"; break;

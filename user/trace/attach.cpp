@@ -55,8 +55,18 @@ std::string prog_name(AttachMode mode, std::string_view event, bool is_free) {
     case AttachMode::Kprobe:
       return is_free ? "kprobe_" + std::string(event) : "kprobe_" + std::string(event) + "_ret";
     case AttachMode::None: break;
+    case AttachMode::Fentry: break;
   }
   return "";
+}
+
+// The program that follows a bulk-free function in the planned mode, or nullptr.
+bpf_program* bulk_free_program(bpf_object* obj, const BulkFreeSpec& spec, AttachMode mode) {
+  std::string_view name = mode == AttachMode::Fentry ? spec.fentry : mode == AttachMode::Kprobe ? spec.kprobe : "";
+  if (name.empty()) return nullptr;
+  bpf_program* p = bpf_object__find_program_by_name(obj, std::string(name).c_str());
+  if (!p) throw Error("internal: BPF program " + std::string(name) + " missing");
+  return p;
 }
 
 // The twin of a raw_tp free program (see FREE_TWIN in bpf/record.bpf.h), or nullptr.
@@ -102,14 +112,19 @@ void configure(kleak_bpf* skel, const BpfConfig& s, const AttachPlan& plan, cons
   bpf_map__set_max_entries(skel->maps.caches, s.max_caches);
   bpf_map__set_max_entries(skel->maps.skip_stacks, s.max_stacks);
   bpf_map__set_max_entries(skel->maps.churn, s.max_churn);
+  bpf_map__set_max_entries(skel->maps.unseen, s.max_churn);
   bpf_map__set_max_entries(skel->maps.sites, s.max_sites);
 }
 
 // Only the planned programs (and the twins of raw_tp frees) are loaded.
-void select_programs(kleak_bpf* skel, const std::vector<FamilyPlan>& plans) {
+void select_programs(kleak_bpf* skel, const AttachPlan& attach) {
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) bpf_program__set_autoload(prog, false);
-  for (const auto& plan : plans) {
+  const auto& table = bulk_free_table();
+  for (size_t i = 0; i < attach.bulk_frees.size() && i < table.size(); ++i)
+    if (bpf_program* p = bulk_free_program(skel->obj, table[i], attach.bulk_frees[i].mode))
+      bpf_program__set_autoload(p, true);
+  for (const auto& plan : attach.families) {
     if (plan.mode == AttachMode::None) continue;
     for (const auto& e : event_table()) {
       if (e.family != plan.family || plan.absent.count(e.name)) continue;
@@ -217,6 +232,29 @@ void Tracer::attach_families(const std::vector<FamilyPlan>& plans) {
   }
 }
 
+// The bulk-free functions, after the families (a bulk free forgets records; with no records
+// there is nothing to forget). Optional: a failure is reported, never fatal. Their links go
+// last, so they are detached first.
+void Tracer::attach_bulk_frees(const std::vector<BulkFreePlan>& plans) {
+  const auto& table = bulk_free_table();
+  for (size_t i = 0; i < plans.size() && i < table.size(); ++i) {
+    const BulkFreePlan& plan = plans[i];
+    SourceStatus st{std::string(table[i].function), "bulk free", plan.mode, plan.reason};
+    if (plan.absent) continue;  // this kernel has no such path: nothing is missed
+    if (bpf_program* p = bulk_free_program(impl_->skel->obj, table[i], plan.mode)) {
+      if (bpf_link* l = bpf_program__attach(p)) {
+        impl_->links.emplace_back(l);
+        impl_->attached.push_back({st.event, true, p});
+        st.status = "attached";
+      } else {
+        st.mode = AttachMode::None;
+        st.status = "attach " + std::string(attach_mode_name(plan.mode)) + " failed: " + std::strerror(errno);
+      }
+    }
+    sources_.push_back(std::move(st));
+  }
+}
+
 std::unique_ptr<Tracer> Tracer::start(const BpfConfig& s, const KernelProbe& probe,
                                       std::optional<AttachMode> forced) {
   check_btf(probe.btf_path);
@@ -224,7 +262,7 @@ std::unique_ptr<Tracer> Tracer::start(const BpfConfig& s, const KernelProbe& pro
   t->impl_->log = std::make_unique<LibbpfLog>(getenv("KLEAK_VERBOSE") != nullptr);
 
   KernelOffer offer = probe_kernel(probe, probe.tracefs.empty());
-  AttachRequest req{s.kinds_mask, forced, s.cgroup_id != 0, s.cache.has_value()};
+  AttachRequest req{s.kinds_mask, forced, s.cgroup_id != 0, s.cache.has_value(), s.bulk_frees};
   AttachPlan plan = plan_attach(offer, probe_helpers(req.cgroup), req);
 
   LIBBPF_OPTS(bpf_object_open_opts, oopts);
@@ -236,9 +274,10 @@ std::unique_ptr<Tracer> Tracer::start(const BpfConfig& s, const KernelProbe& pro
   t->bpf_variant_ = task_helpers_variant(plan.task);
   t->sample_every_ = skel->rodata->cfg_sample_every;
   t->stack_reuse_ = s.capture_stacks ? skel->rodata->cfg_stack_reuse : 1;
-  select_programs(skel, plan.families);
+  select_programs(skel, plan);
   load(skel, *t->impl_->log);
   t->attach_families(plan.families);
+  t->attach_bulk_frees(plan.bulk_frees);
   t->window_start_ns_ = monotonic_ns();
   return t;
 }

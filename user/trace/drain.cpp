@@ -136,6 +136,10 @@ size_t Tracer::gc_stacks() {
                                            [&](const kleak_churn_key& k, const kleak_churn&) {
                                              if (k.stack_id >= 0) referenced.insert(static_cast<uint32_t>(k.stack_id));
                                            });
+  // Stacks with unseen frees keep their id: the count is about that stack.
+  read_batch<int32_t, uint64_t>(bpf_map__fd(skel->maps.unseen), [&](const int32_t& k, const uint64_t&) {
+    if (k >= 0) referenced.insert(static_cast<uint32_t>(k));
+  });
   const StackMaps maps(skel);
   std::set<uint32_t> stale;
   size_t freed = 0;
@@ -167,6 +171,8 @@ Collected Tracer::drain() const {
   snap.dropped_in_drain += read_batch<kleak_churn_key, kleak_churn>(
       bpf_map__fd(skel->maps.churn),
       [&](const kleak_churn_key& k, const kleak_churn& v) { snap.churn.emplace_back(k, v); });
+  snap.dropped_in_drain += read_batch<int32_t, uint64_t>(
+      bpf_map__fd(skel->maps.unseen), [&](const int32_t& k, const uint64_t& v) { snap.unseen_frees[k] = v; });
   snap.now_ns = monotonic_ns();
   derive_window_frees(snap.allocs, snap.churn);
 

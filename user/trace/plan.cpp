@@ -14,6 +14,7 @@ std::string_view attach_mode_name(AttachMode m) {
     case AttachMode::Tracepoint: return "tracepoint";
     case AttachMode::Kprobe: return "kprobe";
     case AttachMode::None: return "none";
+    case AttachMode::Fentry: return "fentry";
   }
   return "none";
 }
@@ -35,6 +36,43 @@ const std::vector<EventSpec>& event_table() {
       {"vmalloc", "vmalloc", "free_vmap_area_noflush", true, "free_vmap_area_noflush"},
   };
   return table;
+}
+
+const std::vector<BulkFreeSpec>& bulk_free_table() {
+  static const std::vector<BulkFreeSpec> table = {
+      {"kmem_cache_free_bulk", "fentry_kmem_cache_free_bulk", "kprobe_kmem_cache_free_bulk"},
+      // fexit: only an object the sheaf took is freed (the function returns whether it did).
+      {"__kfree_rcu_sheaf", "fexit_kfree_rcu_sheaf", ""},
+  };
+  return table;
+}
+
+std::vector<BulkFreePlan> plan_bulk_frees(const std::vector<BulkFreeFacts>& facts,
+                                          const std::vector<FamilyPlan>& families) {
+  bool objects_traced = false;
+  for (const auto& f : families)
+    if ((f.family == "slab" || f.family == "kmalloc") && f.mode != AttachMode::None) objects_traced = true;
+  std::vector<BulkFreePlan> plans;
+  const auto& table = bulk_free_table();
+  for (size_t i = 0; i < table.size(); ++i) {
+    BulkFreeFacts f = i < facts.size() ? facts[i] : BulkFreeFacts{};
+    BulkFreePlan p{std::string(table[i].function), AttachMode::None, "", false};
+    if (!objects_traced) {
+      p.reason = "slab and kmalloc objects are not traced";
+    } else if (!f.exists) {
+      p.absent = true;
+      p.reason = "not in this kernel";
+    } else if (!table[i].fentry.empty() && f.fentry) {
+      p.mode = AttachMode::Fentry;
+    } else if (!table[i].kprobe.empty() && f.kprobe) {
+      p.mode = AttachMode::Kprobe;
+      p.reason = f.fentry_why;
+    } else {
+      p.reason = f.fentry_why + "; " + (table[i].kprobe.empty() ? "no kprobe program" : f.kprobe_why);
+    }
+    plans.push_back(std::move(p));
+  }
+  return plans;
 }
 
 static uint32_t family_kind(std::string_view family) {
@@ -142,6 +180,10 @@ std::string task_helpers_variant(const TaskHelpers& h) {
 AttachPlan plan_attach(const KernelOffer& offer, const HelperFacts& helpers, const AttachRequest& req) {
   AttachPlan plan;
   plan.families = plan_families([&](const EventSpec& e) { return offer.facts(e); }, req.forced, req.kinds_mask);
+  plan.bulk_frees = plan_bulk_frees(offer.bulk_frees, plan.families);
+  if (!req.bulk_frees)
+    for (auto& b : plan.bulk_frees)
+      if (!b.absent) b = {b.function, AttachMode::None, "off (--bulk-frees off)", false};
   if (req.forced == AttachMode::Tracepoint && offer.tracefs.empty()) throw Error(offer.tracefs_why);
   if (req.cgroup) {
     plan.cgroup_by_helper = helpers.ancestor_cgroup;

@@ -3,7 +3,9 @@
 // verifier accepts. `kleak trace` plans from them (plan.cpp), `kleak doctor` prints them.
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <bpf/bpf.h>
 #include <sys/mount.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -146,6 +148,47 @@ std::set<std::string> kallsyms_text_symbols(const std::set<std::string>& wanted)
   return found;
 }
 
+// Whether a tracing program (fentry) loads against `function`: the verifier's and the
+// trampoline's answer for this kernel, asked with a two-instruction program that is never
+// attached. Some kernels refuse every one (measured on the 6.18 dev VM: EPERM) while kprobes
+// or nothing else work; 6.1 and 5.10 load them.
+bool fentry_loads(const btf* vmlinux, std::string_view function, std::string& why) {
+  int id = btf__find_by_name_kind(vmlinux, std::string(function).c_str(), BTF_KIND_FUNC);
+  if (id < 0) {
+    why = "no BTF for function " + std::string(function);
+    return false;
+  }
+  const bpf_insn insns[] = {
+      {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .src_reg = 0, .off = 0, .imm = 0},
+      {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
+  };
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FENTRY,
+              .attach_btf_id = static_cast<__u32>(id));
+  int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "kleak_fentry", "GPL", insns, 2, &opts);
+  if (fd < 0) {
+    why = "fentry refused here (" + std::string(std::strerror(errno)) + ")";
+    return false;
+  }
+  close(fd);
+  return true;
+}
+
+std::vector<BulkFreeFacts> probe_bulk_frees(const btf* vmlinux, bool kprobe_pmu,
+                                            const std::set<std::string>& ksyms) {
+  std::vector<BulkFreeFacts> out;
+  for (const auto& b : bulk_free_table()) {
+    BulkFreeFacts f;
+    std::string fn(b.function);
+    f.exists = ksyms.count(fn) || btf__find_by_name_kind(vmlinux, fn.c_str(), BTF_KIND_FUNC) >= 0;
+    if (f.exists) f.fentry = fentry_loads(vmlinux, fn, f.fentry_why);
+    f.kprobe = kprobe_pmu && ksyms.count(fn);
+    f.kprobe_why = !kprobe_pmu ? "kprobes are not available on this kernel (CONFIG_KPROBES)"
+                               : "kernel symbol " + fn + " not found";
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
 }  // namespace
 
 KernelOffer probe_kernel(const KernelProbe& probe, bool may_mount) {
@@ -155,7 +198,9 @@ KernelOffer probe_kernel(const KernelProbe& probe, bool may_mount) {
   o.tracefs = find_tracefs(probe.tracefs, may_mount, o.tracefs_why);
   o.kprobe_pmu = fs::exists("/sys/bus/event_source/devices/kprobe/type");
   std::set<std::string> kprobe_syms;
-  if (o.kprobe_pmu) kprobe_syms = kallsyms_text_symbols({"alloc_vmap_area", "free_vmap_area_noflush"});
+  std::set<std::string> wanted{"alloc_vmap_area", "free_vmap_area_noflush"};
+  for (const auto& b : bulk_free_table()) wanted.insert(std::string(b.function));
+  kprobe_syms = kallsyms_text_symbols(wanted);
   for (const auto& e : event_table()) {
     EventFacts f;
     f.btf_why = check_btf_proto(vmlinux, e.name);
@@ -175,6 +220,7 @@ KernelOffer probe_kernel(const KernelProbe& probe, bool may_mount) {
     }
     o.events.push_back(std::move(f));
   }
+  o.bulk_frees = probe_bulk_frees(vmlinux, o.kprobe_pmu, kprobe_syms);
   o.cgroup_has_ancestor_ids = btf_has_member(vmlinux, "cgroup", "ancestor_ids");
   o.slab_tracepoint_has_name =
       btf_has_member(vmlinux, "trace_event_raw_kmem_cache_alloc", "__data_loc_name");
