@@ -189,9 +189,10 @@ fi
 # instances' reports (one a second, --interval), and after the frees the default instance's until
 # it holds none of them (kfree_rcu frees after a grace period, from a worker); the off instance is
 # stopped at the same moment, so it has seen every free the other one saw.
-# Then unseen frees under the lane's churn (BULK_FORKS fork+exec), each instance alone with the
-# same loop: a pair would trace each other's start (the verifier's allocations), which one of
-# them then finds freed unseen (measured on 5.10: ~700 of ~1450).
+# Then unseen frees under the lane's churn (BULK_FORKS fork+exec of a `cat` of a sysfs file:
+# kernfs frees the file's open node with kfree_rcu), each instance alone with the same loop: a
+# pair would trace each other's start (the verifier's allocations), which one of them then finds
+# freed unseen (measured on 5.10: ~700 of ~1450).
 #
 # last_report FILE: the newest complete report of a --interval JSON stream (each report is
 # pretty-printed: "{" and "}" alone on their lines open and close it). By line numbers, on the
@@ -314,7 +315,7 @@ bulk_under_trace() {
     if await_tracing "$U/$i" "$u_pid"; then
       t=$(now)
       n=0
-      while [ $n -lt "$BULK_FORKS" ]; do /bin/busybox true; n=$((n + 1)); done
+      while [ $n -lt "$BULK_FORKS" ]; do /bin/busybox cat /sys/devices/system/cpu/online >/dev/null; n=$((n + 1)); done
       echo "forks=$BULK_FORKS seconds=$(($(now) - t))" >"$U/$i/forks.txt"
     fi
     stop_trace_pid "$u_pid" "$U/$i"
