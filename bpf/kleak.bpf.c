@@ -494,9 +494,21 @@ int BPF_KPROBE(kprobe_free_vmap_area_noflush, struct vmap_area *va)
  * (user/trace/plan.cpp: bulk_free_table()). Runs before the objects are freed.
  */
 SEC("fentry/kmem_cache_free_bulk")
-int BPF_PROG(fentry_kmem_cache_free_bulk, struct kmem_cache *s, size_t size, void **p)
+int BPF_PROG(fentry_kmem_cache_free_bulk)
 {
-	return record_free_bulk((__u64)s, size, p);
+	/*
+	 * The arguments (s, size, p) are read from the trampoline's copy with one helper call, not
+	 * as BPF_PROG's arguments: a direct read of ctx is checked against the function's BTF, and
+	 * before 6.x the verifier takes only scalars and pointers to a struct or to void there
+	 * (btf_ctx_access), so `void **p` is refused on 5.10 and 6.1 ("func 'kmem_cache_free_bulk'
+	 * arg2 type PTR is not a struct", "invalid bpf_context access off=16 size=8"). A helper's
+	 * read of the same slots is no ctx access; passing ctx to it needs allow_ptr_leaks, which
+	 * CAP_PERFMON gives (as for the free marks).
+	 */
+	__u64 args[3] = {};
+
+	bpf_probe_read_kernel(args, sizeof(args), ctx);
+	return record_free_bulk(args[0], args[1], (void **)args[2]);
 }
 
 SEC("kprobe/kmem_cache_free_bulk")

@@ -792,24 +792,39 @@ static __always_inline int record_free_in(__u32 kind, enum kleak_space space, __
 }
 
 /*
+ * frees_unmatched() for a bulk free, as a global function: the verifier checks it once, with `n`
+ * unknown, instead of once per state the loop below ends in. Inlined, its `if (!n)` on a count
+ * that is a constant on each path made the verifier mark the loop's counters precise, and then
+ * no iteration's states pruned another's: every mix of NULL/matched/unmatched objects was a state
+ * of its own. Measured with the kprobe program on 6.18: 1,000,000 instructions (the limit, E2BIG)
+ * already at 64 iterations; under TCG, 5.10 and 6.1 took ~70 s to load the 512-iteration fentry
+ * program, in every kleak start.
+ */
+__noinline int bulk_frees_unmatched(__u32 kind, __u64 cache, __u64 n)
+{
+	frees_unmatched(kind, cache, n);
+	return 0;
+}
+
+/*
  * kmem_cache_free_bulk(s, n, objs): the objects of one bulk free, followed through the same
  * free path as traced frees, KLEAK_BULK_MAX at most (the rest is counted as truncated: unseen).
  * kfree_bulk() passes s == NULL: kmalloc objects, whose records share the slab key space. The
  * body is kept small (one read, one delete) and the counters are added once per call: a bounded
- * loop is verified iteration by iteration, and 5.10 has no bpf_loop.
+ * loop is verified iteration by iteration, and 5.10 has no bpf_loop. The loop runs on `n`
+ * itself and the kind is chosen after it: a count clamped before it (n < MAX ? n : MAX: a
+ * constant above the clamp) and a kind chosen before (s NULL or not) made the verifier walk all
+ * iterations four times. With both, and the global function above: 36,396 instructions (6.18).
  */
 static __always_inline int record_free_bulk(__u64 cache, __u64 n, void **objs)
 {
-	__u32 kind = cache ? KLEAK_KIND_SLAB : KLEAK_KIND_KMALLOC;
-	__u64 todo = n < KLEAK_BULK_MAX ? n : KLEAK_BULK_MAX;
-	__u64 matched = 0, nulls = 0, unmatched = 0;
+	__u64 done = 0, matched = 0, nulls = 0, unmatched = 0;
+	__u32 kind;
 
-	if (n > KLEAK_BULK_MAX)
-		count_n(kind, KLEAK_FREE_BULK_TRUNCATED, n - KLEAK_BULK_MAX);
 	for (__u32 i = 0; i < KLEAK_BULK_MAX; i++) {
 		__u64 obj = 0;
 
-		if (i >= todo)
+		if (i >= n)
 			break;
 		bpf_probe_read_kernel(&obj, sizeof(obj), &objs[i]);
 		if (zero_or_null(obj))
@@ -818,12 +833,16 @@ static __always_inline int record_free_bulk(__u64 cache, __u64 n, void **objs)
 			matched++;
 		else
 			unmatched++;
+		done++;
 	}
-	count_n(kind, KLEAK_FREE_SEEN, todo);
-	count_n(kind, KLEAK_FREE_BULK, todo);
+	kind = cache ? KLEAK_KIND_SLAB : KLEAK_KIND_KMALLOC;
+	if (n > done)
+		count_n(kind, KLEAK_FREE_BULK_TRUNCATED, n - done);
+	count_n(kind, KLEAK_FREE_SEEN, done);
+	count_n(kind, KLEAK_FREE_BULK, done);
 	count_n(kind, KLEAK_FREE_NULL, nulls);
 	count_n(kind, KLEAK_FREE_MATCHED, matched);
-	frees_unmatched(kind, cache, unmatched);
+	bulk_frees_unmatched(kind, cache, unmatched);
 	return 0;
 }
 

@@ -12,6 +12,18 @@
  *   leaky_vmalloc_one  vmalloc(size)                      kind vmalloc (one vmap area each)
  *   leaky_pages_one    alloc_pages(GFP_KERNEL, order)     kind page, category page_direct
  *
+ * and frees that fire no per-object free event (tools/qemu/README.md, scenario bulk/):
+ *
+ *   leaky_cache_bulk       kmem_cache_alloc_bulk(leaky_cache, COUNT): kind slab. SLUB fires no
+ *                          allocation event for these either (5.10, 6.1: "Trace call missing")
+ *   leaky_cache_each_one   kmem_cache_alloc(leaky_cache), one by one, into the same bulk array:
+ *                          allocations a tracer sees, freed where it sees no free
+ *   leaky_free_cache_bulk  kmem_cache_free_bulk(leaky_cache, n, array) of the whole array
+ *   leaky_kmalloc_rcu_one  kmalloc(size) of an object with a struct rcu_head, kind kmalloc
+ *   leaky_free_rcu_all     kfree_rcu() of each: after a grace period the kernel's batching frees
+ *                          most of them with kfree_bulk() = kmem_cache_free_bulk(NULL, ...)
+ *                          (5.10, 6.1), the rest with kfree()
+ *
  * Leaks happen at load time (module parameters) or on demand through debugfs, so that a tracer
  * can be running when they happen:
  *
@@ -20,12 +32,17 @@
  *   echo "kmalloc_node COUNT SIZE", "cache_node COUNT 0"        (the _node allocators)
  *   echo "vmalloc COUNT SIZE" > /sys/kernel/debug/leaky/leak
  *   echo "pages COUNT ORDER"  > /sys/kernel/debug/leaky/leak
+ *   echo "cache_bulk COUNT"   > /sys/kernel/debug/leaky/leak     (kmem_cache_alloc_bulk)
+ *   echo "cache_each COUNT"   > /sys/kernel/debug/leaky/leak     (kmem_cache_alloc, bulk array)
+ *   echo "free_cache_bulk"    > /sys/kernel/debug/leaky/leak     (kmem_cache_free_bulk of it all)
+ *   echo "kmalloc_rcu COUNT SIZE", "free_rcu"                   (kmalloc, then kfree_rcu each)
  *   cat /sys/kernel/debug/leaky/stats     one line of key=value totals of what is held
  *   echo 1 > /sys/kernel/debug/leaky/free free everything (rmmod does too)
  *
  * The module keeps its leaks on lists threaded through the leaked memory itself (a list_head at
  * the start of each kmalloc, cache and vmalloc buffer, page->lru for pages), so it makes no
- * allocation of its own that a tracer would add to the leaks' stacks.
+ * allocation of its own that a tracer would add to the leaks' stacks. The bulk objects are held in
+ * a static array (LEAKY_BULK_MAX pointers), for the same reason.
  *
  * stats: kmalloc_count, kmalloc_bytes_req (sum of sizes asked for), kmalloc_bytes_alloc (sum of
  * ksize(): the slab slot), cache_count, cache_bytes_req (count * object size; the slot size,
@@ -33,7 +50,11 @@
  * vmalloc_count, vmalloc_bytes (sizes asked for), vmalloc_area_bytes (PAGE_ALIGN(size) + one
  * guard page each: the vmap area), page_count (calls), page_bytes (PAGE_SIZE << order each),
  * knode_count, knode_bytes_req, knode_bytes_alloc (kmalloc_node), cnode_count (objects of
- * leaky_cache from kmem_cache_alloc_node).
+ * leaky_cache from kmem_cache_alloc_node), cbulk_count (objects from kmem_cache_alloc_bulk),
+ * ceach_count (from kmem_cache_alloc into the bulk array), rcu_count, rcu_bytes_req,
+ * rcu_bytes_alloc (kmalloc_rcu); and what left since the module was loaded (never reset):
+ * bulk_freed (objects given to kmem_cache_free_bulk), bulk_calls (its calls), rcu_queued (objects
+ * given to kfree_rcu).
  */
 #include <linux/debugfs.h>
 #include <linux/gfp.h>
@@ -42,6 +63,7 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/rcupdate.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
@@ -70,6 +92,23 @@ struct leaky_buf {
 	size_t size;
 };
 
+/* kmalloc_rcu: freed with kfree_rcu(b, rcu). */
+struct leaky_rcu_buf {
+	struct list_head node;
+	struct rcu_head rcu;
+	size_t size;
+};
+
+/*
+ * The bulk array: objects of leaky_cache from kmem_cache_alloc_bulk and from kmem_cache_alloc,
+ * freed together by one kmem_cache_free_bulk. Static: an allocation of the array would show up
+ * under the leaks' own stacks. 5.10's kfree_rcu batches hold at most 510 pointers, a tracer's
+ * bulk loop may stop earlier: the lane's scenario stays below 512.
+ */
+#define LEAKY_BULK_MAX 1024
+static void *leaky_bulk[LEAKY_BULK_MAX];
+static unsigned int leaky_bulk_n;
+
 /*
  * A cache of the driver's own. It has a constructor, so SLUB never merges it into another
  * cache of the same size (whose name the allocation event would then report).
@@ -87,13 +126,20 @@ static LIST_HEAD(kmalloc_list);
 static LIST_HEAD(cache_list);
 static LIST_HEAD(vmalloc_list);
 static LIST_HEAD(page_list);
+static LIST_HEAD(rcu_list);
 static struct {
 	u64 kmalloc_count, kmalloc_bytes_req, kmalloc_bytes_alloc;
 	u64 cache_count, cache_bytes_req;
 	u64 vmalloc_count, vmalloc_bytes, vmalloc_area_bytes;
 	u64 page_count, page_bytes;
 	u64 knode_count, knode_bytes_req, knode_bytes_alloc, cnode_count;
+	u64 cbulk_count, ceach_count;
+	u64 rcu_count, rcu_bytes_req, rcu_bytes_alloc;
 } held;
+/* What the bulk and kfree_rcu frees gave back since the module was loaded (never reset). */
+static struct {
+	u64 bulk_freed, bulk_calls, rcu_queued;
+} gone;
 static struct dentry *leaky_dir;
 
 static noinline int leaky_kmalloc_one(size_t size)
@@ -178,6 +224,87 @@ static noinline int leaky_pages_one(unsigned int order)
 	return 0;
 }
 
+/*
+ * kmem_cache_alloc_bulk: `count` objects at once. Returns 0 or -ENOMEM (then nothing was taken:
+ * the kernel frees a partial bulk itself).
+ */
+static noinline int leaky_cache_bulk(unsigned int count)
+{
+	int got;
+
+	if (count > LEAKY_BULK_MAX - leaky_bulk_n)
+		return -ENOSPC;
+	if (!count)
+		return 0;
+	got = kmem_cache_alloc_bulk(leaky_cache, GFP_KERNEL, count, &leaky_bulk[leaky_bulk_n]);
+	if (got <= 0)
+		return -ENOMEM;
+	leaky_bulk_n += got;
+	held.cbulk_count += got;
+	return 0;
+}
+
+/* One kmem_cache_alloc into the bulk array: an allocation event, but a bulk free. */
+static noinline int leaky_cache_each_one(void)
+{
+	void *obj;
+
+	if (leaky_bulk_n >= LEAKY_BULK_MAX)
+		return -ENOSPC;
+	obj = kmem_cache_alloc(leaky_cache, GFP_KERNEL);
+	if (!obj)
+		return -ENOMEM;
+	leaky_bulk[leaky_bulk_n++] = obj;
+	held.ceach_count++;
+	return 0;
+}
+
+/* The whole bulk array back in one kmem_cache_free_bulk: no kmem_cache_free event for any. */
+static noinline void leaky_free_cache_bulk(void)
+{
+	if (!leaky_bulk_n)
+		return;
+	kmem_cache_free_bulk(leaky_cache, leaky_bulk_n, leaky_bulk);
+	gone.bulk_freed += leaky_bulk_n;
+	gone.bulk_calls++;
+	memset(leaky_bulk, 0, leaky_bulk_n * sizeof(leaky_bulk[0]));
+	leaky_bulk_n = 0;
+	held.cbulk_count = 0;
+	held.ceach_count = 0;
+}
+
+static noinline int leaky_kmalloc_rcu_one(size_t size)
+{
+	struct leaky_rcu_buf *b = kmalloc(size, GFP_KERNEL);
+
+	if (!b)
+		return -ENOMEM;
+	b->size = size;
+	list_add(&b->node, &rcu_list);
+	held.rcu_count++;
+	held.rcu_bytes_req += size;
+	held.rcu_bytes_alloc += ksize(b);
+	return 0;
+}
+
+/*
+ * kfree_rcu of every kmalloc_rcu object. The kernel frees them after a grace period from its
+ * kfree_rcu batches: kfree_bulk() where it had a page for the batch's pointer array, else kfree().
+ */
+static noinline void leaky_free_rcu_all(void)
+{
+	struct leaky_rcu_buf *b, *tb;
+
+	list_for_each_entry_safe(b, tb, &rcu_list, node) {
+		list_del(&b->node);
+		kfree_rcu(b, rcu);
+		gone.rcu_queued++;
+	}
+	held.rcu_count = 0;
+	held.rcu_bytes_req = 0;
+	held.rcu_bytes_alloc = 0;
+}
+
 /* One request: `count` leaks of one kind. Returns 0 or the first error. */
 static int leaky_leak(const char *kind, unsigned int count, unsigned int arg)
 {
@@ -210,6 +337,20 @@ static int leaky_leak(const char *kind, unsigned int count, unsigned int arg)
 			return -EINVAL;
 		for (i = 0; i < count && !err; i++)
 			err = leaky_pages_one(arg);
+	} else if (!strcmp(kind, "cache_bulk")) {
+		err = leaky_cache_bulk(count);
+	} else if (!strcmp(kind, "cache_each")) {
+		for (i = 0; i < count && !err; i++)
+			err = leaky_cache_each_one();
+	} else if (!strcmp(kind, "free_cache_bulk")) {
+		leaky_free_cache_bulk();
+	} else if (!strcmp(kind, "kmalloc_rcu")) {
+		if (arg < sizeof(struct leaky_rcu_buf) || arg > PAGE_SIZE)
+			return -EINVAL;
+		for (i = 0; i < count && !err; i++)
+			err = leaky_kmalloc_rcu_one(arg);
+	} else if (!strcmp(kind, "free_rcu")) {
+		leaky_free_rcu_all();
 	} else {
 		return -EINVAL;
 	}
@@ -219,7 +360,9 @@ static int leaky_leak(const char *kind, unsigned int count, unsigned int arg)
 static void leaky_free_all(void)
 {
 	struct leaky_buf *b, *tb;
+	struct leaky_rcu_buf *r, *tr;
 	struct page *p, *tp;
+	unsigned int i;
 
 	list_for_each_entry_safe(b, tb, &kmalloc_list, node) {
 		list_del(&b->node);
@@ -237,6 +380,15 @@ static void leaky_free_all(void)
 		list_del(&p->lru);
 		__free_pages(p, page_private(p));
 	}
+	/* One by one: the bulk and kfree_rcu frees are only what their requests ask for. */
+	for (i = 0; i < leaky_bulk_n; i++)
+		kmem_cache_free(leaky_cache, leaky_bulk[i]);
+	memset(leaky_bulk, 0, sizeof(leaky_bulk));
+	leaky_bulk_n = 0;
+	list_for_each_entry_safe(r, tr, &rcu_list, node) {
+		list_del(&r->node);
+		kfree(r);
+	}
 	memset(&held, 0, sizeof(held));
 }
 
@@ -244,7 +396,7 @@ static noinline ssize_t leaky_write(struct file *file, const char __user *ubuf, 
 				    loff_t *ppos)
 {
 	char buf[64], kind[16];
-	unsigned int count, arg;
+	unsigned int count = 0, arg = 0;
 	int err;
 
 	if (len >= sizeof(buf))
@@ -252,7 +404,8 @@ static noinline ssize_t leaky_write(struct file *file, const char __user *ubuf, 
 	if (copy_from_user(buf, ubuf, len))
 		return -EFAULT;
 	buf[len] = 0;
-	if (sscanf(buf, "%15s %u %u", kind, &count, &arg) != 3)
+	/* "KIND COUNT ARG"; the bulk modes take "KIND COUNT" (cache_bulk, cache_each) or "KIND". */
+	if (sscanf(buf, "%15s %u %u", kind, &count, &arg) < 1)
 		return -EINVAL;
 	mutex_lock(&leaky_lock);
 	err = leaky_leak(kind, count, arg);
@@ -271,7 +424,7 @@ static ssize_t leaky_free_write(struct file *file, const char __user *ubuf, size
 
 static ssize_t leaky_stats_read(struct file *file, char __user *ubuf, size_t len, loff_t *ppos)
 {
-	char buf[512];
+	char buf[768];
 	int n;
 
 	mutex_lock(&leaky_lock);
@@ -280,12 +433,16 @@ static ssize_t leaky_stats_read(struct file *file, char __user *ubuf, size_t len
 		      "cache_count=%llu cache_bytes_req=%llu "
 		      "vmalloc_count=%llu vmalloc_bytes=%llu vmalloc_area_bytes=%llu "
 		      "page_count=%llu page_bytes=%llu page_size=%lu "
-		      "knode_count=%llu knode_bytes_req=%llu knode_bytes_alloc=%llu cnode_count=%llu\n",
+		      "knode_count=%llu knode_bytes_req=%llu knode_bytes_alloc=%llu cnode_count=%llu "
+		      "cbulk_count=%llu ceach_count=%llu rcu_count=%llu rcu_bytes_req=%llu "
+		      "rcu_bytes_alloc=%llu bulk_freed=%llu bulk_calls=%llu rcu_queued=%llu\n",
 		      held.kmalloc_count, held.kmalloc_bytes_req, held.kmalloc_bytes_alloc,
 		      held.cache_count, held.cache_bytes_req,
 		      held.vmalloc_count, held.vmalloc_bytes, held.vmalloc_area_bytes,
 		      held.page_count, held.page_bytes, PAGE_SIZE,
-		      held.knode_count, held.knode_bytes_req, held.knode_bytes_alloc, held.cnode_count);
+		      held.knode_count, held.knode_bytes_req, held.knode_bytes_alloc, held.cnode_count,
+		      held.cbulk_count, held.ceach_count, held.rcu_count, held.rcu_bytes_req,
+		      held.rcu_bytes_alloc, gone.bulk_freed, gone.bulk_calls, gone.rcu_queued);
 	mutex_unlock(&leaky_lock);
 	return simple_read_from_buffer(ubuf, len, ppos, buf, n);
 }

@@ -6,7 +6,7 @@
 #
 # /lane/config (written by run-lane.sh) sets: KLEAK_BIN, KLEAK_PLANTER, KLEAK_TESTS,
 # BALLOON_BYTES, TEST_TIMEOUT, SCENARIO_TIMEOUT, GTEST_FILTER, SCENARIOS, LEAK_* (the leaky
-# driver's requests).
+# driver's requests), BULK_LEAK, BULK_FORKS (the bulk scenario's).
 set -u
 . /lane/config
 export KLEAK_REQUIRE_BPF=1
@@ -177,6 +177,155 @@ if [ -z "${skip_leaky:-}" ]; then
   fi
   say "leaky module scenario done in $(($(now) - s))s"
 fi
+
+# ---- scenario: frees without a per-object event (kmem_cache_free_bulk, kfree_rcu) ------------
+# Two `kleak trace` at once over the same window, the default one ("on") and one with
+# --bulk-frees off ("off"), so that both see the same allocations and frees. The driver's leaks
+# are made by /lane/leakyctl (a script: its comm, "leakyctl", is what the reports are filtered on,
+# so that they stay small; the filter is a view of the records, every free still reaches BPF).
+# BULK_LEAK="A E M S": A objects of leaky_cache from kmem_cache_alloc_bulk and E from
+# kmem_cache_alloc, all in one array given back by one kmem_cache_free_bulk (A + E <= 512), and M
+# kmallocs of S bytes given to kfree_rcu. Conditions, never sleeps: the leaks are awaited in both
+# instances' reports (one a second, --interval), and after the frees the default instance's until
+# it holds none of them (kfree_rcu frees after a grace period, from a worker); the off instance is
+# stopped at the same moment, so it has seen every free the other one saw.
+# Then unseen frees under the lane's churn (BULK_FORKS fork+exec of a `cat` of a sysfs file:
+# kernfs frees the file's open node with kfree_rcu), each instance alone with the same loop: a
+# pair would trace each other's start (the verifier's allocations), which one of them then finds
+# freed unseen (measured on 5.10: ~700 of ~1450).
+#
+# last_report FILE: the newest complete report of a --interval JSON stream (each report is
+# pretty-printed: "{" and "}" alone on their lines open and close it). By line numbers, on the
+# stream's last 400 kB (a report filtered to leakyctl is ~90 kB, mostly the churn list; an awk
+# that gathered each report's lines took minutes under TCG).
+last_report() {
+  tail -c 400000 "$1" >/tmp/last-report.$$ 2>/dev/null
+  lr_c=$(grep -n '^}$' /tmp/last-report.$$ | tail -n 1 | cut -d: -f1)
+  lr_o=$(head -n "${lr_c:-0}" /tmp/last-report.$$ | grep -n '^{$' | tail -n 1 | cut -d: -f1)
+  [ -n "$lr_c" ] && [ -n "$lr_o" ] && sed -n "${lr_o},${lr_c}p" /tmp/last-report.$$
+  rm -f /tmp/last-report.$$
+}
+# leaky_held FILE FUNCTION...: "FUNCTION=N ..." with N the objects outstanding under stacks whose
+# first frame is FUNCTION in the newest report of FILE (one jq for all); N is -1 without a report.
+leaky_held() {
+  lh_f=$1
+  shift
+  last_report "$lh_f" | jq -r '[$ARGS.positional[] as $f | "\($f)=\([.stacks[] | select((.frames[0] // "") | startswith($f + "+")) | .count] | add // 0)"] | join(" ")' --args "$@" 2>/dev/null | grep . ||
+    for lh_fn in "$@"; do printf '%s=-1 ' "$lh_fn"; done
+}
+# start_trace_in DIR ARGS: `kleak trace` in the background into DIR (trace.json, trace.err).
+start_trace_in() {
+  st_d=$1
+  shift
+  mkdir -p "$st_d"
+  $KLEAK_RUN trace --duration 1h --format json --top 1000 -o "$st_d/trace.json" "$@" 2>"$st_d/trace.err" &
+}
+# await_tracing DIR PID [DIR PID]: until each DIR's kleak (PID) says it traces; 1 when one exits
+# first or after SCENARIO_TIMEOUT.
+await_tracing() {
+  w=0
+  while [ $# -ge 2 ]; do
+    while ! grep -q 'kleak: tracing' "$1/trace.err" 2>/dev/null; do
+      if ! kill -0 "$2" 2>/dev/null; then say "bulk: kleak trace exited before tracing: $(tail -n 1 "$1/trace.err")"; return 1; fi
+      w=$((w + 1))
+      if [ $w -gt $((SCENARIO_TIMEOUT * 2)) ]; then say "bulk: kleak trace did not start"; return 1; fi
+      sleep 0.5
+    done
+    shift 2
+  done
+}
+stop_trace_pid() {  # PID DIR
+  kill -INT "$1" 2>/dev/null
+  wait "$1"
+  echo "$?" >"$2/trace.rc"
+}
+# wait_held SECONDS DIR... -- FUNCTION=COUNT...: until the newest report of every DIR/trace.json
+# holds COUNT objects under each FUNCTION. Each DIR gets held.txt (what it saw last); 1 on timeout.
+wait_held() {
+  wh_s=$1
+  shift
+  wh_dirs=""
+  while [ "$1" != -- ]; do wh_dirs="$wh_dirs $1"; shift; done
+  shift
+  wh_fns=""
+  for fc in "$@"; do wh_fns="$wh_fns ${fc%=*}"; done
+  t=$(now)
+  while :; do
+    ok=1
+    for wd in $wh_dirs; do
+      seen=$(leaky_held "$wd/trace.json" $wh_fns)
+      echo "$seen waited_s=$(($(now) - t))" >"$wd/held.txt"
+      for fc in "$@"; do case " $seen " in *" $fc "*) ;; *) ok=0 ;; esac; done
+    done
+    [ $ok = 1 ] && return 0
+    [ $(($(now) - t)) -ge "$wh_s" ] && return 1
+    sleep 0.5
+  done
+}
+leaky_stats() { tr -d '\n' </sys/kernel/debug/leaky/stats; echo; }
+bulk_under_trace() {
+  B=$R/bulk
+  mkdir -p "$B"
+  s=$(now)
+  set -- $BULK_LEAK
+  n_bulk=$1 n_each=$2 n_rcu=$3 rcu_size=$4
+  say "bulk scenario: $n_bulk kmem_cache_alloc_bulk + $n_each kmem_cache_alloc objects freed by kmem_cache_free_bulk, $n_rcu kmallocs of $rcu_size B by kfree_rcu; then $BULK_FORKS forks"
+  if ! insmod /lane/leaky.ko 2>"$B/insmod.err"; then say "bulk: insmod leaky.ko failed: $(cat "$B/insmod.err")"; return; fi
+  printf '#!/bin/sh\necho "$*" >/sys/kernel/debug/leaky/leak\n' >/lane/leakyctl
+  chmod 755 /lane/leakyctl
+  echo "n_bulk=$n_bulk n_each=$n_each n_rcu=$n_rcu rcu_size=$rcu_size" >"$B/want.txt"
+  start_trace_in "$B/on" --interval 1s --filter 'comm == "leakyctl"'
+  on_pid=$!
+  start_trace_in "$B/off" --interval 1s --filter 'comm == "leakyctl"' --bulk-frees off
+  off_pid=$!
+  if await_tracing "$B/on" "$on_pid" "$B/off" "$off_pid"; then
+    say "bulk: both traces started after $(($(now) - s))s"
+    { /lane/leakyctl cache_bulk "$n_bulk" && /lane/leakyctl cache_each "$n_each" &&
+        /lane/leakyctl kmalloc_rcu "$n_rcu" "$rcu_size"; } 2>"$B/leak.err" || say "bulk: leakyctl failed: $(cat "$B/leak.err")"
+    leaky_stats >"$B/stats-leaked.txt"
+    # Leaked: both instances must show them (kmem_cache_alloc_bulk's objects are not awaited:
+    # SLUB fires no allocation event for them).
+    wait_held 120 "$B/on" "$B/off" -- leaky_cache_each_one="$n_each" leaky_kmalloc_rcu_one="$n_rcu" ||
+      say "bulk: leaks not found: on: $(cat "$B/on/held.txt"), off: $(cat "$B/off/held.txt")"
+    for i in on off; do
+      cp "$B/$i/held.txt" "$B/$i/held-leaked.txt"
+      last_report "$B/$i/trace.json" >"$B/$i/leaked.json"
+    done
+    t_free=$(now)
+    { /lane/leakyctl free_cache_bulk && /lane/leakyctl free_rcu; } 2>>"$B/leak.err" || say "bulk: leakyctl free failed: $(cat "$B/leak.err")"
+    leaky_stats >"$B/stats-freed.txt"
+    # Freed: the default instance's reports until none is held (the kfree_rcu batch is freed after
+    # a grace period). The --bulk-frees off instance keeps what went through kmem_cache_free_bulk.
+    if wait_held 180 "$B/on" -- leaky_cache_each_one=0 leaky_kmalloc_rcu_one=0 leaky_cache_bulk=0; then
+      echo "gone_after_s=$(($(now) - t_free))" >"$B/gone.txt"
+    else
+      echo "gone_after_s=timeout" >"$B/gone.txt"; say "bulk: still held after the frees: $(cat "$B/on/held.txt")"
+    fi
+  fi
+  stop_trace_pid "$on_pid" "$B/on"
+  stop_trace_pid "$off_pid" "$B/off"
+  for i in on off; do last_report "$B/$i/trace.json" >"$B/$i/final.json"; done
+  say "bulk: leaked: $(cut -d' ' -f1-2 "$B/off/held-leaked.txt" 2>/dev/null); after the frees ($(cat "$B/gone.txt" 2>/dev/null)): on: $(leaky_held "$B/on/final.json" leaky_cache_each_one leaky_kmalloc_rcu_one) off: $(leaky_held "$B/off/final.json" leaky_cache_each_one leaky_kmalloc_rcu_one)"
+  rmmod leaky || say "bulk: rmmod leaky failed"
+  # The churn: the same fork loop under each instance alone.
+  U=$B/unseen
+  for i in on off; do
+    if [ $i = off ]; then start_trace_in "$U/$i" --bulk-frees off; else start_trace_in "$U/$i"; fi
+    u_pid=$!
+    if await_tracing "$U/$i" "$u_pid"; then
+      t=$(now)
+      n=0
+      while [ $n -lt "$BULK_FORKS" ]; do /bin/busybox cat /sys/devices/system/cpu/online >/dev/null; n=$((n + 1)); done
+      echo "forks=$BULK_FORKS seconds=$(($(now) - t))" >"$U/$i/forks.txt"
+    fi
+    stop_trace_pid "$u_pid" "$U/$i"
+  done
+  echo "forks=$BULK_FORKS seconds_on=$(kv_of "$U/on/forks.txt" seconds) seconds_off=$(kv_of "$U/off/forks.txt" seconds) unseen_on=$(jq '.unseen_frees' "$U/on/trace.json" 2>/dev/null) unseen_off=$(jq '.unseen_frees' "$U/off/trace.json" 2>/dev/null) frees_in_bulk_on=$(jq '.events.frees_in_bulk // 0' "$U/on/trace.json" 2>/dev/null) frees_in_bulk_off=$(jq '.events.frees_in_bulk // 0' "$U/off/trace.json" 2>/dev/null)" >"$U/unseen.txt"
+  say "bulk: churn: $(cat "$U/unseen.txt")"
+  say "bulk scenario done in $(($(now) - s))s"
+}
+kv_of() { tr ' ' '\n' <"$1" 2>/dev/null | sed -n "s/^$2=//p"; }
+case " $SCENARIOS " in *" bulk "*) bulk_under_trace ;; *) say "bulk scenario not selected" ;; esac
 
 # ---- scenario 2: the host inflates the virtio balloon while kleak traces ---------------------
 balloon_bound() { ls -d /sys/bus/virtio/drivers/virtio_balloon/virtio* >/dev/null 2>&1; }

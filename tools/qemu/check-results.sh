@@ -212,6 +212,77 @@ else
   echo "== leaky driver: not selected (KLEAK_LANE_SCENARIOS)"
 fi
 
+# ---- frees without a per-object event ----------------------------------------------------------
+# held JSON FUNCTION: objects outstanding under stacks whose first shown frame is FUNCTION.
+held() { jq "[.stacks[] | select((.frames[0] // \"\") | startswith(\"$2+\")) | .count] | add // 0" "$1" 2>/dev/null || echo '?'; }
+echo "== frees with no per-object event: kmem_cache_free_bulk and kfree_rcu (leaky.ko; two kleak trace at once, default and --bulk-frees off; then a fork loop under each)"
+K="$R/bulk"
+if ! selected bulk; then
+  echo "        not selected (KLEAK_LANE_SCENARIOS)"
+elif [ ! -s "$K/on/final.json" ] || [ ! -s "$K/off/final.json" ]; then
+  fail "bulk: no reports ($(cat "$K/insmod.err" "$K/leak.err" "$K/on/trace.err" "$K/off/trace.err" 2>/dev/null | grep -v 'kleak: tracing' | tail -n 4 | paste -sd' '))"
+else
+  n_bulk=$(kv "$K/want.txt" n_bulk); n_each=$(kv "$K/want.txt" n_each); n_rcu=$(kv "$K/want.txt" n_rcu)
+  On="$K/on/final.json" Off="$K/off/final.json"
+  info "the driver: leaked: $(cut -d" " -f16- "$K/stats-leaked.txt" 2>/dev/null)"
+  info "            freed:  $(cut -d" " -f16- "$K/stats-freed.txt" 2>/dev/null)"
+  for i in on off; do
+    rc=$(cat "$K/$i/trace.rc" 2>/dev/null || echo '?')
+    [ "$rc" = 0 ] || fail "bulk: kleak trace ($i) exited $rc: $(tail -n 2 "$K/$i/trace.err")"
+  done
+  # The bulk programs: attached in the default instance (fentry where it loads, else a kprobe),
+  # off in the other. 5.10 and 6.1 have BTF and trampolines on x86-64: fentry must load there.
+  src=$(jq -r '.sources.kmem_cache_free_bulk // "absent from the report"' "$On")
+  mode=$(jq -r '.attach_mode.kmem_cache_free_bulk // "none"' "$On")
+  if [ "$src" = attached ] && [ "$mode" = fentry ]; then
+    pass "kmem_cache_free_bulk attached as fentry"
+  elif [ "$src" = attached ]; then
+    fail "kmem_cache_free_bulk attached as $mode, not fentry: $(jq -r '[.warnings[]? | select(test("fentry|kmem_cache_free_bulk"))] | join("; ")' "$On")"
+  else
+    fail "kmem_cache_free_bulk not attached: $src"
+  fi
+  info "__kfree_rcu_sheaf (6.18): $(jq -r '.sources.__kfree_rcu_sheaf // "absent from the report"' "$On")"
+  info "--bulk-frees off: kmem_cache_free_bulk: $(jq -r '.sources.kmem_cache_free_bulk // "absent from the report"' "$Off")"
+  # Before the frees: each instance found the traced allocations exactly.
+  for i in on off; do
+    L="$K/$i/leaked.json"
+    e=$(held "$L" leaky_cache_each_one); r=$(held "$L" leaky_kmalloc_rcu_one); b=$(held "$L" leaky_cache_bulk)
+    msg="bulk ($i) before the frees: $e of $n_each kmem_cache_alloc objects, $r of $n_rcu kmalloc_rcu objects outstanding ($(cat "$K/$i/held-leaked.txt" 2>/dev/null | sed 's/.*waited_s=/awaited /')s)"
+    [ "$e" = "$n_each" ] && [ "$r" = "$n_rcu" ] && pass "$msg" || fail "$msg"
+    [ "$i" = on ] && info "kmem_cache_alloc_bulk's $n_bulk objects: $b outstanding (SLUB fires no allocation event for a bulk allocation)"
+  done
+  jq -r '[.stacks[] | select((.frames[0] // "") | test("^leaky_(cache_each_one|kmalloc_rcu_one)\\+"))][] | "stack: \(.count)x \(.frames[0:4] | join(" <- "))"' "$K/on/leaked.json" | sed 's/^/        /'
+  # After the frees: the default instance holds none of them; --bulk-frees off still holds every
+  # object kmem_cache_free_bulk freed (the defect the bulk programs fix) and the kfree_rcu objects
+  # the kernel's batch freed with kfree_bulk (those whose address was not taken again meanwhile).
+  e=$(held "$On" leaky_cache_each_one); r=$(held "$On" leaky_kmalloc_rcu_one); b=$(held "$On" leaky_cache_bulk)
+  msg="bulk (default) after the frees: $e kmem_cache_free_bulk'd, $r kfree_rcu'd, $b bulk-allocated objects outstanding (gone $(sed -n 's/^gone_after_s=//p' "$K/gone.txt" 2>/dev/null)s after the frees)"
+  [ "$e" = 0 ] && [ "$r" = 0 ] && [ "$b" = 0 ] && pass "$msg" || fail "$msg"
+  eo=$(held "$Off" leaky_cache_each_one); ro=$(held "$Off" leaky_kmalloc_rcu_one)
+  msg="bulk (--bulk-frees off) after the frees: $eo of the $n_each kmem_cache_free_bulk'd objects still reported outstanding, $ro of $n_rcu kfree_rcu'd"
+  [ "$eo" = "$n_each" ] && pass "$msg (the defect, shown)" || fail "$msg: want all $n_each (without the bulk programs nothing sees them freed)"
+  fb_on=$(jq '.events.frees_in_bulk // 0' "$On"); fb_off=$(jq '.events.frees_in_bulk // 0' "$Off")
+  want_fb=$((n_each + n_bulk))
+  msg="frees_in_bulk: $fb_on (default; the driver's kmem_cache_free_bulk alone gave $want_fb), $fb_off (--bulk-frees off)"
+  [ "$fb_on" -ge "$want_fb" ] && [ "$fb_off" = 0 ] && pass "$msg" || fail "$msg"
+  jq -r '.stacks[] | select((.frames[0] // "") | startswith("leaky_")) | "off keeps: \(.count)x \(.frames[0]), unseen_frees \(.unseen_frees // 0), verdict \(.verdict // "")"' "$Off" | sed 's/^/        /'
+  # The lane's churn (a fork loop) under each alone: frees kleak found only when the address came
+  # back. Informational: the bulk programs can only lower it.
+  U="$K/unseen"
+  if [ -s "$U/unseen.txt" ]; then
+    for i in on off; do
+      rc=$(cat "$U/$i/trace.rc" 2>/dev/null || echo '?')
+      [ "$rc" = 0 ] || fail "bulk churn: kleak trace ($i) exited $rc: $(tail -n 2 "$U/$i/trace.err")"
+    done
+    uo=$(kv "$U/unseen.txt" unseen_on); uf=$(kv "$U/unseen.txt" unseen_off)
+    info "churn ($(kv "$U/unseen.txt" forks) forks under each trace alone, $(kv "$U/unseen.txt" seconds_on)s and $(kv "$U/unseen.txt" seconds_off)s): unseen_frees $uo with the bulk programs ($(kv "$U/unseen.txt" frees_in_bulk_on) frees followed in bulk), $uf with --bulk-frees off ($(pct "$uo" "$uf"))"
+    jq -r '[.stacks[] | select((.unseen_frees // 0) > 0)] | sort_by(-.unseen_frees)[0:3][] | "on: unseen \(.unseen_frees) \(.verdict // "") \(.frames[0:3] | join(" <- "))"' "$U/on/trace.json" 2>/dev/null | sed 's/^/        /'
+    jq -r '[.stacks[] | select((.unseen_frees // 0) > 0)] | sort_by(-.unseen_frees)[0:3][] | "off: unseen \(.unseen_frees) \(.verdict // "") \(.frames[0:3] | join(" <- "))"' "$U/off/trace.json" 2>/dev/null | sed 's/^/        /'
+  else
+    fail "bulk churn: no unseen.txt ($(tail -n 2 "$U/on/trace.err" "$U/off/trace.err" 2>/dev/null | paste -sd' '))"
+  fi
+fi
+
 # ---- the balloon -----------------------------------------------------------------------------
 echo "== virtio balloon inflated by $((balloon_bytes / 1048576)) MiB through QMP while kleak traced"
 B="$R/balloon"

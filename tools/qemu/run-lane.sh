@@ -31,7 +31,7 @@
 # KLEAK_LANE_TEST_TIMEOUT (per test, 240 s), KLEAK_LANE_GTEST_FILTER (default all),
 # KLEAK_LANE_BUILD_DIR (default build/, built with tools/build.sh; another directory is configured
 # and built there), KLEAK_LANE_SKIP_BUILD=1 (use the build directory as it is),
-# KLEAK_LANE_SCENARIOS (default "leaky balloon hunt-balloon"; "" runs none), KLEAK_LANE_EXTRA_SCRIPT (a shell
+# KLEAK_LANE_SCENARIOS (default "leaky bulk balloon hunt-balloon"; "" runs none), KLEAK_LANE_EXTRA_SCRIPT (a shell
 # script run in the guest before the tests, its output in results/extra.log: for investigating
 # something on the 6.1 kernel), KLEAK_LANE_GUEST_TIMEOUT (the guest's own limit for its lane,
 # default KLEAK_LANE_TIMEOUT minus 10%, 10..60 s), KLEAK_QEMU_DIR (default build/qemu, or
@@ -140,6 +140,7 @@ copy_bin "$(command -v bpftool)" /usr/sbin/bpftool   # the tests count kleak's o
 copy_bin /usr/bin/setpriv /usr/bin/setpriv           # Errors.NotRoot drops privileges with it
 copy_bin /usr/bin/unshare /usr/bin/unshare           # Privileges.InAPidNamespaceNeverReportsItself
 copy_bin "$(readlink -f /bin/dd)" /bin/dd            # coreutils dd: status=none
+copy_bin "$(command -v jq)" /usr/bin/jq              # the bulk scenario reads kleak's reports
 # Python 3 and the reference parsers some tests check kleak's output with (Debian's
 # python3-prometheus-client), when the host has them: the standard library without its tests,
 # GUI, static library and 2to3 (about 26 MB).
@@ -230,7 +231,7 @@ BALLOON_BYTES=$balloon_bytes
 TEST_TIMEOUT=$test_timeout
 SCENARIO_TIMEOUT=300
 GTEST_FILTER='$gtest_filter'
-SCENARIOS='${KLEAK_LANE_SCENARIOS-leaky balloon hunt-balloon}'
+SCENARIOS='${KLEAK_LANE_SCENARIOS-leaky bulk balloon hunt-balloon}'
 HUNT_WATCH_S=20
 HUNT_TRACE_S=30
 HUNT_INFLATE_S=20
@@ -241,6 +242,8 @@ LEAK_CACHE_NODE=1000
 LEAK_VMALLOC='8 1048576'
 LEAK_PAGES0='1024 0'
 LEAK_PAGES2='64 2'
+BULK_LEAK='100 400 1000 200'
+BULK_FORKS=${KLEAK_LANE_BULK_FORKS:-300}
 EOF
 echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
 echo 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >>"$root/etc/passwd"
