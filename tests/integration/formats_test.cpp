@@ -70,7 +70,7 @@ TEST(Formats, FoldedPprofAndSvgShowThePlantedStack) {
 
 TEST(Formats, ProfileIsServedWhileTracing) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
-  Tracing t({"--duration", "1h", "--serve", "127.0.0.1:0", "--kinds", "page"});
+  Tracing t({"--duration", "1h", "--serve", "127.0.0.1:0", "--max-cpu", "0", "--kinds", "page"});
   std::string line = t.next_err_line();
   std::smatch m;
   ASSERT_TRUE(std::regex_search(line, m, std::regex(":([0-9]+)/metrics"))) << line;

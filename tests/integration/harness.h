@@ -233,7 +233,10 @@ class Planter {
   std::unique_ptr<Child> child_;
 };
 
-// `kleak trace` in the background; ready once it says it is tracing.
+// `kleak trace` in the background; ready once it says it is tracing. Tests of --serve that count
+// planted memory pass `--max-cpu 0`: a daemon's default budget (5% of a CPU) samples and detaches
+// families when kleak's own CPU time runs high, as it does under the qemu lanes' TCG, where every
+// instruction is emulated; the budget itself is Budget.*'s subject.
 class Tracing {
  public:
   // `prefix` runs kleak under another command (setpriv, unshare); `bin` replaces KLEAK_BIN;

@@ -17,7 +17,7 @@ namespace {
 
 TEST(Serve, MetricsPassAPrometheusParserAndShowThePlantedPipes) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
-  Tracing t({"--duration", "1h", "--serve", "127.0.0.1:0", "--kinds", "page"});
+  Tracing t({"--duration", "1h", "--serve", "127.0.0.1:0", "--max-cpu", "0", "--kinds", "page"});
   std::string line = t.next_err_line();
   std::smatch m;
   ASSERT_TRUE(std::regex_search(line, m, std::regex("http://127\\.0\\.0\\.1:([0-9]+)/metrics"))) << line;
@@ -92,7 +92,7 @@ std::string gunzip(const std::string& gz) {
 // documented --serve-top of 20, and outstanding_records as a counter went down between scrapes.
 TEST(Serve, TheLiveBoxIsServedWholeWithCountersThatOnlyGoUp) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
-  Tracing t({"--duration", "1h", "--serve", "127.0.0.1:0"});
+  Tracing t({"--duration", "1h", "--serve", "127.0.0.1:0", "--max-cpu", "0"});
   std::string line = t.next_err_line();
   std::smatch m;
   ASSERT_TRUE(std::regex_search(line, m, std::regex("http://127\\.0\\.0\\.1:([0-9]+)/metrics"))) << line;
@@ -135,7 +135,7 @@ TEST(Serve, ALiveScrapePassesPromtoolLint) {
     if (std::getenv("KLEAK_REQUIRE_TOOLS")) FAIL() << "/usr/bin/promtool is missing (tools/install-deps.sh)";
     GTEST_SKIP() << "/usr/bin/promtool is missing";
   }
-  Tracing t({"--duration", "1h", "--serve", "127.0.0.1:0"});
+  Tracing t({"--duration", "1h", "--serve", "127.0.0.1:0", "--max-cpu", "0"});
   std::string line = t.next_err_line();
   std::smatch m;
   ASSERT_TRUE(std::regex_search(line, m, std::regex("http://127\\.0\\.0\\.1:([0-9]+)/metrics"))) << line;
@@ -167,7 +167,7 @@ double window_seconds(httplib::Client& cli) {
 TEST(Serve, ReportsSlowerThanTheIntervalLeaveSamplesServedAndSignalsRead) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
   Planter p({"--pipes", "100"});
-  Tracing t({"--duration", "1h", "--interval", "1ms", "--serve", "127.0.0.1:0", "--kinds", "page", "--format", "json",
+  Tracing t({"--duration", "1h", "--interval", "1ms", "--serve", "127.0.0.1:0", "--max-cpu", "0", "--kinds", "page", "--format", "json",
              "-o", "/dev/null"});
   std::string line = t.next_err_line();
   std::smatch m;
@@ -193,7 +193,7 @@ TEST(Serve, ReportsSlowerThanTheIntervalLeaveSamplesServedAndSignalsRead) {
 // a pass over a small map ends well within 200 ms here.
 TEST(Serve, AFullMapDaemonStopsWithinSecondsWithItsReport) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
-  Tracing t({"--duration", "1h", "--serve", "127.0.0.1:0", "--kinds", "percpu"});
+  Tracing t({"--duration", "1h", "--serve", "127.0.0.1:0", "--max-cpu", "0", "--kinds", "percpu"});
   std::string line = t.next_err_line();
   std::smatch m;
   ASSERT_TRUE(std::regex_search(line, m, std::regex("http://127\\.0\\.0\\.1:([0-9]+)/metrics"))) << line;
@@ -266,7 +266,7 @@ TEST(Serve, ClientCertificatesAreRequiredAndVerified) {
   ASSERT_EQ(pki.status, 0) << pki.err;
   std::ofstream(dir + "/web.yml") << "tls_server_config:\n  cert_file: " << dir << "/server.pem\n  key_file: " << dir
                                   << "/server.key\n  client_ca_file: " << dir << "/ca.pem\n";
-  Tracing t({"--duration", "1h", "--serve", "127.0.0.1:0", "--web.config.file", dir + "/web.yml", "--kinds", "page"});
+  Tracing t({"--duration", "1h", "--serve", "127.0.0.1:0", "--max-cpu", "0", "--web.config.file", dir + "/web.yml", "--kinds", "page"});
   std::string line = t.next_err_line();
   std::smatch m;
   ASSERT_TRUE(std::regex_search(line, m, std::regex("https://127\\.0\\.0\\.1:([0-9]+)/metrics"))) << line;
