@@ -23,7 +23,8 @@
 #    (tools/qemu/check-results.sh): every integration test passed, the leaky driver's kmalloc,
 #    vmalloc and page leaks were found under its own functions with the right bytes (10%), the
 #    balloon's pages were found under the balloon driver by `kleak trace` and as unaccounted
-#    memory by `kleak meminfo` (5%).
+#    memory by `kleak meminfo` (5%), the driver's objects freed by kmem_cache_free_bulk and
+#    kfree_rcu were found, then forgotten by `kleak trace` and kept by `--bulk-frees off`.
 # Exit status 0 when every check passed, 1 otherwise (a summary says which).
 #
 # Knobs (environment): KLEAK_LANE_TIMEOUT (qemu is killed after it, default 780 s),
@@ -31,7 +32,8 @@
 # KLEAK_LANE_TEST_TIMEOUT (per test, 240 s), KLEAK_LANE_GTEST_FILTER (default all),
 # KLEAK_LANE_BUILD_DIR (default build/, built with tools/build.sh; another directory is configured
 # and built there), KLEAK_LANE_SKIP_BUILD=1 (use the build directory as it is),
-# KLEAK_LANE_SCENARIOS (default "leaky bulk balloon hunt-balloon"; "" runs none), KLEAK_LANE_EXTRA_SCRIPT (a shell
+# KLEAK_LANE_SCENARIOS (default "leaky bulk balloon hunt-balloon"; "" runs none), KLEAK_LANE_BULK_FORKS
+# (300: the bulk scenario's fork loop), KLEAK_LANE_EXTRA_SCRIPT (a shell
 # script run in the guest before the tests, its output in results/extra.log: for investigating
 # something on the 6.1 kernel), KLEAK_LANE_GUEST_TIMEOUT (the guest's own limit for its lane,
 # default KLEAK_LANE_TIMEOUT minus 10%, 10..60 s), KLEAK_QEMU_DIR (default build/qemu, or
