@@ -115,6 +115,17 @@ void mark_unconfirmed(StackGroup& g, std::string why) {
   g.unconfirmed_why = std::move(why);
 }
 
+// Without a kernel count, unseen frees on a group's stacks make its growth unconfirmed only
+// when they could account for half of it: a stack shared by a real leak and a churn whose
+// objects are sometimes freed unseen (a pipe leak among churning pipes: a handful of unseen
+// page frees against 5,000 leaked pages) keeps its verdict.
+bool unseen_explain_growth(const StackGroup& g, const std::vector<double>& times) {
+  if (g.unseen_frees == 0 || g.count == 0 || times.size() < 2) return false;
+  const double grown = g.growth_bytes_per_s * (times.back() - times.front());
+  const double per_object = static_cast<double>(g.bytes) / static_cast<double>(g.count);
+  return static_cast<double>(g.unseen_frees) * per_object >= 0.5 * grown;
+}
+
 // The kernel's count of a ledger grows with the live objects plus a per-CPU cache that comes
 // and goes: a quarter more than it shows is still confirmed.
 constexpr double kLedgerSlack = 1.25;
@@ -135,7 +146,7 @@ void confirm(std::vector<StackGroup>& groups, const std::vector<double>& times, 
     if (slope) {
       grew[*name] = *slope;
       on[*name].push_back(&g);
-    } else if (g.unseen_frees > 0) {
+    } else if (unseen_explain_growth(g, times)) {
       mark_unconfirmed(g, fmt::format("{} of its objects were freed where kleak cannot see (their "
                                       "addresses came back), and the kernel keeps no count of it",
                                       g.unseen_frees));
