@@ -328,15 +328,33 @@ std::unique_ptr<Tracer> Tracer::start(const BpfConfig& s, const KernelProbe& pro
 
   LIBBPF_OPTS(bpf_object_open_opts, oopts);
   if (probe.btf_path != "/sys/kernel/btf/vmlinux") oopts.btf_custom_path = probe.btf_path.c_str();
-  t->impl_->skel.reset(kleak_bpf__open_opts(&oopts));
-  if (!t->impl_->skel) throw Error(std::string("cannot open BPF object: ") + std::strerror(errno));
+  // Opens, configures and loads; a failed load leaves nothing loaded.
+  auto open_and_load = [&] {
+    t->impl_->skel.reset(kleak_bpf__open_opts(&oopts));
+    if (!t->impl_->skel) throw Error(std::string("cannot open BPF object: ") + std::strerror(errno));
+    configure(t->impl_->skel.get(), s, plan, self_identity());
+    select_programs(t->impl_->skel.get(), plan);
+    load(t->impl_->skel.get(), *t->impl_->log);
+  };
+  try {
+    open_and_load();
+  } catch (const Error& e) {
+    // The bulk-free programs are optional: one the verifier refuses (5.10 and 6.1 refused the
+    // first fentry version's `void **` argument, and every trace failed with it) must not take
+    // the families down with it. Loaded again without them, and the report says why.
+    bool bulk = false;
+    for (auto& b : plan.bulk_frees)
+      if (b.mode != AttachMode::None) {
+        b = {b.function, AttachMode::None, std::string("refused at load: ") + e.what(), false};
+        bulk = true;
+      }
+    if (!bulk) throw;
+    open_and_load();
+  }
   kleak_bpf* skel = t->impl_->skel.get();
-  configure(skel, s, plan, self_identity());
   t->bpf_variant_ = task_helpers_variant(plan.task);
   t->sample_every_ = skel->rodata->cfg_sample_every;
   t->stack_reuse_ = s.capture_stacks ? skel->rodata->cfg_stack_reuse : 1;
-  select_programs(skel, plan);
-  load(skel, *t->impl_->log);
   if (s.budget) {
     skel->data->budget_sample_every = skel->rodata->cfg_sample_every;
     // Run times of kleak's programs for --max-cpu; EPERM without CAP_SYS_ADMIN (the caller then
