@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <set>
 #include <cstring>
 #include <memory>
 
@@ -113,6 +114,8 @@ class Window {
     cpu_at_start_ns_ = self_cpu_ns();
     if (c_.max_cpu_pct > 0) {
       budget_.emplace(c_.max_cpu_pct, c_.bpf.sample_every);
+      for (const auto& src : tracer_->sources())
+        if (src.mode != AttachMode::None && src.family != "bulk free") families_attached_.insert(src.family);
       measured_ = tracer_->run_time_measured();
       last_family_ns_ = family_ns_since_start();
       last_self_ns_ = self_cpu_ns();
@@ -277,12 +280,8 @@ class Window {
     last_family_ns_ = std::move(fam);
     last_self_ns_ = self;
     last_budget_ns_ = now;
-    size_t families = 0;
-    for (const auto& src : tracer_->sources())
-      if (src.mode != AttachMode::None && src.family != "bulk free" && std::count(families_seen_.begin(), families_seen_.end(), src.family) == 0)
-        families_seen_.push_back(src.family);
-    for (const auto& f : families_seen_)
-      if (std::find(tracer_->detached().begin(), tracer_->detached().end(), f) == tracer_->detached().end()) ++families;
+    const size_t detached = tracer_->detached().size();
+    const size_t families = families_attached_.size() > detached ? families_attached_.size() - detached : 0;
     auto a = budget_->step(s, tracer_->sample_every(), families);
     if (!a) return;
     if (a->what == BudgetAction::What::detach) {
@@ -407,7 +406,7 @@ class Window {
   AggregateOptions aopts_;
   std::optional<Snapshot> meminfo_start_;
   GrowthTracker growth_;
-  std::vector<std::string> window_warnings_;
+  std::vector<std::string> window_warnings_;  // what happened to the window itself (an overrun)
   // --max-cpu.
   static constexpr uint64_t kBudgetPeriod = 1'000'000'000ull;
   std::optional<Budget> budget_;
@@ -415,7 +414,7 @@ class Window {
   std::map<std::string, double> last_family_ns_;
   uint64_t last_events_ = 0, last_self_ns_ = 0, last_budget_ns_ = 0, next_budget_ = UINT64_MAX, cpu_at_start_ns_ = 0;
   std::vector<BudgetAction> actions_;
-  std::vector<std::string> families_seen_;  // what happened to the window itself (an overrun)
+  std::set<std::string> families_attached_;  // at open: what a detach can still give up
   uint64_t start_ = 0, end_ = 0, next_report_ = UINT64_MAX, next_gc_ = 0, last_gc_ = 0, gc_cost_ = 0;
   uint64_t sample_period_ = 0, next_sample_ = 0;
   uint64_t last_served_ns_ = 0, last_served_events_ = 0;
