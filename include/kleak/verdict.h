@@ -12,6 +12,9 @@
 //                what the group kept: another process's burst on the same stack, allocated
 //                and freed between two samples, leaves it alone, and a leak under it stays
 //                growing (a 59 MB burst made a +145 KB/s leak "released" for good before).
+//                Either fit's slope must also stand 3 standard errors above zero (with 4
+//                samples or more): a few short-lived objects that happen to peak at the end
+//                are noise, not growth.
 //   released   : the last sample is below half of the highest seen, and not growing,
 //   steady     : everything else.
 //   unconfirmed: growing, but the kernel's own count of its memory (ledger.h: its slab cache's
