@@ -327,6 +327,10 @@ boot_s=$(($(date +%s) - t_boot))
 sed -n "$((seen + 1)),\$p" "$console" 2>/dev/null | tr -d '\r' | grep -a '^LANE' | grep -av '^LANE-BALLOON-TARGET' | sed 's/^/  guest: /' >&2 || true
 if [ $qrc -eq 124 ] || [ $qrc -eq 137 ]; then
   say "qemu was killed after ${timeout_s}s: the guest hung or was too slow (console: $console)"
+  # What CI keeps of a log is its end: the guest's last step and the kernel's first complaint
+  # (its header names it: soft lockup, RCU stall, hung task) with its top frames come first.
+  say "the guest's last step: $(tr -d '\r' <"$console" | grep -a '^LANE' | grep -av '^LANE-BALLOON' | tail -n 1)"
+  tr -d '\r' <"$console" | grep -a -m 3 -A 25 -E 'watchdog: |rcu: INFO|rcu_.* self-detected stall|BUG: |blocked for more than|WARNING: ' >&2 || true
   tail -n 30 "$console" | tr -d '\r' >&2 || true
 elif [ $qrc -ne 0 ]; then
   say "qemu exited with status $qrc (log: $out/qemu.log)"
