@@ -65,6 +65,9 @@ if(KLEAK_BUILD_TESTS)
   set(pkgtests ${CMAKE_SOURCE_DIR}/tests/package)
   add_test(NAME package.docs
            COMMAND ${pkgtests}/docs_test.sh $<TARGET_FILE:kleak> ${KLEAK_DOCS}/kleak.1.gz ${KLEAK_DOCS}/kleak.bash)
+  # README.md's and docs/*.md's kleak commands use real subcommands and options; their paths exist.
+  add_test(NAME package.doc_commands
+           COMMAND ${pkgtests}/doc_commands_test.sh $<TARGET_FILE:kleak> ${CMAKE_SOURCE_DIR})
   add_test(NAME package.capabilities
            COMMAND ${pkgtests}/capabilities_test.sh $<TARGET_FILE:kleak> ${CMAKE_SOURCE_DIR})
   add_test(NAME package.systemd COMMAND ${pkgtests}/systemd_test.sh ${CMAKE_BINARY_DIR})
@@ -77,7 +80,8 @@ if(KLEAK_BUILD_TESTS)
            COMMAND ${pkgtests}/daemonset_test.sh ${KLEAK_STATIC_BUILD_DIR}/kleak ${CMAKE_SOURCE_DIR})
   set_tests_properties(package.daemonset PROPERTIES LABELS "package;integration" RUN_SERIAL TRUE TIMEOUT 300
                        SKIP_RETURN_CODE 77)
-  set_tests_properties(package.docs package.capabilities package.systemd PROPERTIES LABELS package TIMEOUT 120)
+  set_tests_properties(package.docs package.doc_commands package.capabilities package.systemd
+                       PROPERTIES LABELS package TIMEOUT 120)
   set_tests_properties(package.deb PROPERTIES LABELS package TIMEOUT 600 SKIP_RETURN_CODE 77)
   # The container traces the real kernel: one BPF test at a time.
   set_tests_properties(package.container PROPERTIES LABELS "package;integration" RUN_SERIAL TRUE TIMEOUT 300

@@ -2,8 +2,8 @@
 // memory too. The tracer samples every group's outstanding bytes during the window; this turns
 // the samples into a verdict per group and a growth rate.
 //
-// Rule (documented in the README): with the samples of a group (bytes at t0..tn, a group absent
-// from a sample holds 0 then),
+// Rule (documented in docs/how-it-works.md, "Leak or churn?"): with the samples of a group
+// (bytes at t0..tn, a group absent from a sample holds 0 then),
 //   slope      = least-squares bytes per second over the samples,
 //   grew       = the fraction of intervals in which the bytes went up,
 //   growing    : slope > 0, grew >= 0.5 and the last sample is the highest seen (within 5%);

@@ -57,7 +57,7 @@ TEST(Errors, BadFlagsAndValues) {
 }
 
 TEST(Errors, UnwritableOutputFailsBeforeTracing) {
-  // Exit 2: an output path is input the user gave (error.h, README "Exit status").
+  // Exit 2: an output path is input the user gave (error.h, docs/usage.md "Exit status").
   RunResult r = trace({"-o", "/nonexistent-dir/report.txt", "--duration", "1h"});
   EXPECT_EQ(r.status, 2);
   EXPECT_TRUE(one_line_error(r, "cannot write /nonexistent-dir/report.txt"));

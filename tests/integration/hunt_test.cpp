@@ -69,8 +69,8 @@ const json* growing_line(const json& j, const std::string& name) {
   return nullptr;
 }
 
-// The families the README's table maps the watch's growing lines to: what hunt must attach, no
-// more. Computed here from the lines, since a shared box grows page tables or a cache of its own
+// The families docs/usage.md ("First: `kleak hunt`", attached / not attached) maps the watch's
+// growing lines to: what hunt must attach, no more. Computed here from the lines, since a shared box grows page tables or a cache of its own
 // while the test runs (measured on the dev VM during other builds: page tables +15 MiB/min).
 std::set<std::string> families_of_growing_lines(const json& j) {
   std::set<std::string> want;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The capability lists shipped in deploy/ (systemd unit, DaemonSet) are exactly what kleak itself
-# says it needs (`kleak doctor --format json` -> capabilities.required), so they cannot drift.
+# The capability lists shipped in deploy/ (systemd unit, DaemonSet, the container wrapper run.sh)
+# are exactly what kleak itself says it needs (`kleak doctor --format json` ->
+# capabilities.required), so they cannot drift.
 #   capabilities_test.sh KLEAK_BIN SOURCE_DIR
 set -euo pipefail
 kleak=$1 src=$2
@@ -15,4 +16,5 @@ check() {  # check WHAT LIST
 check "$unit AmbientCapabilities" "$($caps unit "$unit" AmbientCapabilities)"
 check "$unit CapabilityBoundingSet" "$($caps unit "$unit" CapabilityBoundingSet)"
 check "$src/deploy/kubernetes/kleak-daemonset.yaml" "$($caps daemonset "$src/deploy/kubernetes/kleak-daemonset.yaml")"
+check "$src/deploy/container/run.sh" "$($caps wrapper "$src/deploy/container/run.sh")"
 [ $fails -eq 0 ]

@@ -5,10 +5,13 @@
   caps.py doctor-json FILE      the same from a saved doctor JSON
   caps.py unit FILE KEY         a systemd unit's KEY= (AmbientCapabilities, CapabilityBoundingSet)
   caps.py daemonset FILE        the capabilities a Kubernetes manifest's containers add
+  caps.py wrapper FILE          what deploy/container/run.sh adds (its KLEAK_DRY_RUN command)
 
 Each prints the set sorted, one CAP_NAME a line; exits 1 with `caps: ...` when it cannot tell.
 """
 import json
+import os
+import shlex
 import subprocess
 import sys
 
@@ -68,6 +71,24 @@ def from_daemonset(path):
     return caps
 
 
+def from_wrapper(path):
+    # The podman command the wrapper would run, with its defaults (no podman call: a dry run).
+    env = dict(os.environ, KLEAK_DRY_RUN="1", KLEAK_IMAGE="kleak-image")
+    env.pop("KLEAK_CAPS", None)
+    r = subprocess.run([path, "version"], capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        fail(f"`KLEAK_DRY_RUN=1 {path}` exited {r.returncode}: {r.stderr.strip()}")
+    words = shlex.split(r.stdout)
+    pairs = list(zip(words, words[1:]))
+    if ("--cap-drop", "all") not in pairs:
+        fail(f"{path} does not drop all capabilities: {r.stdout.strip()}")
+    caps = set()
+    for flag, value in pairs:
+        if flag == "--cap-add":
+            caps |= {"CAP_" + c.strip().upper() for c in value.split(",") if c.strip()}
+    return caps
+
+
 def main(argv):
     what = argv[1] if len(argv) > 1 else ""
     if what == "doctor" and len(argv) == 3:
@@ -78,8 +99,10 @@ def main(argv):
         caps = from_unit(argv[2], argv[3])
     elif what == "daemonset" and len(argv) == 3:
         caps = from_daemonset(argv[2])
+    elif what == "wrapper" and len(argv) == 3:
+        caps = from_wrapper(argv[2])
     else:
-        fail("usage: caps.py doctor BIN | doctor-json FILE | unit FILE KEY | daemonset FILE")
+        fail("usage: caps.py doctor BIN | doctor-json FILE | unit FILE KEY | daemonset FILE | wrapper FILE")
     print("\n".join(sorted(caps)))
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The image (deploy/container) holds the static kleak and its license only; run with nothing but
-# the DaemonSet's capabilities (tests/package/capabilities_test.sh ties those to `kleak doctor`),
-# deploy/container/seccomp.json, the host's pid namespace and /sys/kernel read-only, `kleak trace`
+# The image (deploy/container) holds the static kleak and its license only; started by
+# deploy/container/run.sh, the command the docs give operators (nothing but the DaemonSet's
+# capabilities, which tests/package/capabilities_test.sh ties to `kleak doctor`,
+# deploy/container/seccomp.json, the host's pid namespace and /sys/kernel read-only), `kleak trace`
 # finds pipes planted on the host; with no capability it refuses with one line.
 #   container_test.sh STATIC_KLEAK PLANTER SOURCE_DIR
 set -euo pipefail
@@ -26,16 +27,18 @@ extra=$(grep -vxE 'usr/bin/kleak|usr/share/doc/kleak/copyright|etc/(hosts|resolv
 [ -z "$extra" ] || { echo "FAIL: the image holds more than kleak: $extra"; exit 1; }
 
 caps=$(python3 "$src/tests/package/caps.py" daemonset "$src/deploy/kubernetes/kleak-daemonset.yaml" | paste -sd,)
-# runc and cgroupfs: crun refuses this VM's hybrid cgroup layout; podman's default nofile/nproc
-# limits exceed what root may raise here (no CAP_SYS_RESOURCE).
-# deploy/container/seccomp.json: the default profile lets bpf() through only with CAP_SYS_ADMIN.
-podman_run=(podman --runtime runc --cgroup-manager cgroupfs run --rm --ulimit nofile=1024:1024
-  --ulimit nproc=1024:1024 --security-opt seccomp="$src/deploy/container/seccomp.json"
-  --cap-drop all --pid host -v /sys/kernel:/sys/kernel:ro)
+# The wrapper holds the podman flags (runc and cgroupfs: crun refuses this VM's hybrid cgroup
+# layout; explicit nofile/nproc limits: podman's defaults exceed what root may raise here, without
+# CAP_SYS_RESOURCE; deploy/container/seccomp.json: the default profile lets bpf() through only
+# with CAP_SYS_ADMIN), and adds the DaemonSet's capabilities by default.
+run=$src/deploy/container/run.sh
+wrapper_caps=$(python3 "$src/tests/package/caps.py" wrapper "$run" | paste -sd,)
+[ "$wrapper_caps" = "$caps" ] || { echo "FAIL: $run adds {$wrapper_caps}, the DaemonSet {$caps}"; exit 1; }
+echo "podman command: $(KLEAK_DRY_RUN=1 KLEAK_IMAGE="$tag" "$run" trace)"
 
 # No capability: a one-line refusal, not a crash or an empty report.
 set +e
-"${podman_run[@]}" "$tag" trace --duration 1s >"$work/nocap.out" 2>"$work/nocap.err"
+KLEAK_IMAGE=$tag KLEAK_CAPS=none "$run" trace --duration 1s >"$work/nocap.out" 2>"$work/nocap.err"
 st=$?
 set -e
 if [ $st -eq 0 ] || ! grep -q '^kleak: ' "$work/nocap.err"; then
@@ -44,7 +47,7 @@ fi
 echo "no capability: exit $st, $(head -1 "$work/nocap.err")"
 
 echo "capabilities: $caps"
-"${podman_run[@]}" --cap-add "$caps" "$tag" trace --duration 5s --format json --top 1000 \
+KLEAK_IMAGE=$tag "$run" trace --duration 5s --format json --top 1000 \
   >"$work/report.json" 2>"$work/trace.err" &
 trace_pid=$!
 for _ in $(seq 600); do

@@ -1,5 +1,5 @@
-// Growing /proc lines -> the event families whose memory lands there (README: "How the numbers
-// relate to /proc/meminfo"), and the equivalent `kleak trace` command line.
+// Growing /proc lines -> the event families whose memory lands there (docs/output.md: "How the
+// numbers relate to /proc/meminfo"), and the equivalent `kleak trace` command line.
 #include <algorithm>
 #include <regex>
 

@@ -1,4 +1,4 @@
-// JSON renderer: the stable machine format. Field names are a contract (README documents them).
+// JSON renderer: the stable machine format. Field names are a contract (docs/output.md "JSON report" documents them).
 #include <nlohmann/json.hpp>
 
 #include "kleak/render.h"
