@@ -25,4 +25,10 @@ Ledgers kernel_ledgers(std::string_view meminfo, std::string_view slabinfo);
 // (pages taken straight from the page allocator, pipe buffers, balloons: "unaccounted").
 std::optional<std::string> ledger_of(const StackGroup& g);
 
+// Why kleak cannot see a group's objects freed although the kernel is done with them, for the
+// slab caches whose objects the kernel frees in deferred batches or keeps in a pool of its own
+// with no event (vmap_area: a freed vmalloc area's descriptor waits for the lazy purge, then on
+// 6.9+ goes to a per-node pool); nullopt for every other group.
+std::optional<std::string> deferred_free_of(const StackGroup& g);
+
 }  // namespace kleak

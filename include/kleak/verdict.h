@@ -21,7 +21,9 @@
 //                objects, PageTables, ...) did not grow as much as the growing groups on it
 //                claim; or, where the kernel keeps no count, its stack's objects are being
 //                freed where kleak cannot see (their addresses came back while still held).
-//                What a group with unseen frees still holds may already be free.
+//                What a group with unseen frees still holds may already be free. Also the
+//                caches whose frees the kernel defers with no event (ledger.h deferred_free_of:
+//                vmap_area, purged lazily), whatever their count says.
 // --sort growth (the default) puts growing groups first, by slope, when they grow at least
 // --min-growth; then every other holder by bytes (slower growth too); then the released ones;
 // the unconfirmed ones last.

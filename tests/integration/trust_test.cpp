@@ -17,7 +17,9 @@ std::string top_groups(const json& r, size_t n) {
     s += "#" + std::to_string(i + 1) + " " + g["verdict"].dump() + " " + std::to_string(g["bytes"].get<uint64_t>()) +
          " B " + g["kind"].get<std::string>() + " " + g["category"].get<std::string>() + " " +
          (g["frames"].empty() ? "" : g["frames"][0].get<std::string>()) + " unseen=" + g["unseen_frees"].dump() +
-         (g["unconfirmed_why"].is_null() ? "" : " (" + g["unconfirmed_why"].get<std::string>() + ")") + "\n";
+         (g["unconfirmed_why"].is_null() ? "" : " (" + g["unconfirmed_why"].get<std::string>() + ")") +
+         " cache=" + g["cache"].dump() + " comms=" + g.value("comms", json()).dump() +
+         " series=" + g["series"].dump() + "\n";
   }
   return s;
 }

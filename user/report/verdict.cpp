@@ -167,6 +167,10 @@ void confirm(std::vector<StackGroup>& groups, const std::vector<double>& times, 
   std::map<std::string, double> grew;  // each ledger's own slope, where it was read twice or more
   for (auto& g : groups) {
     if (g.verdict != "growing") continue;
+    if (auto why = deferred_free_of(g)) {
+      mark_unconfirmed(g, *why);
+      continue;
+    }
     auto name = ledger_of(g);
     auto it = name ? ledgers.find(*name) : ledgers.end();
     std::optional<double> slope = it != ledgers.end() ? ledger_slope(times, it->second) : std::nullopt;
