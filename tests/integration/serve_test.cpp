@@ -15,6 +15,39 @@
 namespace kleak::test {
 namespace {
 
+std::map<std::string, double> samples(const std::string& body, const std::string& suffix) {
+  std::map<std::string, double> out;
+  std::regex line("^(kleak_[a-z_]*" + suffix + "(\\{[^}]*\\})?) ([-0-9.e+]+)$");
+  std::istringstream in(body);
+  std::string l;
+  std::smatch m;
+  while (std::getline(in, l))
+    if (std::regex_match(l, m, line)) out[m[1]] = std::stod(m[3]);
+  return out;
+}
+
+double window_seconds(httplib::Client& cli) {
+  auto res = cli.Get("/metrics");
+  if (!res || res->status != 200) return -1;
+  auto w = samples(res->body, "window_seconds");
+  return w.count("kleak_window_seconds") ? w["kleak_window_seconds"] : -1;
+}
+
+// Waits until the served sample is newer than the one served now: one taken after whatever the
+// caller just did (a plant). A condition, not a fixed time: under qemu TCG on a loaded host a
+// sample came later than the 2.5 s these tests once slept (6.1 lane: a scrape of a 1.1 s window
+// that held no pipe yet). False after `limit`.
+bool wait_for_a_newer_sample(httplib::Client& cli, std::chrono::seconds limit = std::chrono::seconds(120)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  double now = window_seconds(cli);
+  while (std::chrono::steady_clock::now() < deadline) {
+    usleep(100'000);
+    double w = window_seconds(cli);
+    if (w >= 0 && w > now) return true;
+  }
+  return false;
+}
+
 TEST(Serve, MetricsPassAPrometheusParserAndShowThePlantedPipes) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
   Tracing t({"--duration", "1h", "--serve", "127.0.0.1:0", "--max-cpu", "0", "--kinds", "page"});
@@ -27,8 +60,8 @@ TEST(Serve, MetricsPassAPrometheusParserAndShowThePlantedPipes) {
   {
     Planter p({"--pipes", "300"});
     planted = p.values;
-    usleep(2'500'000);  // at least one sample after the plant (every second at first)
     httplib::Client cli("127.0.0.1", port);
+    ASSERT_TRUE(wait_for_a_newer_sample(cli)) << "no sample after the plant";
     auto res = cli.Get("/metrics");
     ASSERT_TRUE(res) << "no answer from the metrics endpoint";
     EXPECT_EQ(res->status, 200);
@@ -59,16 +92,6 @@ TEST(Serve, MetricsPassAPrometheusParserAndShowThePlantedPipes) {
   EXPECT_NE(body.find("kleak_dropped_total{cause=\"alloc_map_full\"} 0"), std::string::npos);
 }
 
-std::map<std::string, double> samples(const std::string& body, const std::string& suffix) {
-  std::map<std::string, double> out;
-  std::regex line("^(kleak_[a-z_]*" + suffix + "(\\{[^}]*\\})?) ([-0-9.e+]+)$");
-  std::istringstream in(body);
-  std::string l;
-  std::smatch m;
-  while (std::getline(in, l))
-    if (std::regex_match(l, m, line)) out[m[1]] = std::stod(m[3]);
-  return out;
-}
 
 std::string gunzip(const std::string& gz) {
   z_stream zs{};
@@ -98,10 +121,10 @@ TEST(Serve, TheLiveBoxIsServedWholeWithCountersThatOnlyGoUp) {
   ASSERT_TRUE(std::regex_search(line, m, std::regex("http://127\\.0\\.0\\.1:([0-9]+)/metrics"))) << line;
   httplib::Client cli("127.0.0.1", std::stoi(m[1]));
   Planter p({"--pipes", "50", "--eventfds", "50", "--sockets", "50", "--churn-seconds", "10"});
-  usleep(2'500'000);
+  ASSERT_TRUE(wait_for_a_newer_sample(cli)) << "no sample after the plant";
   auto first = cli.Get("/metrics");
   ASSERT_TRUE(first && first->status == 200);
-  usleep(2'000'000);
+  ASSERT_TRUE(wait_for_a_newer_sample(cli)) << "no second sample";
   auto second = cli.Get("/metrics");
   auto heap = cli.Get("/debug/pprof/heap");
   ASSERT_TRUE(second && heap && second->status == 200 && heap->status == 200);
@@ -141,7 +164,7 @@ TEST(Serve, ALiveScrapePassesPromtoolLint) {
   ASSERT_TRUE(std::regex_search(line, m, std::regex("http://127\\.0\\.0\\.1:([0-9]+)/metrics"))) << line;
   httplib::Client cli("127.0.0.1", std::stoi(m[1]));
   Planter p({"--pipes", "50", "--eventfds", "50", "--sockets", "50"});
-  usleep(2'500'000);
+  ASSERT_TRUE(wait_for_a_newer_sample(cli)) << "no sample after the plant";
   auto res = cli.Get("/metrics");
   ASSERT_TRUE(res && res->status == 200);
   EXPECT_EQ(t.stop(), 0) << t.err();
@@ -153,12 +176,6 @@ TEST(Serve, ALiveScrapePassesPromtoolLint) {
   EXPECT_EQ(lint.out, "") << "promtool lint of a live scrape";
 }
 
-double window_seconds(httplib::Client& cli) {
-  auto res = cli.Get("/metrics");
-  if (!res || res->status != 200) return -1;
-  auto w = samples(res->body, "window_seconds");
-  return w.count("kleak_window_seconds") ? w["kleak_window_seconds"] : -1;
-}
 
 // A report slower than --interval (here 1 ms: any report is) made the loop report back to back:
 // the first sample was never served (/metrics said 503 for good) and SIGINT and SIGTERM were
@@ -177,9 +194,7 @@ TEST(Serve, ReportsSlowerThanTheIntervalLeaveSamplesServedAndSignalsRead) {
   double first = -1;
   for (int i = 0; i < 100 && first < 0; ++i, usleep(100'000)) first = window_seconds(cli);
   EXPECT_GE(first, 0) << "no sample served within 10 s";
-  usleep(2'500'000);  // a sample at least every second
-  double second = window_seconds(cli);
-  EXPECT_GT(second, first) << "the served sample did not move in 2.5 s";
+  EXPECT_TRUE(wait_for_a_newer_sample(cli, std::chrono::seconds(30))) << "the served sample did not move in 30 s";
   double took = 0;
   EXPECT_EQ(t.stop_within(SIGTERM, std::chrono::seconds(20), &took), 0) << t.err();
   EXPECT_LT(took, 20);
