@@ -1,6 +1,7 @@
 // Serving the current state of a long trace over HTTP, for Prometheus and pprof-ingesting
 // backends: /metrics (Prometheus text format, bounded cardinality) and /debug/pprof/heap (the
-// outstanding-memory profile, every group; /profile is an alias).
+// outstanding-memory profile, every group; /profile is an alias); and the probes' /healthz and
+// /readyz (Kubernetes, load balancers).
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -58,6 +59,32 @@ struct Served {
   std::string profile;  // gzipped pprof
 };
 
+// --- the probes: /healthz (liveness) and /readyz (readiness), the names Kubernetes' own
+// components serve (kube-apiserver: /healthz, /livez, /readyz); Prometheus' /-/healthy and
+// /-/ready would pair a second convention with /healthz. Both answer without credentials, even
+// when basic auth is on: a kubelet probe sends none unless a password is written into the pod
+// spec in clear, and each answer is "ok" or why not, nothing measured (docs/operations.md).
+//
+// The trace loop turns at least every 200 ms; its slowest turn measured is a full map's sample
+// under qemu TCG (81-88 % of its 5 s period, about 4.4 s). A loop silent for 30 s is stuck, not
+// slow: a restart is then worth the window it loses.
+inline constexpr std::chrono::seconds kLoopStallLimit{30};
+
+// What the tracer told the server, read when a probe arrives.
+struct TracerHealth {
+  enum class Phase { attaching, attached, detached } phase = Phase::attaching;
+  std::chrono::nanoseconds since_beat{0};  // since the trace loop last turned
+  bool sampled = false;                    // a first sample is published (/metrics says 200)
+};
+struct ProbeAnswer {
+  int status = 200;     // 200 or 503
+  std::string body;     // "ok\n", or why not in one line
+  int retry_after = 0;  // seconds, for a Retry-After header (0: none)
+};
+// Pure: /healthz is 200 while the programs are attached and the loop turned within
+// kLoopStallLimit; /readyz is that and a first sample. `readiness` picks /readyz.
+ProbeAnswer answer_probe(const TracerHealth& h, bool readiness);
+
 // A listening HTTP(S) server on its own thread; stops and joins on destruction. Until the first
 // publish() it answers 503 with Retry-After.
 class HttpServer {
@@ -69,6 +96,10 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   void publish(Served s);
+  // The tracer's side of /healthz and /readyz: attached(true) once its programs are attached,
+  // beat() at every turn of its loop (one atomic store), attached(false) before it detaches.
+  void attached(bool yes);
+  void beat();
   int port() const;  // the bound port (useful with port 0)
   bool tls() const;
   // Set when the address is reachable from other machines without TLS or without

@@ -97,6 +97,8 @@ class Child {
   // Next stdout line ("" at EOF).
   std::string read_line() { return getline(out_); }
   std::string read_err_line() { return getline(err_); }
+  // Stdout until the child closes it (blocks until then).
+  std::string read_out_to_eof() { return slurp(out_); }
   void signal(int sig) { kill(pid_, sig); }
   // Waits for exit; returns the exit status (128+signal when killed), collecting the rest of
   // stdout and stderr.
@@ -289,6 +291,8 @@ class Tracing {
     child_->append_err(l + "\n");
     return l;
   }
+  // Stdout until kleak closes it: on a thread, keeps a pipe flowing that a test let fill.
+  std::string read_out_to_eof() { return child_->read_out_to_eof(); }
   const std::string& out() const { return child_->out(); }
   const std::string& err() const { return child_->err(); }
   nlohmann::json json() const { return nlohmann::json::parse(child_->out()); }

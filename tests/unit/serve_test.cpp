@@ -185,6 +185,31 @@ TEST(WebConfig, BcryptMatchesWithLibxcrypt) {
   EXPECT_FALSE(bcrypt_matches("secret", "$2y$10$short"));
 }
 
+// /healthz and /readyz (Kubernetes' liveness and readiness probes): live while attached and the
+// trace loop turns; ready once the first sample is also there, with Retry-After before it.
+TEST(Probes, LiveWhileAttachedAndTurningReadyFromTheFirstSample) {
+  using Phase = TracerHealth::Phase;
+  using std::chrono::seconds;
+  auto h = [](Phase p, seconds since_beat, bool sampled) { return TracerHealth{p, since_beat, sampled}; };
+  for (bool readiness : {false, true}) {
+    EXPECT_EQ(answer_probe(h(Phase::attaching, seconds(0), false), readiness).status, 503);
+    EXPECT_EQ(answer_probe(h(Phase::detached, seconds(0), true), readiness).status, 503);
+    ProbeAnswer stuck = answer_probe(h(Phase::attached, kLoopStallLimit + seconds(1), true), readiness);
+    EXPECT_EQ(stuck.status, 503);
+    EXPECT_EQ(stuck.body, "kleak: the trace loop has not run for 31 s\n");
+    EXPECT_EQ(stuck.retry_after, 0) << "a stuck loop is not a matter of seconds";
+    ProbeAnswer ok = answer_probe(h(Phase::attached, kLoopStallLimit, true), readiness);
+    EXPECT_EQ(ok.status, 200);
+    EXPECT_EQ(ok.body, "ok\n");
+  }
+  // Before the first sample: alive, not ready, ask again in a second (as /metrics says).
+  EXPECT_EQ(answer_probe(h(Phase::attached, seconds(0), false), false).status, 200);
+  ProbeAnswer early = answer_probe(h(Phase::attached, seconds(0), false), true);
+  EXPECT_EQ(early.status, 503);
+  EXPECT_EQ(early.retry_after, 1);
+  EXPECT_EQ(early.body, "kleak: no sample yet\n");
+}
+
 TEST(ListenAddress, APortAloneIsLoopback) {
   EXPECT_EQ(parse_listen_address(":9464").host, "127.0.0.1");
   EXPECT_EQ(parse_listen_address(":9464").port, 9464);

@@ -145,7 +145,8 @@ void register_trace_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--cache", opts->cache, "Only objects of this slab cache (e.g. dentry, kmalloc-512)");
   cmd->add_option("--kinds", opts->kinds, "Only these kinds: kmalloc,slab,page,vmalloc,percpu");
   cmd->add_option("--serve", opts->serve,
-                  "While tracing, serve /metrics (Prometheus) and /debug/pprof/heap (pprof) on [HOST]:PORT "
+                  "While tracing, serve /metrics (Prometheus), /debug/pprof/heap (pprof) and /healthz, /readyz "
+                  "(probes) on [HOST]:PORT "
                   "(:9464 = loopback; 0.0.0.0:9464 every interface); with a long --duration, a daemon");
   cmd->add_option("--web.config.file,--web-config", opts->web_config,
                   "TLS and basic auth for --serve: the Prometheus exporter-toolkit web configuration file");

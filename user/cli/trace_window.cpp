@@ -106,6 +106,7 @@ class Window {
   // Attaches (throws on a refusal) and says so on stderr: scripts and tests wait for that line.
   void open() {
     tracer_ = Tracer::start(c_.bpf, KernelProbe{o_.btf, o_.tracefs}, c_.forced);
+    if (server_) server_->attached(true);  // /healthz: 200 from here on
     meminfo_start_ = meminfo_now();
     // Loaded after attach so kleak's own programs are in it (as bpf_prog_* [bpf]) and get
     // trimmed like the rest of the tracer's frames. Once per run: every report reuses it.
@@ -132,6 +133,7 @@ class Window {
     const bool tty = isatty(STDERR_FILENO);
     int sig = 0;
     for (;;) {
+      if (server_) server_->beat();  // /healthz: the loop turns
       if ((sig = signals.poll()) != 0) break;  // even when work is overdue
       uint64_t now = monotonic_ns();
       if (now >= end_) break;
@@ -151,6 +153,7 @@ class Window {
 
   // Detaches, drains once more and reports.
   TraceResult close(int sig) {
+    if (server_) server_->attached(false);  // /healthz: 503 while the last report is made
     tracer_->stop();
     TraceResult res;
     res.signal = sig;

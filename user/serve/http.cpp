@@ -23,6 +23,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -112,12 +114,15 @@ class Verifier {
   std::thread thread_;  // started once the rest is ready
 };
 
-// Everything the sessions share; touched only on the loop thread except `served` (mutex).
+// Everything the sessions share; touched only on the loop thread except `served` (mutex) and
+// what the tracer says for the probes (atomics).
 struct Shared {
   WebConfig config;
   ServerLimits limits;
   std::mutex mu;
   std::shared_ptr<const Served> served;  // null until the first sample
+  std::atomic<TracerHealth::Phase> phase{TracerHealth::Phase::attaching};
+  std::atomic<int64_t> beat_ns{0};  // steady_clock, when the trace loop last turned
   size_t connections = 0;
   // Sessions waiting for (the rest of) a request, oldest wait first: evicted at the cap.
   std::list<std::weak_ptr<SessionBase>> waiting;
@@ -197,6 +202,42 @@ Response plain(const Request& req, http::status st, std::string body) {
   return res;
 }
 
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string_view path_of(const Request& req) {
+  std::string_view target(req.target().data(), req.target().size());
+  return target.substr(0, target.find('?'));
+}
+
+bool is_probe(std::string_view path) { return path == "/healthz" || path == "/readyz"; }
+
+// Only GET and HEAD: nullopt for them, 405 for any other method.
+std::optional<Response> refuse_method(const Request& req) {
+  if (req.method() == http::verb::get || req.method() == http::verb::head) return std::nullopt;
+  Response res = plain(req, http::status::method_not_allowed, "only GET and HEAD\n");
+  res.set(http::field::allow, "GET, HEAD");
+  return res;
+}
+
+// /healthz and /readyz, answered before authentication (serve.h says why).
+Response probe(Shared& sh, const Request& req, std::string_view path) {
+  if (auto refused = refuse_method(req)) return *refused;
+  TracerHealth h;
+  h.phase = sh.phase.load();
+  h.since_beat = std::chrono::nanoseconds(steady_ns() - sh.beat_ns.load());
+  {
+    std::lock_guard lk(sh.mu);
+    h.sampled = sh.served != nullptr;
+  }
+  ProbeAnswer a = answer_probe(h, path == "/readyz");
+  Response res = plain(req, static_cast<http::status>(a.status), std::move(a.body));
+  if (a.retry_after > 0) res.set(http::field::retry_after, std::to_string(a.retry_after));
+  res.set(http::field::cache_control, "no-store");
+  return res;
+}
+
 Response unauthorized(const Request& req) {
   Response res = plain(req, http::status::unauthorized, "Unauthorized\n");
   res.set(http::field::www_authenticate, "Basic realm=\"kleak\"");
@@ -205,18 +246,14 @@ Response unauthorized(const Request& req) {
 
 // An authorized request's answer.
 Response route(Shared& sh, const Request& req) {
-  if (req.method() != http::verb::get && req.method() != http::verb::head) {
-    Response res = plain(req, http::status::method_not_allowed, "only GET and HEAD\n");
-    res.set(http::field::allow, "GET, HEAD");
-    return res;
-  }
-  std::string_view target(req.target().data(), req.target().size());
-  target = target.substr(0, target.find('?'));
+  if (auto refused = refuse_method(req)) return *refused;
+  std::string_view target = path_of(req);
   bool metrics = target == "/metrics", profile = target == "/debug/pprof/heap" || target == "/profile";
   if (!metrics && !profile) {
     if (target == "/")
       return plain(req, http::status::ok,
-                   "kleak: /metrics (Prometheus), /debug/pprof/heap (pprof, outstanding memory; also /profile)\n");
+                   "kleak: /metrics (Prometheus), /debug/pprof/heap (pprof, outstanding memory; also /profile), "
+                   "/healthz and /readyz (probes)\n");
     return plain(req, http::status::not_found, "not found\n");
   }
   std::shared_ptr<const Served> s;
@@ -325,6 +362,7 @@ class Session : public SessionBase {
       return reply_and_close(http::status::bad_request);
     if (ec) return close();  // timeout, reset, end of stream: nobody to answer
     const Request& req = parser_->get();
+    if (std::string_view path = path_of(req); is_probe(path)) return respond(probe(sh_, req, path));
     auto header = req[http::field::authorization];
     Credentials cred;
     switch (check_auth(sh_, std::string_view(header.data(), header.size()), cred)) {
@@ -543,6 +581,13 @@ void HttpServer::publish(Served s) {
   // a soak. Returning them here costs a few ms per sample.
   malloc_trim(0);
 }
+
+void HttpServer::attached(bool yes) {
+  beat();  // the stall is counted from attach, not from the server's start
+  impl_->shared.phase = yes ? TracerHealth::Phase::attached : TracerHealth::Phase::detached;
+}
+
+void HttpServer::beat() { impl_->shared.beat_ns = steady_ns(); }
 
 int HttpServer::port() const { return impl_->port; }
 bool HttpServer::tls() const { return impl_->tls; }
