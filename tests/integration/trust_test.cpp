@@ -3,6 +3,8 @@
 // about the frees it cannot see.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "harness.h"
 
 namespace kleak::test {
@@ -24,8 +26,8 @@ std::string top_groups(const json& r, size_t n) {
   return s;
 }
 
-// Held pipes (18 MB) and `sh -c 'ls / | wc -l'` every 30 ms through the whole window: the pipes
-// are #1 with no flags. Before: #6 and #8 in three runs of four, behind "growing" VMA-tree nodes
+// Held pipes (18 MB) and `sh -c 'ls / | wc -l'` every 30 ms through the whole window: no group of
+// the churn's processes ranks above the pipes, with no flags (on a quiet box they are #1). Before: #6 and #8 in three runs of four, behind "growing" VMA-tree nodes
 // and page tables of processes that had exited.
 TEST(Trust, HeldPipesLeadWhileShortLivedProcessesComeAndGo) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
@@ -41,9 +43,25 @@ TEST(Trust, HeldPipesLeadWhileShortLivedProcessesComeAndGo) {
   ASSERT_EQ(st, 0) << t.err();
   json r = t.json();
   ASSERT_FALSE(r["stacks"].empty());
-  std::string first = r["stacks"][0]["frames"][0];
-  EXPECT_EQ(first.rfind(pipe_write_function() + "+", 0), 0u) << top_groups(r, 10);
-  EXPECT_EQ(r["stacks"][0]["kind"], "page");
+  // The pipes lead every group of the churn's own processes (sh, ls, wc, sleep: exited, or about
+  // to): only memory of something else alive may rank above them. On a quiet box (CI) nothing
+  // does and the pipes are #1; beside a build, a compiler's page tables really grow (measured:
+  // cc1plus's pte_alloc_one +1.6 MB in the window) and rank first, rightly.
+  const std::set<std::string> churn_comms = {"sh", "ls", "wc", "sleep"};
+  size_t pipes = r["stacks"].size();
+  for (size_t i = 0; i < r["stacks"].size() && pipes == r["stacks"].size(); ++i) {
+    const auto& g = r["stacks"][i];
+    if (g["kind"] == "page" && g["frames"][0].get<std::string>().rfind(pipe_write_function() + "+", 0) == 0) {
+      pipes = i;
+      continue;
+    }
+    bool only_churn = !g["comms"].empty();
+    for (const auto& c : g["comms"]) only_churn = only_churn && churn_comms.count(c["comm"].get<std::string>());
+    if (only_churn) ADD_FAILURE() << "#" << i + 1 << ", only the churn's processes, ranks above the pipes:\n"
+                                  << top_groups(r, i + 2);
+  }
+  ASSERT_LT(pipes, r["stacks"].size()) << "the held pipes are not reported\n" << top_groups(r, 10);
+  RecordProperty("pipes_rank", static_cast<int>(pipes + 1));
   // Nothing the kernel's own counts contradict is called growing.
   for (const auto& g : r["stacks"])
     if (g["verdict"] == "growing" && !g["unconfirmed_why"].is_null()) ADD_FAILURE() << g.dump();
