@@ -92,7 +92,6 @@ TEST(Serve, MetricsPassAPrometheusParserAndShowThePlantedPipes) {
   EXPECT_NE(body.find("kleak_dropped_total{cause=\"alloc_map_full\"} 0"), std::string::npos);
 }
 
-
 std::string gunzip(const std::string& gz) {
   z_stream zs{};
   inflateInit2(&zs, 15 + 32);
@@ -175,7 +174,6 @@ TEST(Serve, ALiveScrapePassesPromtoolLint) {
   EXPECT_EQ(lint.status, 0) << lint.out;
   EXPECT_EQ(lint.out, "") << "promtool lint of a live scrape";
 }
-
 
 // A report slower than --interval (here 1 ms: any report is) made the loop report back to back:
 // the first sample was never served (/metrics said 503 for good) and SIGINT and SIGTERM were
