@@ -143,8 +143,11 @@ TEST(Errors, KprobesAbsentIsAWarningNotAFailure) {
 // Issue 23: --max-caches 1 exited 0 with only cache_map_full=7656 on the dropped line: a full
 // cache map leaves allocations without their cache, an incomplete report, exit 3 as a full
 // allocation map is.
+// Where the slab event carries no cache (5.10) nothing is kept in the cache map, so it cannot fill:
+// the 5.10 lane failed here (stop 28's CI) on that kernel fact.
 TEST(Errors, AFullCacheMapIsAnIncompleteReport) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
+  if (std::string why = slab_cache_filter_refused(); !why.empty()) GTEST_SKIP() << why;
   Tracing t({"--duration", "1h", "--kinds", "slab,kmalloc", "--max-caches", "1"});
   {
     // Sockets, inodes and eventfds: objects of several caches in the window.
