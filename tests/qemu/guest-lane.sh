@@ -5,7 +5,7 @@
 # "LANE-BALLOON-REQUEST" asks the host to inflate the balloon through QMP.
 #
 # /lane/config (written by run-lane.sh) sets: KLEAK_BIN, KLEAK_PLANTER, KLEAK_TESTS,
-# BALLOON_BYTES, TEST_TIMEOUT, SCENARIO_TIMEOUT, GTEST_FILTER, SCENARIOS, LEAK_* (the leaky
+# BALLOON_BYTES, TEST_TIMEOUT, SCENARIO_TIMEOUT, EXTRA_TIMEOUT, GTEST_FILTER, SCENARIOS, LEAK_* (the leaky
 # driver's requests), BULK_LEAK, BULK_FORKS (the bulk scenario's).
 set -u
 . /lane/config
@@ -45,7 +45,7 @@ now() { cut -d. -f1 /proc/uptime; }
 # ---- an investigation script passed with KLEAK_LANE_EXTRA_SCRIPT (none by default) ---------
 if [ -x /lane/extra.sh ]; then
   say "running the extra script"
-  timeout -s KILL "$SCENARIO_TIMEOUT" /lane/extra.sh >"$R/extra.log" 2>&1
+  timeout -s KILL "${EXTRA_TIMEOUT:-$SCENARIO_TIMEOUT}" /lane/extra.sh >"$R/extra.log" 2>&1
   say "extra script exited $?"
 fi
 

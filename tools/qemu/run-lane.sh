@@ -35,7 +35,7 @@
 # KLEAK_LANE_SCENARIOS (default "leaky bulk balloon hunt-balloon"; "" runs none), KLEAK_LANE_BULK_FORKS
 # (300: the bulk scenario's fork loop), KLEAK_LANE_EXTRA_SCRIPT (a shell
 # script run in the guest before the tests, its output in results/extra.log: for investigating
-# something on the 6.1 kernel), KLEAK_LANE_GUEST_TIMEOUT (the guest's own limit for its lane,
+# something on the 6.1 kernel; KLEAK_LANE_EXTRA_TIMEOUT, default 300 s, bounds it), KLEAK_LANE_GUEST_TIMEOUT (the guest's own limit for its lane,
 # default KLEAK_LANE_TIMEOUT minus 10%, 10..60 s), KLEAK_QEMU_DIR (default build/qemu, or
 # build/qemu-5.10), KLEAK_QEMU_KERNEL (6.1 or 5.10), KLEAK_LANE_STATIC_DIR (default
 # build-static/, built with tools/build-static.sh unless KLEAK_LANE_SKIP_BUILD=1).
@@ -232,6 +232,7 @@ STATIC_ROOT=/static
 BALLOON_BYTES=$balloon_bytes
 TEST_TIMEOUT=$test_timeout
 SCENARIO_TIMEOUT=300
+EXTRA_TIMEOUT=${KLEAK_LANE_EXTRA_TIMEOUT:-300}
 GTEST_FILTER='$gtest_filter'
 SCENARIOS='${KLEAK_LANE_SCENARIOS-leaky bulk balloon hunt-balloon}'
 HUNT_WATCH_S=20

@@ -1,0 +1,37 @@
+#!/bin/sh
+# Issue 22's hang study, run in the guest as the lane's extra script (tools/qemu/hang-study.sh
+# prepends ARM= and ROUNDS=). Each round is Soak.ChurnAndForksForAWhile's load: 300 filled pipes
+# held while the planter churns pipes for 20 s and a shell forks /bin/true as fast as it can.
+# ARM=kleak runs it under the same `kleak trace` the soak test runs; ARM=control runs the load
+# alone. After each round the kernel's complaints so far are counted (soft lockup, RCU stall,
+# hung task), so a run that does not hang outright still shows a stall.
+. /lane/config
+say() { echo "LANE: $*" >/dev/console; echo "LANE: $*"; }
+complaints() { dmesg | grep -cE 'soft lockup|rcu_.*detected stall|rcu: INFO|blocked for more than'; }
+S=${STUDY_SECONDS:-20}
+out=${TMPDIR:-/tmp}
+i=0
+while [ $i -lt "$ROUNDS" ]; do
+  i=$((i + 1))
+  kpid=
+  if [ "$ARM" = kleak ]; then
+    rm -f "$out/study.err"
+    "$KLEAK_BIN" trace --duration 1h --format json --top 1000 --interval 5s -o "$out/study.json" \
+      2>"$out/study.err" &
+    kpid=$!
+    # Ready when it says it is tracing (kleak's own readiness line), or gone.
+    while kill -0 $kpid 2>/dev/null && ! grep -q 'kleak: tracing' "$out/study.err"; do sleep 1; done
+  fi
+  "$KLEAK_PLANTER" --pipes 300 --fill 60000 --churn-seconds "$S" --hold "$S" >/dev/null &
+  ppid=$!
+  end=$(($(cut -d. -f1 /proc/uptime) + S))
+  n=0
+  while [ "$(cut -d. -f1 /proc/uptime)" -lt $end ]; do /bin/true; n=$((n + 1)); done
+  wait $ppid
+  prc=$?
+  krc=-
+  if [ -n "$kpid" ]; then kill -INT $kpid; wait $kpid; krc=$?; fi
+  say "study $ARM round $i/$ROUNDS: forks=$n planter=$prc kleak=$krc complaints=$(complaints)"
+done
+say "study $ARM done: complaints=$(complaints)"
+dmesg | grep -E -A 30 'soft lockup|rcu_.*detected stall|rcu: INFO|blocked for more than' | head -n 200
