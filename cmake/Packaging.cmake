@@ -1,27 +1,34 @@
 # Install rules and the .deb (CPack). Included at the end of CMakeLists.txt.
-# `cmake --install build --prefix P` installs the binary, its man page and bash completion (both
-# rendered by the built binary from its own option tables: include/kleak/docs.h), the license,
+# `cmake --install build --prefix P` installs the binary, its man page (section 8) and bash, zsh
+# and fish completion (all rendered by the built binary from its own option tables:
+# include/kleak/docs.h), the license,
 # the systemd unit and the Kubernetes example. `cd build && cpack` makes kleak_<version>_<arch>.deb.
 include(GNUInstallDirs)
 
 set(KLEAK_DOCS ${CMAKE_BINARY_DIR}/docs)
 file(MAKE_DIRECTORY ${KLEAK_DOCS})
 add_custom_command(
-  OUTPUT ${KLEAK_DOCS}/kleak.1.gz ${KLEAK_DOCS}/kleak.bash ${KLEAK_DOCS}/changelog.gz
-  COMMAND sh -c "$<TARGET_FILE:kleak> help-man > kleak.1 && gzip -9n -c kleak.1 > kleak.1.gz"
+  OUTPUT ${KLEAK_DOCS}/kleak.8.gz ${KLEAK_DOCS}/kleak.bash ${KLEAK_DOCS}/_kleak ${KLEAK_DOCS}/kleak.fish
+         ${KLEAK_DOCS}/changelog.gz
+  COMMAND sh -c "$<TARGET_FILE:kleak> help-man > kleak.8 && gzip -9n -c kleak.8 > kleak.8.gz"
   COMMAND sh -c "$<TARGET_FILE:kleak> help-bash-completion > kleak.bash"
+  COMMAND sh -c "$<TARGET_FILE:kleak> help-zsh-completion > _kleak"
+  COMMAND sh -c "$<TARGET_FILE:kleak> help-fish-completion > kleak.fish"
   COMMAND sh -c "gzip -9n -c ${CMAKE_SOURCE_DIR}/deploy/debian/changelog > changelog.gz"
   WORKING_DIRECTORY ${KLEAK_DOCS}
   DEPENDS kleak ${CMAKE_SOURCE_DIR}/deploy/debian/changelog
-  COMMENT "man page and bash completion from kleak's option tables"
+  COMMENT "man page and bash, zsh and fish completion from kleak's option tables"
   VERBATIM)
-add_custom_target(kleak_docs ALL DEPENDS ${KLEAK_DOCS}/kleak.1.gz ${KLEAK_DOCS}/kleak.bash)
+add_custom_target(kleak_docs ALL DEPENDS ${KLEAK_DOCS}/kleak.8.gz ${KLEAK_DOCS}/kleak.bash ${KLEAK_DOCS}/_kleak
+                                        ${KLEAK_DOCS}/kleak.fish)
 
 set(KLEAK_DOCDIR ${CMAKE_INSTALL_DATAROOTDIR}/doc/kleak)
 install(TARGETS kleak RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-install(FILES ${KLEAK_DOCS}/kleak.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+install(FILES ${KLEAK_DOCS}/kleak.8.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
 install(FILES ${KLEAK_DOCS}/kleak.bash DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/bash-completion/completions
         RENAME kleak)
+install(FILES ${KLEAK_DOCS}/_kleak DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/zsh/vendor-completions)
+install(FILES ${KLEAK_DOCS}/kleak.fish DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/fish/vendor_completions.d)
 install(FILES ${CMAKE_SOURCE_DIR}/LICENSE ${CMAKE_SOURCE_DIR}/deploy/debian/copyright ${KLEAK_DOCS}/changelog.gz
         DESTINATION ${KLEAK_DOCDIR})
 install(FILES ${CMAKE_SOURCE_DIR}/deploy/kubernetes/kleak-daemonset.yaml DESTINATION ${KLEAK_DOCDIR}/examples)
@@ -64,7 +71,8 @@ if(KLEAK_BUILD_TESTS)
       CACHE PATH "the static build tree the .deb and the container image are made from")
   set(pkgtests ${CMAKE_SOURCE_DIR}/tests/package)
   add_test(NAME package.docs
-           COMMAND ${pkgtests}/docs_test.sh $<TARGET_FILE:kleak> ${KLEAK_DOCS}/kleak.1.gz ${KLEAK_DOCS}/kleak.bash)
+           COMMAND ${pkgtests}/docs_test.sh $<TARGET_FILE:kleak> ${KLEAK_DOCS}/kleak.8.gz ${KLEAK_DOCS}/kleak.bash
+                   ${KLEAK_DOCS}/_kleak ${KLEAK_DOCS}/kleak.fish)
   # README.md's and docs/*.md's kleak commands use real subcommands and options; their paths exist.
   add_test(NAME package.doc_commands
            COMMAND ${pkgtests}/doc_commands_test.sh $<TARGET_FILE:kleak> ${CMAKE_SOURCE_DIR})

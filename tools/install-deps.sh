@@ -17,11 +17,11 @@ pkgs=("$@"
 # chromium), the Prometheus client, cpp-httplib as the tests' HTTP client, a real Prometheus
 # server with promtool, htpasswd (bcrypt) and openssl for the serve tests, and the packaging tests (tests/package/: lintian, a clean
 # Debian root with mmdebstrap, podman with runc and catatonit (kube play's pause image),
-# systemd-analyze, groff for the man page).
+# systemd-analyze, groff for the man page, zsh and fish to run their completions).
 [ $test_deps = 0 ] || pkgs+=(
   libgtest-dev libgmock-dev googletest libclang-rt-14-dev python3-prometheus-client libcpp-httplib-dev
   golang-go chromium
-  lintian mmdebstrap podman runc catatonit systemd groff python3-yaml
+  lintian mmdebstrap podman runc catatonit systemd groff python3-yaml zsh fish
   prometheus apache2-utils openssl curl
 )
 missing=()

@@ -12,7 +12,7 @@ if readelf -l "$bin" | grep -q 'INTERP'; then
   echo "container: $bin is dynamically linked; the image needs the static build (tools/build-static.sh)" >&2
   exit 1
 fi
-version=$("$bin" --version | awk '{ print $2 }')
+version=$("$bin" --version | awk 'NR == 1 { print $2 }')
 tag=${2:-localhost/kleak:$version}
 sum=$(sha256sum "$bin" | cut -d' ' -f1)
 if [ "$(podman image inspect --format '{{ index .Labels "kleak.binary.sha256" }}' "$tag" 2>/dev/null)" = "$sum" ]; then

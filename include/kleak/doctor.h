@@ -10,6 +10,7 @@
 
 #include "kleak/attach.h"
 #include "kleak/privileges.h"
+#include "kleak/refusal.h"
 
 namespace kleak {
 
@@ -29,6 +30,7 @@ struct DoctorFacts {
   std::optional<std::string> cgroup2;  // mount point
   std::vector<std::string> unreadable_proc;  // /proc files reconciliation needs but cannot read
   std::string bpf_why;                 // "" = a tiny raw_tp program loaded (and was unloaded)
+  RefusalCause bpf_cause = RefusalCause::None;  // why it did not (kleak/refusal.h)
 };
 
 struct DoctorVerdict {

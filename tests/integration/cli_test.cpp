@@ -24,11 +24,67 @@ TEST(Cli, UnknownCommandIsNamed) {
   EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
 }
 
+// Was: "A subcommand is required" for both.
+TEST(Cli, UnknownOptionIsNamed) {
+  for (std::string opt : {"--bogus", "-V", "--bogus=1"}) {
+    RunResult r = kleak({opt, "trace"});
+    EXPECT_EQ(r.status, 2) << opt;
+    EXPECT_EQ(r.err.rfind("kleak: unknown option '" + opt + "' (before a command only --help and --version", 0), 0u)
+        << r.err;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
+  }
+}
+
+// Was: "kleak 0.1.0" only. The first line stays what scripts read (deploy/container/build.sh).
 TEST(Cli, VersionCommand) {
   RunResult r = kleak({"version"});
   EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(r.out, "kleak 0.1.0\n");
+  EXPECT_EQ(r.out.rfind("kleak 0.1.0\n  commit:     ", 0), 0u) << r.out;
+  for (const char* field : {"\n  build date: 20", "\n  compiler:   ", "\n  libbpf:     v"})
+    EXPECT_NE(r.out.find(field), std::string::npos) << field << " in " << r.out;
   EXPECT_EQ(kleak({"--version"}).out, r.out);
+}
+
+TEST(Cli, VersionAsJson) {
+  RunResult r = kleak({"--version", "--format", "json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["version"], "0.1.0");
+  EXPECT_EQ(j["libbpf"].get<std::string>().rfind("v1.", 0), 0u) << j;
+  EXPECT_EQ(j["build_date"].get<std::string>().size(), std::string("2026-12-07T14:00:00Z").size()) << j;
+  EXPECT_FALSE(j["compiler"].get<std::string>().empty());
+  // Built from a git checkout (the lanes have no git: there the commit is only non-empty).
+  RunResult head = run({"/bin/sh", "-c", std::string("git -C ") + KLEAK_SOURCE_DIR + " rev-parse --short=12 HEAD"});
+  if (head.status == 0 && !head.out.empty())
+    EXPECT_EQ(j["commit"].get<std::string>().rfind(head.out.substr(0, 12), 0), 0u) << j << " " << head.out;
+  EXPECT_EQ(kleak({"version", "--format", "json"}).out, r.out);
+  RunResult bad = kleak({"--version", "--format", "yaml"});
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_EQ(bad.err, "kleak: bad --format 'yaml' for version (use text or json)\n");
+}
+
+// Was: trace's durations and files were TEXT where hunt's were D and FILE.
+TEST(Cli, HelpNamesValuesTheSameInEveryCommand) {
+  for (std::string sub : {"trace", "hunt", "meminfo", "report", "diff", "doctor", "version"}) {
+    RunResult r = kleak({sub, "--help"});
+    ASSERT_EQ(r.status, 0) << sub;
+    for (const char* generic : {" TEXT", " D ", " INT", " UINT", " FLOAT"})
+      EXPECT_EQ(r.out.find(generic), std::string::npos) << sub << " --help says" << generic << ":\n" << r.out;
+  }
+  for (std::string sub : {"trace", "hunt"}) {
+    std::string help = kleak({sub, "--help"}).out;
+    EXPECT_NE(help.find("-d,--duration DURATION"), std::string::npos) << help;
+    EXPECT_NE(help.find("-o,--output FILE"), std::string::npos) << help;
+    EXPECT_NE(help.find("--record FILE"), std::string::npos) << help;
+  }
+}
+
+TEST(Cli, HelpEndsWithExamplesAndExitCodes) {
+  RunResult r = kleak({"--help"});
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("Examples:\n  kleak doctor "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Exit status: 0 success; 1 the box refused"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Privileges: trace and hunt need root or CAP_BPF, CAP_PERFMON"), std::string::npos) << r.out;
 }
 
 TEST(Cli, NegativeTopIsRefused) {

@@ -250,6 +250,21 @@ TEST(Doctor, NobodyMissingACapabilityIsToldWhich) {
   EXPECT_EQ(j["proc"]["unreadable"], json::array());   // CAP_DAC_READ_SEARCH reads /proc/slabinfo
 }
 
+// Before: "BPF  this kernel does not support raw_tp programs" (libbpf's probe said 0 for EPERM).
+TEST(Doctor, NobodyWithoutCapabilitiesIsToldPermissionNotTheKernel) {
+  KLEAK_REQUIRE_ROOT_FOR_SETPRIV();
+  RunResult r = run_as_nobody({}, {"doctor"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("BPF           bpf() refused (Operation not permitted): "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("CAP_BPF, CAP_PERFMON: grant them"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("does not support"), std::string::npos) << r.out;
+  std::ifstream sysctl("/proc/sys/kernel/unprivileged_bpf_disabled");
+  std::string disabled;
+  sysctl >> disabled;
+  json j = json::parse(run_as_nobody({}, {"doctor", "--format", "json"}).out);
+  EXPECT_EQ(j["bpf"]["cause"], disabled == "0" ? "capability" : "unprivileged_bpf") << j["bpf"];
+}
+
 TEST(Doctor, NobodyWithTheRequiredSetWouldTrace) {
   KLEAK_REQUIRE_ROOT_FOR_SETPRIV();
   RunResult r = run_as_nobody(required_names(), {"doctor", "--format", "json"});

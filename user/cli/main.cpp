@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <bpf/libbpf.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -20,6 +21,8 @@
 #include "kleak/docs.h"
 #include "kleak/error.h"
 #include "kleak/text_escape.h"
+#include "kleak/version.h"
+#include "kleak_build_info.h"  // generated: KLEAK_GIT_COMMIT, KLEAK_BUILD_DATE
 
 namespace {
 
@@ -49,12 +52,45 @@ int flush_stdout(int exit_code) {
   return exit_code;
 }
 
+kleak::BuildInfo build_info() {
+#if defined(__clang__)
+  std::string compiler = "clang " __clang_version__;
+#elif defined(__GNUC__)
+  std::string compiler = "gcc " __VERSION__;
+#else
+  std::string compiler = "unknown";
+#endif
+  return {KLEAK_VERSION, KLEAK_GIT_COMMIT, KLEAK_BUILD_DATE, compiler, libbpf_version_string()};
+}
+
+// Before a command only --help and --version are options. CLI11 checks that a subcommand is
+// present before it looks at the words, so `kleak --bogus` and `kleak -V` said "A subcommand is
+// required": the unknown word is named here instead.
+void check_first_word(CLI::App& app, int argc, char** argv) {
+  if (argc < 2) return;
+  std::string first = argv[1];
+  std::vector<std::string> names, shown;  // hidden ones (help-man, ...) are known, not listed
+  for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    names.push_back(sub->get_name());
+    if (!sub->get_group().empty()) shown.push_back(sub->get_name());
+  }
+  if (first[0] == '-' && first != "-" && !app.get_option_no_throw(first.substr(0, first.find('='))))
+    throw kleak::usage_error(fmt::format("unknown option '{}' (before a command only --help and --version; "
+                                         "commands: {})", first, fmt::join(shown, ", ")));
+  // CLI11 takes an unknown first word for a stray argument and says "A subcommand is required".
+  if (first[0] != '-' && std::find(names.begin(), names.end(), first) == names.end())
+    throw kleak::usage_error(fmt::format("unknown command '{}' (commands: {})", first, fmt::join(shown, ", ")));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"kleak: find the kernel call stacks that hold memory"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "kleak " KLEAK_VERSION);
+  app.footer(kleak::help_footer());
+  // Listed by --help and the man page; `kleak --version [--format json]` runs `kleak version`.
+  bool version_flag = false;  // never set: main() turns --version into the version command
+  app.add_flag("--version", version_flag, "Print the version, commit, build date, compiler and libbpf (--format json: as JSON)");
   kleak::register_docs_commands(app, "kleak " KLEAK_VERSION);  // hidden: help-man, help-bash-completion
   int exit_code = 0;
   kleak::register_trace_command(app, exit_code);
@@ -62,19 +98,15 @@ int main(int argc, char** argv) {
   kleak::register_meminfo_command(app, exit_code);
   kleak::register_report_command(app, exit_code);
   kleak::register_doctor_command(app, exit_code);
-  app.add_subcommand("version", "Print kleak's version")->callback([] { fmt::print("kleak " KLEAK_VERSION "\n"); });
+  kleak::register_version_command(app, build_info());
+  kleak::name_placeholders(app);
+  std::vector<char*> args(argv, argv + argc);
+  static char version_word[] = "version";
+  if (argc > 1 && std::string_view(argv[1]) == "--version") args[1] = version_word;
   try {
-    // CLI11 takes an unknown first word for a stray argument and says "A subcommand is required".
-    std::vector<std::string> names, shown;  // hidden ones (help-man, ...) are known, not listed
-    for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
-      names.push_back(sub->get_name());
-      if (!sub->get_group().empty()) shown.push_back(sub->get_name());
-    }
-    if (argc > 1 && argv[1][0] != '-' && std::find(names.begin(), names.end(), argv[1]) == names.end()) {
-      throw kleak::usage_error(fmt::format("unknown command '{}' (commands: {})", argv[1], fmt::join(shown, ", ")));
-    }
-    app.parse(argc, argv);
-  } catch (const CLI::Success& e) {  // --help, --version (CallForHelp derives from Success)
+    check_first_word(app, argc, args.data());
+    app.parse(argc, args.data());
+  } catch (const CLI::Success& e) {  // --help (CallForHelp derives from Success)
     return flush_stdout(app.exit(e));
   } catch (const CLI::ParseError& e) {
     fmt::print(stderr, "kleak: {} (see kleak --help)\n", message(e));

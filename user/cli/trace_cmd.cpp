@@ -134,7 +134,7 @@ void register_trace_command(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand(
       "trace", "Trace kernel allocations for a window and report the call stacks still holding memory");
   cmd->add_option("-d,--duration", opts->duration, "How long to trace: 90s, 10m, 1h (default 30s)");
-  cmd->add_option("-i,--interval", opts->interval, "Also print a report every D while tracing");
+  cmd->add_option("-i,--interval", opts->interval, "Also print a report every DURATION while tracing");
   add_view_options(cmd, opts->view,
                    "text (default), json, folded (flamegraph.pl/speedscope), pprof (gzipped profile.proto: "
                    "use -o), svg (a flame graph)");

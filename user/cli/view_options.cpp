@@ -30,7 +30,7 @@ CLI::Validator top_validator() {
         if (n > kMaxTop) return "must be at most " + std::to_string(kMaxTop) + " (0 shows all), got " + v;
         return std::string();
       },
-      "N");
+      "");  // no ":N" after the placeholder (docs.cpp name_placeholders says N)
 }
 
 void add_view_options(CLI::App* cmd, ViewOptions& o, const std::string& formats) {

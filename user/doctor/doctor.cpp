@@ -34,15 +34,14 @@ std::string join(const std::vector<std::string>& v, std::string_view sep) {
   return out;
 }
 
-// Loads (and at once unloads) libbpf's minimal raw_tp program: lockdown, an LSM or a missing
-// capability refuse it here as they would refuse kleak's.
-std::string probe_bpf_load() {
-  libbpf_print_fn_t old = libbpf_set_print(nullptr);
-  int r = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_RAW_TRACEPOINT, nullptr);
-  libbpf_set_print(old);
-  if (r == 1) return "";
-  if (r == 0) return "this kernel does not support raw_tp programs";
-  return std::string("loading a raw_tp program failed: ") + std::strerror(-r);
+// Loads (and at once unloads) a minimal raw_tp program: a missing capability, a seccomp filter or
+// the kernel refuse it here as they would refuse kleak's, and the errno tells which
+// (libbpf_probe_bpf_prog_type said 0, "not supported", for EPERM too). Lockdown is judged from its
+// file: the trivial program loads under it.
+void probe_bpf_load(DoctorFacts& f) {
+  Refusal r = explain_refusal(read_refusal_facts(probe_raw_tp_load()));
+  f.bpf_cause = r.cause;
+  f.bpf_why = r.message;
 }
 
 // Opened, not access(2)ed: access() checks the real uid without capabilities, so as uid 65534
@@ -99,7 +98,7 @@ DoctorFacts collect_doctor_facts(const KernelProbe& probe) {
   f.memlock = prepare_memlock();
   f.cgroup2 = live_cgroup2();
   f.unreadable_proc = unreadable_reconcile_files();
-  f.bpf_why = probe_bpf_load();
+  probe_bpf_load(f);
   return f;
 }
 
@@ -270,7 +269,7 @@ nlohmann::json doctor_json(const DoctorFacts& f, const DoctorVerdict& v) {
       {"memlock", {{"charged", f.memlock.charged}, {"soft", limit(f.memlock.soft)}, {"hard", limit(f.memlock.hard)}}},
       {"cgroup2", f.cgroup2 ? json(*f.cgroup2) : json(nullptr)},
       {"proc", {{"unreadable", f.unreadable_proc}}},
-      {"bpf", {{"loads", f.bpf_why.empty()}, {"why", f.bpf_why}}},
+      {"bpf", {{"loads", f.bpf_why.empty()}, {"why", f.bpf_why}, {"cause", refusal_cause_name(f.bpf_cause)}}},
   };
 }
 

@@ -18,6 +18,7 @@
 #include "kleak/error.h"
 #include "kleak/kind.h"
 #include "kleak/privileges.h"
+#include "kleak/refusal.h"
 #include "trace/tracer_impl.h"
 
 namespace kleak {
@@ -140,16 +141,20 @@ void select_programs(kleak_bpf* skel, const AttachPlan& attach) {
   }
 }
 
-// Loads, or throws with the verifier's reason in one line.
+// Loads, or throws one line: the cause and its fix where the refusal is this process's or the
+// box's (a capability, seccomp, lockdown, memlock), else the verifier's reason with errno's text.
 void load(kleak_bpf* skel, LibbpfLog& log) {
   log.clear();
-  const MemlockState memlock = prepare_memlock();
+  prepare_memlock();
   if (int err = kleak_bpf__load(skel); err) {
-    std::string reason = verifier_reason(log.text());
-    std::string hint = err == -EPERM ? memlock_hint(memlock) : "";
-    throw Error("failed to load BPF programs: " +
-                (reason.empty() ? std::string(std::strerror(-err)) : reason) +
-                (hint.empty() ? " (KLEAK_VERBOSE=1 shows the verifier log)" : " (" + hint + ")"));
+    Refusal r = explain_refusal(read_refusal_facts(-err));
+    if (r.cause != RefusalCause::KernelLacks && r.cause != RefusalCause::Other)
+      throw Error("failed to load BPF programs: " + r.message);
+    std::string reason = with_errno_text(verifier_reason(log.text()));
+    std::string errtext = std::strerror(-err);
+    if (reason.empty()) reason = errtext;
+    else if (reason.find(errtext) == std::string::npos) reason += " (" + errtext + ")";
+    throw Error("failed to load BPF programs: " + reason + " (KLEAK_VERBOSE=1 shows the verifier log)");
   }
 }
 

@@ -6,6 +6,8 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
+#include <charconv>
 #include <sstream>
 
 namespace kleak {
@@ -80,6 +82,15 @@ std::string verifier_reason(const std::string& log) {
     last = line;
   }
   return !verifier.empty() ? verifier : !specific.empty() ? specific : last;
+}
+
+std::string with_errno_text(const std::string& line) {
+  size_t digits = line.find_last_not_of("0123456789");
+  if (digits == std::string::npos || digits + 1 == line.size() || line[digits] != '-') return line;
+  if (digits > 0 && line[digits - 1] != ' ') return line;
+  int e = 0;
+  std::from_chars(line.data() + digits + 1, line.data() + line.size(), e);
+  return e > 0 ? line + " (" + std::strerror(e) + ")" : line;
 }
 
 }  // namespace kleak

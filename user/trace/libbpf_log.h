@@ -33,4 +33,8 @@ class LibbpfLog {
 // "-- END PROG LOAD LOG --", else the first specific libbpf failure, else the last line.
 std::string verifier_reason(const std::string& log);
 
+// libbpf ends many lines with a bare negative errno ("failed to load BPF skeleton 'kleak_bpf': -1"):
+// that number with its text ("...: -1 (Operation not permitted)"); other lines unchanged.
+std::string with_errno_text(const std::string& line);
+
 }  // namespace kleak
