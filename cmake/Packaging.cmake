@@ -61,6 +61,12 @@ set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS OFF)
+# Maintainer scripts: dh_installsystemd --no-enable's semantics for kleak.service (daemon-reload,
+# restart on upgrade where enabled or running, stop on remove) and /var/lib/kleak, removed on
+# purge. CONTROL_STRICT_PERMISSION makes them 0755.
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+    ${CMAKE_SOURCE_DIR}/deploy/debian/postinst ${CMAKE_SOURCE_DIR}/deploy/debian/prerm
+    ${CMAKE_SOURCE_DIR}/deploy/debian/postrm)
 include(CPack)
 
 # ---- packaging tests (tests/package/): label package ----------------------------------------

@@ -20,6 +20,7 @@
 #include "kleak/commands.h"
 #include "kleak/docs.h"
 #include "kleak/error.h"
+#include "kleak/journal.h"
 #include "kleak/text_escape.h"
 #include "kleak/version.h"
 #include "kleak_build_info.h"  // generated: KLEAK_GIT_COMMIT, KLEAK_BUILD_DATE
@@ -46,7 +47,8 @@ std::string out_of_memory() {
 int flush_stdout(int exit_code) {
   std::cout.flush();
   if (std::fflush(stdout) != 0 || std::ferror(stdout) || !std::cout) {
-    fmt::print(stderr, "kleak: writing to stdout failed: {}\n", std::strerror(errno ? errno : EIO));
+    fmt::print(stderr, "{}kleak: writing to stdout failed: {}\n", kleak::log_prefix(kleak::LogLevel::err),
+               std::strerror(errno ? errno : EIO));
     return kleak::kExitUsage;
   }
   return exit_code;
@@ -109,16 +111,16 @@ int main(int argc, char** argv) {
   } catch (const CLI::Success& e) {  // --help (CallForHelp derives from Success)
     return flush_stdout(app.exit(e));
   } catch (const CLI::ParseError& e) {
-    fmt::print(stderr, "kleak: {} (see kleak --help)\n", message(e));
+    fmt::print(stderr, "{}kleak: {} (see kleak --help)\n", kleak::log_prefix(kleak::LogLevel::err), message(e));
     return kleak::kExitUsage;
   } catch (const kleak::Error& e) {
-    fmt::print(stderr, "kleak: {}\n", message(e));
+    fmt::print(stderr, "{}kleak: {}\n", kleak::log_prefix(kleak::LogLevel::err), message(e));
     return e.exit_code();
   } catch (const std::bad_alloc&) {
-    fmt::print(stderr, "kleak: {}\n", out_of_memory());
+    fmt::print(stderr, "{}kleak: {}\n", kleak::log_prefix(kleak::LogLevel::err), out_of_memory());
     return kleak::kExitFailure;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "kleak: internal error: {}\n", message(e));
+    fmt::print(stderr, "{}kleak: internal error: {}\n", kleak::log_prefix(kleak::LogLevel::err), message(e));
     return kleak::kExitFailure;
   }
   return flush_stdout(exit_code);

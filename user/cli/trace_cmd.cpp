@@ -8,9 +8,11 @@
 #include <fmt/ranges.h>
 
 #include "cli/hunt_trace.h"
+#include "cli/report_dir.h"
 #include "cli/trace.h"
 #include "kleak/commands.h"
 #include "kleak/error.h"
+#include "kleak/journal.h"
 #include "kleak/output_file.h"
 #include "kleak/recording.h"
 #include "kleak/render.h"
@@ -55,11 +57,29 @@ void save_run(const TraceOptions& o, const TraceResult& res, const OutputOptions
   if (o.record.empty()) return;
   try {
     save_recording(o.record, res.run, opts);
-    fmt::print(stderr, "kleak: recorded {} outstanding allocations to {}\n", res.run.collected.allocs.size(),
-               o.record);
+    fmt::print(stderr, "{}kleak: recorded {} outstanding allocations to {}\n", log_prefix(LogLevel::info),
+               res.run.collected.allocs.size(), o.record);
   } catch (const Error& e) {
     failed.push_back(e.what());
   }
+}
+
+// A map filled: allocations or their caches are missing from the report (exit 3). `dropped`
+// holds other losses too (stacks not captured), which every report on a busy box has.
+bool incomplete(const Report& r) {
+  for (const char* cause : {"alloc_map_full", "cache_map_full"})
+    if (auto it = r.dropped.find(cause); it != r.dropped.end() && it->second > 0) return true;
+  return false;
+}
+
+// --report-dir: the report to a file there and one line on stderr (the journal), a warning when
+// the report is incomplete.
+void write_to_report_dir(const TraceOptions& o, const Report& r) {
+  const auto end = std::chrono::system_clock::now();
+  const std::string path = save_window_report(o.report_dir, o.keep_reports.value_or(kDefaultKeepReports), end,
+                                              o.view.format, report_format(o.view.format).render(r));
+  fmt::print(stderr, "{}kleak: {}\n", log_prefix(incomplete(r) ? LogLevel::warning : LogLevel::info),
+             window_line(r, end, path));
 }
 
 // Each output is written on its own: a recording lost to a full disk does not take the report
@@ -67,7 +87,8 @@ void save_run(const TraceOptions& o, const TraceResult& res, const OutputOptions
 void write_outputs(const TraceOptions& o, const TraceResult& res, ReportOutput& out) {
   std::vector<std::string> failed;
   try {
-    out.write(report_format(o.view.format).render(res.report), false);
+    if (o.report_dir.empty()) out.write(report_format(o.view.format).render(res.report), false);
+    else write_to_report_dir(o, res.report);
   } catch (const Error& e) {
     failed.push_back(e.what());
   }
@@ -83,16 +104,16 @@ int exit_code_of(const Report& r, const TraceOptions& o) {
   int rc = kExitOk;
   if (uint64_t lost = dropped("alloc_map_full")) {
     fmt::print(stderr,
-               "kleak: {} allocations were not tracked because the allocation map ({} entries) "
+               "{}kleak: {} allocations were not tracked because the allocation map ({} entries) "
                "was full; the report is incomplete (raise --max-allocs or narrow --filter)\n",
-               lost, o.max_allocs);
+               log_prefix(LogLevel::warning), lost, o.max_allocs);
     rc = kExitIncomplete;
   }
   if (uint64_t unnamed = dropped("cache_map_full")) {
     fmt::print(stderr,
-               "kleak: {} allocations have no slab cache name because the cache map ({} entries) was "
+               "{}kleak: {} allocations have no slab cache name because the cache map ({} entries) was "
                "full; the report is incomplete (raise --max-caches)\n",
-               unnamed, o.max_caches);
+               log_prefix(LogLevel::warning), unnamed, o.max_caches);
     rc = kExitIncomplete;
   }
   return rc;
@@ -167,6 +188,13 @@ void register_trace_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--max-sites", opts->max_sites, "Call sites remembered for --stack-reuse (default 16384, LRU)");
   cmd->add_option("--record", opts->record,
                   "Also keep the run in FILE (compressed) for `kleak report FILE` and `kleak diff A B`");
+  cmd->add_option("--report-dir", opts->report_dir,
+                  "Write each window's report to a file in DIR (named by its end time, 0600) instead of stdout, "
+                  "and log one line about it on stderr: for a daemon (the systemd unit: /var/lib/kleak)")
+      ->type_name("DIR");
+  cmd->add_option("--keep-reports", opts->keep_reports,
+                  "With --report-dir: keep the newest N reports there, remove older ones (default 30)")
+      ->type_name("N");
   cmd->add_option("--cgroup", opts->cgroup,
                   "Only tasks in this cgroup v2 or below: a directory (/sys/fs/cgroup/system.slice/x.scope, "
                   "or relative to the cgroup2 root) or a cgroup id; checked in BPF");

@@ -8,6 +8,7 @@
 #include "cli/trace.h"
 #include "cli/budget.h"
 #include "cli/cache_aliases.h"
+#include "cli/report_dir.h"
 #include "kleak/bounded_read.h"
 #include "kleak/duration.h"
 #include "kleak/error.h"
@@ -134,6 +135,19 @@ void check_btf_option(const std::string& btf) {
   if (btf.empty()) throw usage_error("--btf needs a file (default /sys/kernel/btf/vmlinux)");
 }
 
+// --report-dir writes the final report of each window, nowhere else: -o would be a second
+// destination and --interval reports a stream that has no file there.
+void check_report_dir_options(const TraceOptions& o) {
+  if (o.keep_reports && *o.keep_reports < 1) throw usage_error("--keep-reports must be at least 1");
+  if (o.report_dir.empty()) {
+    if (o.keep_reports) throw usage_error("--keep-reports needs --report-dir");
+    return;
+  }
+  if (!o.view.output.empty()) throw usage_error("--report-dir and -o/--output cannot be combined");
+  if (!o.interval.empty()) throw usage_error("--report-dir and --interval cannot be combined");
+  check_report_dir(o.report_dir);
+}
+
 }  // namespace
 
 TraceConfig check_trace_options(const TraceOptions& o) {
@@ -167,6 +181,7 @@ TraceConfig check_trace_options(const TraceOptions& o) {
   out_opts.force = o.view.force;
   if (!o.view.output.empty()) check_output_path(o.view.output, out_opts);
   if (!o.record.empty()) check_output_path(o.record, out_opts);
+  check_report_dir_options(o);
   if (!o.tracefs.empty()) check_tracefs_dir(o.tracefs);
   check_btf_option(o.btf);
   if (!o.kallsyms.starts_with("/proc/")) check_regular_file(o.kallsyms, kCapKallsyms, "a kallsyms file");

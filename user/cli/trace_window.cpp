@@ -19,6 +19,7 @@
 #include "kleak/bounded_read.h"
 #include "kleak/build_report.h"
 #include "kleak/duration.h"
+#include "kleak/journal.h"
 #include "kleak/ledger.h"
 #include "kleak/meminfo.h"
 #include "kleak/privileges.h"
@@ -71,9 +72,10 @@ std::string cost_family(const std::string& family) { return family == "bulk free
 std::unique_ptr<HttpServer> start_server(const TraceOptions& o) {
   if (o.serve.empty()) return nullptr;
   WebConfig web = o.web_config.empty() ? WebConfig{} : load_web_config(o.web_config);
-  for (const auto& w : web.warnings) fmt::print(stderr, "kleak: warning: web config: {}\n", w);
+  const std::string_view warn = log_prefix(LogLevel::warning);
+  for (const auto& w : web.warnings) fmt::print(stderr, "{}kleak: warning: web config: {}\n", warn, w);
   auto server = std::make_unique<HttpServer>(parse_listen_address(o.serve), std::move(web));
-  if (auto w = server->exposure_warning(); !w.empty()) fmt::print(stderr, "kleak: warning: {}\n", w);
+  if (auto w = server->exposure_warning(); !w.empty()) fmt::print(stderr, "{}kleak: warning: {}\n", warn, w);
   return server;
 }
 
@@ -111,7 +113,8 @@ class Window {
     // Loaded after attach so kleak's own programs are in it (as bpf_prog_* [bpf]) and get
     // trimmed like the rest of the tracer's frames. Once per run: every report reuses it.
     syms_ = Kallsyms::load(o_.kallsyms);
-    for (const auto& w : tracer_->warnings()) fmt::print(stderr, "kleak: warning: {}\n", w);
+    for (const auto& w : tracer_->warnings())
+      fmt::print(stderr, "{}kleak: warning: {}\n", log_prefix(LogLevel::warning), w);
     cpu_at_start_ns_ = self_cpu_ns();
     if (c_.max_cpu_pct > 0) {
       budget_.emplace(c_.max_cpu_pct, c_.bpf.sample_every);
@@ -123,8 +126,8 @@ class Window {
     }
     size_t attached = 0;
     for (const auto& src : tracer_->sources()) attached += src.mode != AttachMode::None;
-    fmt::print(stderr, "kleak: tracing {} events for {} (Ctrl-C stops and reports)\n", attached,
-               format_duration(c_.duration));
+    fmt::print(stderr, "{}kleak: tracing {} events for {} (Ctrl-C stops and reports)\n", log_prefix(LogLevel::info),
+               attached, format_duration(c_.duration));
     schedule();
   }
 
@@ -146,7 +149,9 @@ class Window {
       if ((sig = signals.wait(std::chrono::nanoseconds(wake - now))) != 0) break;
     }
     if (tty) fmt::print(stderr, "\r\033[K");
-    if (sig) fmt::print(stderr, "kleak: {} received, reporting what was collected\n", strsignal(sig));
+    if (sig)
+      fmt::print(stderr, "{}kleak: {} received, reporting what was collected\n", log_prefix(LogLevel::info),
+                 strsignal(sig));
     if (!sig) note_overrun();
     return sig;
   }
@@ -189,7 +194,7 @@ class Window {
     next_sample_ = start_ + std::min<uint64_t>(sample_period_, 1'000'000'000ull);
     ListenAddress la = parse_listen_address(o_.serve);
     std::string host = la.host.find(':') != std::string::npos ? "[" + la.host + "]" : la.host;
-    fmt::print(stderr, "kleak: serving {}://{}:{}/metrics and /debug/pprof/heap\n",
+    fmt::print(stderr, "{}kleak: serving {}://{}:{}/metrics and /debug/pprof/heap\n", log_prefix(LogLevel::info),
                server_->tls() ? "https" : "http", host, server_->port());
   }
 
@@ -297,7 +302,8 @@ class Window {
     }
     actions_.push_back(*a);
     if (actions_.size() == 1)  // once: the report and the metrics say the rest
-      fmt::print(stderr, "kleak: budget: {:.1f}% of a CPU is over --max-cpu {}%: {}\n", a->cpu_pct, c_.max_cpu_pct,
+      fmt::print(stderr, "{}kleak: budget: {:.1f}% of a CPU is over --max-cpu {}%: {}\n",
+                 log_prefix(LogLevel::warning), a->cpu_pct, c_.max_cpu_pct,
                  a->what == BudgetAction::What::detach ? "detaching " + a->family
                                                        : fmt::format("sampling 1 in {} allocations", a->sample_every));
   }
@@ -353,7 +359,7 @@ class Window {
         "the report covers {:.1f} s, allocations made after the deadline included",
         static_cast<double>(stopped - end_) / 1e9, format_duration(c_.duration),
         static_cast<double>(stopped - start_) / 1e9));
-    fmt::print(stderr, "kleak: warning: {}\n", window_warnings_.back());
+    fmt::print(stderr, "{}kleak: warning: {}\n", log_prefix(LogLevel::warning), window_warnings_.back());
   }
 
   ReportInputs inputs(const Collected& c, const AggregateOptions& aopts, const std::optional<Snapshot>& end) const {
