@@ -66,7 +66,7 @@ unshare --mount --propagation private sh -euc '
   chroot "$root" kleak meminfo | head -5
 ' sh "$root"
 want="kleak $(dpkg-deb -f "$deb" Version)"
-got=$(chroot "$root" kleak --version | head -n 1)
+got=$(chroot "$root" kleak --version | sed -n 1p)
 [ "$got" = "$want" ] || { echo "FAIL: kleak --version says '$got', the package is '$want'"; exit 1; }
 python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); assert j, "empty"; print("meminfo json keys:", sorted(j)[:8])' "$root/tmp/meminfo.json"
 for f in /usr/share/man/man8/kleak.8.gz /usr/share/bash-completion/completions/kleak \
