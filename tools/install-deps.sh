@@ -21,7 +21,7 @@ pkgs=("$@"
 [ $test_deps = 0 ] || pkgs+=(
   libgtest-dev libgmock-dev googletest libclang-rt-14-dev python3-prometheus-client libcpp-httplib-dev
   golang-go chromium
-  lintian mmdebstrap podman runc catatonit systemd groff python3-yaml zsh fish
+  lintian mmdebstrap gpgv podman runc catatonit systemd groff python3-yaml zsh fish
   prometheus apache2-utils openssl curl
 )
 missing=()

@@ -57,8 +57,10 @@ done
 
 # zsh: completion builtins only run inside a completion widget, so compadd, _describe and _files
 # print what they are given; the script, the shell and its parameters ($words, $CURRENT) are real.
+# compinit -D: no dump file. (Was `-d /dev/null`: compdump writes a temporary file and moves it
+# over the dump path, so as root the test replaced /dev/null with a regular file.)
 zsh_complete() {
-  zsh -f -c 'autoload -Uz compinit && compinit -u -d /dev/null
+  zsh -f -c 'autoload -Uz compinit && compinit -u -D
     source "$1"; shift
     compadd() { [[ $1 == -- ]] && shift; print -l -- "$@"; }
     _describe() { local a=${@[-1]}; print -l -- ${${(P)a}%%:*}; }
@@ -88,4 +90,5 @@ fi
 for hidden in help-zsh-completion help-fish-completion; do
   grep -qx "$hidden" <<<"$top_completion" && fail "completion offers the hidden $hidden"
 done
+[ -c /dev/null ] || fail "/dev/null is no longer a character device (a shell wrote over it)"
 [ $fails -eq 0 ] && echo "docs: ${#subs[@]} subcommands, man page and completion complete"
