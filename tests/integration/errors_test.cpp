@@ -159,5 +159,15 @@ TEST(Errors, AFullCacheMapIsAnIncompleteReport) {
   EXPECT_NE(t.out().find("cache_map_full="), std::string::npos) << t.out();
 }
 
+// Was: a full churn map was counted in BPF and shown nowhere ("dropped: none") while every
+// group's allocs/frees in the window undercounted.
+TEST(Errors, AFullChurnMapIsNamedAsALoss) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  RunResult r = trace({"--duration", "2s", "--max-churn", "16", "--format", "json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_GT(j["dropped"].value("churn_map_full", 0u), 0u) << j["dropped"].dump();
+}
+
 }  // namespace
 }  // namespace kleak::test

@@ -611,6 +611,9 @@ void count_events(Report& r, const Collected& snap, uint64_t filtered_out) {
   r.dropped["stack_collision"] = sum(KLEAK_STACK_COLLISION);
   r.dropped["stack_lost"] = sum(KLEAK_STACK_LOST);
   r.dropped["cache_map_full"] = sum(KLEAK_CACHE_MAP_FULL);
+  // Allocations and frees not counted in their group's churn (`in the window: alloc N free M`):
+  // a full churn map undercounts them (its outstanding bytes stay exact).
+  r.dropped["churn_map_full"] = sum(KLEAK_CHURN_MAP_FULL);
   // Frees kleak did not see, found when the address came back: not a loss of kleak's (nothing
   // was dropped), the kernel freeing where no tracepoint fires. Reported on their own, and the
   // groups they touch are held against the kernel's counts (verdict.h: unconfirmed).
