@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "fixture_file.h"
 #include "kleak/bounded_read.h"
 #include "kleak/error.h"
 #include "kleak/output_file.h"
@@ -23,15 +24,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Scratch {
-  fs::path dir;
-  Scratch() {
-    char t[] = "/tmp/kleak-unit-XXXXXX";
-    dir = mkdtemp(t);
-  }
-  ~Scratch() { fs::remove_all(dir); }
-  std::string operator/(const std::string& n) const { return (dir / n).string(); }
-};
+using test::Scratch;
 
 std::string slurp(const std::string& p) {
   std::ifstream in(p, std::ios::binary);

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "cli/report_dir.h"
+#include "fixture_file.h"
 #include "kleak/error.h"
 #include "kleak/journal.h"
 
@@ -22,15 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::system_clock;
 
-struct Scratch {
-  fs::path dir;
-  Scratch() {
-    char t[] = "/tmp/kleak-unit-XXXXXX";
-    dir = mkdtemp(t);
-  }
-  ~Scratch() { fs::remove_all(dir); }
-  std::string operator/(const std::string& n) const { return (dir / n).string(); }
-};
+using test::Scratch;
 
 std::vector<std::string> names_in(const fs::path& dir) {
   std::vector<std::string> out;
