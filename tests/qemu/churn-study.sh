@@ -1,6 +1,6 @@
 #!/bin/sh
 # Issue 22's hang study, run in the guest as the lane's extra script (tools/qemu/hang-study.sh
-# prepends ARM= and ROUNDS=). Each round is Soak.ChurnAndForksForAWhile's load: 300 filled pipes
+# prepends ARM=, ROUNDS= and STUDY_KLEAK_ARGS=, the kleak arm's extra trace flags). Each round is Soak.ChurnAndForksForAWhile's load: 300 filled pipes
 # held while the planter churns pipes for 20 s and a shell forks /bin/true as fast as it can.
 # ARM=kleak runs it under the same `kleak trace` the soak test runs; ARM=control runs the load
 # alone. After each round the kernel's complaints so far are counted (soft lockup, RCU stall,
@@ -17,7 +17,7 @@ while [ $i -lt "$ROUNDS" ]; do
   if [ "$ARM" = kleak ]; then
     rm -f "$out/study.err"
     "$KLEAK_BIN" trace --duration 1h --format json --top 1000 --interval 5s -o "$out/study.json" \
-      2>"$out/study.err" &
+      $STUDY_KLEAK_ARGS 2>"$out/study.err" &
     kpid=$!
     # Ready when it says it is tracing (kleak's own readiness line), or gone.
     while kill -0 $kpid 2>/dev/null && ! grep -q 'kleak: tracing' "$out/study.err"; do sleep 1; done

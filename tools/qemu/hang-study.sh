@@ -7,7 +7,9 @@
 # complaints counted in the guest, seconds; each run's console and extra.log are kept.
 #
 # STUDY_TESTS=FILTER runs those integration tests instead (arm "tests", every run): the tests the
-# hangs happened in, as the lane runs them.
+# hangs happened in, as the lane runs them. STUDY_KLEAK_ARGS adds flags to the kleak arm's trace,
+# e.g. "--kinds kmalloc,slab,page,percpu --bulk-frees off": the arm without the vmalloc kretprobe
+# and the bulk fentry, to tell their part from the tracepoints'.
 #
 #   tools/qemu/hang-study.sh [RUNS] [ROUNDS]     (as root; needs build/ and build-static/)
 set -euo pipefail
@@ -21,7 +23,7 @@ mkdir -p "$dir"
 for i in $(seq 1 "$runs"); do
   arm=kleak; [ $((i % 2)) -eq 0 ] && arm=control
   script="$dir/extra-$arm.sh"
-  { echo "ARM=$arm ROUNDS=$rounds"; cat "$here/tests/qemu/churn-study.sh"; } >"$script"
+  { echo "ARM=$arm ROUNDS=$rounds STUDY_KLEAK_ARGS='${STUDY_KLEAK_ARGS:-}'"; cat "$here/tests/qemu/churn-study.sh"; } >"$script"
   filter='NoTest.Selected'
   if [ -n "${STUDY_TESTS:-}" ]; then
     arm=tests filter=$STUDY_TESTS
