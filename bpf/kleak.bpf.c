@@ -14,13 +14,16 @@
  * must go through bpf_probe_read_kernel there, ~50 ns per read on this box, and the 6.1
  * verifier refuses direct reads of them.)
  * The loader (user/trace/attach.cpp) turns on exactly one variant per family, and for raw_tp
- * frees their twins (FREE_TWIN in record.bpf.h).
+ * frees their twins (FREE_TWIN in record.bpf.h). Every event is a row of the registry
+ * include/kleak/events.def; its programs are declared with KLEAK_RAW_TP, KLEAK_RAW_TP_TWIN and
+ * KLEAK_TP (events.bpf.h), which take their names from it and check the raw_tp arguments.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "record.bpf.h"
+#include "events.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -47,8 +50,7 @@ static __always_inline int on_kfree(__u64 ptr)
 	return record_free(KLEAK_KIND_KMALLOC, KLEAK_SPACE_SLAB, zero_or_null(ptr) ? 0 : ptr);
 }
 
-SEC("raw_tp/kmalloc")
-int BPF_PROG(raw_kmalloc, unsigned long call_site, const void *ptr, size_t bytes_req,
+KLEAK_RAW_TP(kmalloc, unsigned long call_site, const void *ptr, size_t bytes_req,
 	     size_t bytes_alloc, gfp_t gfp_flags, int node)
 {
 	return on_kmalloc(ctx, call_site, (__u64)ptr, bytes_req, bytes_alloc, gfp_flags);
@@ -68,8 +70,7 @@ struct trace_event_raw_kmem_alloc___v5_10 {
 	gfp_t gfp_flags;
 } __attribute__((preserve_access_index));
 
-SEC("tracepoint/kmem/kmalloc")
-int tp_kmalloc(void *ctx)
+KLEAK_TP(kmem, kmalloc)(void *ctx)
 {
 	struct trace_event_raw_kmem_alloc___v5_10 *old = ctx;
 	struct trace_event_raw_kmalloc *e = ctx;
@@ -94,22 +95,19 @@ struct trace_event_raw_kmem_alloc_node___v5_10 {
 	gfp_t gfp_flags;
 } __attribute__((preserve_access_index));
 
-SEC("tracepoint/kmem/kmalloc_node")
-int tp_kmalloc_node(struct trace_event_raw_kmem_alloc_node___v5_10 *ctx)
+KLEAK_TP(kmem, kmalloc_node)(struct trace_event_raw_kmem_alloc_node___v5_10 *ctx)
 {
 	return on_kmalloc(ctx, ctx->call_site, (__u64)ctx->ptr, ctx->bytes_req, ctx->bytes_alloc,
 			  ctx->gfp_flags);
 }
 
-SEC("raw_tp/kfree")
-int BPF_PROG(raw_kfree, unsigned long call_site, const void *ptr)
+KLEAK_RAW_TP(kfree, unsigned long call_site, const void *ptr)
 {
 	return FREE_PRIMARY(KLEAK_SLOT_KFREE, (__u64)ptr, on_kfree((__u64)ptr));
 }
 
 /* Runs only when raw_kfree was skipped because this event interrupted it (FREE_TWIN). */
-SEC("raw_tp/kfree")
-int BPF_PROG(raw_kfree_twin, unsigned long call_site, const void *ptr)
+KLEAK_RAW_TP_TWIN(kfree, unsigned long call_site, const void *ptr)
 {
 	return FREE_TWIN(KLEAK_SLOT_KFREE, KLEAK_KIND_KMALLOC, (__u64)ptr, on_kfree((__u64)ptr));
 }
@@ -121,8 +119,7 @@ struct trace_event_raw_kmem_free___v5_10 {
 	const void *ptr;
 } __attribute__((preserve_access_index));
 
-SEC("tracepoint/kmem/kfree")
-int tp_kfree(struct trace_event_raw_kfree *ctx)
+KLEAK_TP(kmem, kfree)(struct trace_event_raw_kfree *ctx)
 {
 	struct trace_event_raw_kmem_free___v5_10 *old = (void *)ctx;
 
@@ -157,8 +154,7 @@ static __always_inline int on_cache_alloc(void *ctx, __u64 call_site, __u64 ptr,
  * Since 6.2 the tracepoint passes struct kmem_cache *: its sizes and name are read once per cache
  * (cache_seen()), not per allocation.
  */
-SEC("raw_tp/kmem_cache_alloc")
-int BPF_PROG(raw_kmem_cache_alloc, unsigned long call_site, const void *ptr,
+KLEAK_RAW_TP(kmem_cache_alloc, unsigned long call_site, const void *ptr,
 	     struct kmem_cache *s, gfp_t gfp_flags, int node)
 {
 	return on_cache_alloc(ctx, call_site, (__u64)ptr, (__u64)s, NULL, true, 0, 0, gfp_flags);
@@ -189,8 +185,7 @@ static __always_inline __u64 tp_cache_name(void *ctx, __u32 data_loc_name,
 	return cache_key_from_name(name);
 }
 
-SEC("tracepoint/kmem/kmem_cache_alloc")
-int tp_kmem_cache_alloc(struct trace_event_raw_kmem_cache_alloc *ctx)
+KLEAK_TP(kmem, kmem_cache_alloc)(struct trace_event_raw_kmem_cache_alloc *ctx)
 {
 	struct trace_event_raw_kmem_alloc___v5_10 *old = (void *)ctx;
 	char name[KLEAK_CACHE_NAME_LEN] = {};
@@ -206,8 +201,7 @@ int tp_kmem_cache_alloc(struct trace_event_raw_kmem_cache_alloc *ctx)
 }
 
 /* kmem:kmem_cache_alloc_node (before 6.0, the same record as kmalloc_node: no cache name). */
-SEC("tracepoint/kmem/kmem_cache_alloc_node")
-int tp_kmem_cache_alloc_node(struct trace_event_raw_kmem_alloc_node___v5_10 *ctx)
+KLEAK_TP(kmem, kmem_cache_alloc_node)(struct trace_event_raw_kmem_alloc_node___v5_10 *ctx)
 {
 	return on_cache_alloc(ctx, ctx->call_site, (__u64)ctx->ptr, 0, NULL, false, ctx->bytes_req,
 			      ctx->bytes_alloc, ctx->gfp_flags);
@@ -219,21 +213,19 @@ static __always_inline int on_cache_free(__u64 ptr, __u64 cache)
 }
 
 /* The cache comes along on 6.x (struct kmem_cache *); the loader checks the prototype. */
-SEC("raw_tp/kmem_cache_free")
-int BPF_PROG(raw_kmem_cache_free, unsigned long call_site, const void *ptr)
+KLEAK_RAW_TP(kmem_cache_free, unsigned long call_site, const void *ptr, const struct kmem_cache *s)
 {
-	return FREE_PRIMARY(KLEAK_SLOT_CACHE_FREE, (__u64)ptr, on_cache_free((__u64)ptr, ctx[2]));
+	return FREE_PRIMARY(KLEAK_SLOT_CACHE_FREE, (__u64)ptr, on_cache_free((__u64)ptr, (__u64)s));
 }
 
 /* Runs only when raw_kmem_cache_free was skipped because this event interrupted it (FREE_TWIN). */
-SEC("raw_tp/kmem_cache_free")
-int BPF_PROG(raw_kmem_cache_free_twin, unsigned long call_site, const void *ptr)
+KLEAK_RAW_TP_TWIN(kmem_cache_free, unsigned long call_site, const void *ptr,
+		  const struct kmem_cache *s)
 {
-	return FREE_TWIN(KLEAK_SLOT_CACHE_FREE, KLEAK_KIND_SLAB, (__u64)ptr, on_cache_free((__u64)ptr, ctx[2]));
+	return FREE_TWIN(KLEAK_SLOT_CACHE_FREE, KLEAK_KIND_SLAB, (__u64)ptr, on_cache_free((__u64)ptr, (__u64)s));
 }
 
-SEC("tracepoint/kmem/kmem_cache_free")
-int tp_kmem_cache_free(struct trace_event_raw_kmem_cache_free *ctx)
+KLEAK_TP(kmem, kmem_cache_free)(struct trace_event_raw_kmem_cache_free *ctx)
 {
 	struct trace_event_raw_kmem_free___v5_10 *old = (void *)ctx;
 	char name[KLEAK_CACHE_NAME_LEN] = {};
@@ -284,15 +276,13 @@ static __always_inline int on_page_free_batched(__u64 page)
 	return record_free_in(KLEAK_KIND_PAGE, KLEAK_SPACE_PAGE, page, 0, true);
 }
 
-SEC("raw_tp/mm_page_alloc")
-int BPF_PROG(raw_mm_page_alloc, struct page *page, unsigned int order, gfp_t gfp_flags,
+KLEAK_RAW_TP(mm_page_alloc, struct page *page, unsigned int order, gfp_t gfp_flags,
 	     int migratetype)
 {
 	return on_page_alloc(ctx, ctx[0], order, gfp_flags, migratetype);
 }
 
-SEC("tracepoint/kmem/mm_page_alloc")
-int tp_mm_page_alloc(struct trace_event_raw_mm_page_alloc *ctx)
+KLEAK_TP(kmem, mm_page_alloc)(struct trace_event_raw_mm_page_alloc *ctx)
 {
 	__u64 pfn = ctx->pfn;
 
@@ -300,40 +290,34 @@ int tp_mm_page_alloc(struct trace_event_raw_mm_page_alloc *ctx)
 			     ctx->migratetype);
 }
 
-SEC("raw_tp/mm_page_free")
-int BPF_PROG(raw_mm_page_free, struct page *page, unsigned int order)
+KLEAK_RAW_TP(mm_page_free, struct page *page, unsigned int order)
 {
 	return FREE_PRIMARY(KLEAK_SLOT_PAGE_FREE, ctx[0], on_page_free(ctx[0]));
 }
 
 /* Runs only when raw_mm_page_free was skipped because this event interrupted it (FREE_TWIN). */
-SEC("raw_tp/mm_page_free")
-int BPF_PROG(raw_mm_page_free_twin, struct page *page, unsigned int order)
+KLEAK_RAW_TP_TWIN(mm_page_free, struct page *page, unsigned int order)
 {
 	return FREE_TWIN(KLEAK_SLOT_PAGE_FREE, KLEAK_KIND_PAGE, ctx[0], on_page_free(ctx[0]));
 }
 
-SEC("tracepoint/kmem/mm_page_free")
-int tp_mm_page_free(struct trace_event_raw_mm_page_free *ctx)
+KLEAK_TP(kmem, mm_page_free)(struct trace_event_raw_mm_page_free *ctx)
 {
 	return on_page_free(ctx->pfn);
 }
 
-SEC("raw_tp/mm_page_free_batched")
-int BPF_PROG(raw_mm_page_free_batched, struct page *page)
+KLEAK_RAW_TP(mm_page_free_batched, struct page *page)
 {
 	return FREE_PRIMARY(KLEAK_SLOT_PAGE_FREE_BATCHED, ctx[0], on_page_free_batched(ctx[0]));
 }
 
 /* Runs only when raw_mm_page_free_batched was skipped because this event interrupted it (FREE_TWIN). */
-SEC("raw_tp/mm_page_free_batched")
-int BPF_PROG(raw_mm_page_free_batched_twin, struct page *page)
+KLEAK_RAW_TP_TWIN(mm_page_free_batched, struct page *page)
 {
 	return FREE_TWIN(KLEAK_SLOT_PAGE_FREE_BATCHED, KLEAK_KIND_PAGE, ctx[0], on_page_free_batched(ctx[0]));
 }
 
-SEC("tracepoint/kmem/mm_page_free_batched")
-int tp_mm_page_free_batched(struct trace_event_raw_mm_page_free_batched *ctx)
+KLEAK_TP(kmem, mm_page_free_batched)(struct trace_event_raw_mm_page_free_batched *ctx)
 {
 	return on_page_free_batched(ctx->pfn);
 }
@@ -361,8 +345,7 @@ static __always_inline int on_percpu_free(__u64 ptr)
 	return record_free(KLEAK_KIND_PERCPU, KLEAK_SPACE_PERCPU, ptr);
 }
 
-SEC("raw_tp/percpu_alloc_percpu")
-int BPF_PROG(raw_percpu_alloc_percpu, unsigned long call_site, bool reserved, bool is_atomic,
+KLEAK_RAW_TP(percpu_alloc_percpu, unsigned long call_site, bool reserved, bool is_atomic,
 	     size_t size, size_t align, void *base_addr, int off, void *ptr, size_t bytes_alloc,
 	     gfp_t gfp_flags)
 {
@@ -373,8 +356,7 @@ int BPF_PROG(raw_percpu_alloc_percpu, unsigned long call_site, bool reserved, bo
  * bytes_alloc and gfp_flags were added to the event in 6.0 and call_site in 5.19; older kernels
  * (5.10) report size only.
  */
-SEC("tracepoint/percpu/percpu_alloc_percpu")
-int tp_percpu_alloc_percpu(struct trace_event_raw_percpu_alloc_percpu *ctx)
+KLEAK_TP(percpu, percpu_alloc_percpu)(struct trace_event_raw_percpu_alloc_percpu *ctx)
 {
 	__u64 bytes_alloc = 0, gfp_flags = 0, call_site = 0;
 
@@ -387,21 +369,18 @@ int tp_percpu_alloc_percpu(struct trace_event_raw_percpu_alloc_percpu *ctx)
 	return on_percpu_alloc(ctx, call_site, (__u64)ctx->ptr, ctx->size, bytes_alloc, gfp_flags);
 }
 
-SEC("raw_tp/percpu_free_percpu")
-int BPF_PROG(raw_percpu_free_percpu, void *base_addr, int off, void *ptr)
+KLEAK_RAW_TP(percpu_free_percpu, void *base_addr, int off, void *ptr)
 {
 	return FREE_PRIMARY(KLEAK_SLOT_PERCPU_FREE, (__u64)ptr, on_percpu_free((__u64)ptr));
 }
 
 /* Runs only when raw_percpu_free_percpu was skipped because this event interrupted it (FREE_TWIN). */
-SEC("raw_tp/percpu_free_percpu")
-int BPF_PROG(raw_percpu_free_percpu_twin, void *base_addr, int off, void *ptr)
+KLEAK_RAW_TP_TWIN(percpu_free_percpu, void *base_addr, int off, void *ptr)
 {
 	return FREE_TWIN(KLEAK_SLOT_PERCPU_FREE, KLEAK_KIND_PERCPU, (__u64)ptr, on_percpu_free((__u64)ptr));
 }
 
-SEC("tracepoint/percpu/percpu_free_percpu")
-int tp_percpu_free_percpu(struct trace_event_raw_percpu_free_percpu *ctx)
+KLEAK_TP(percpu, percpu_free_percpu)(struct trace_event_raw_percpu_free_percpu *ctx)
 {
 	return on_percpu_free((__u64)ctx->ptr);
 }
@@ -430,36 +409,31 @@ static __always_inline int on_vmap_free(__u64 addr)
 	return record_free(KLEAK_KIND_VMALLOC, KLEAK_SPACE_VMAP, addr);
 }
 
-SEC("raw_tp/alloc_vmap_area")
-int BPF_PROG(raw_alloc_vmap_area, unsigned long addr, unsigned long size, unsigned long align,
+KLEAK_RAW_TP(alloc_vmap_area, unsigned long addr, unsigned long size, unsigned long align,
 	     unsigned long vstart, unsigned long vend, int failed)
 {
 	return failed ? 0 : on_vmap_alloc(ctx, addr, size);
 }
 
-SEC("tracepoint/vmalloc/alloc_vmap_area")
-int tp_alloc_vmap_area(struct trace_event_raw_alloc_vmap_area *ctx)
+KLEAK_TP(vmalloc, alloc_vmap_area)(struct trace_event_raw_alloc_vmap_area *ctx)
 {
 	return ctx->failed ? 0 : on_vmap_alloc(ctx, ctx->addr, ctx->size);
 }
 
-SEC("raw_tp/free_vmap_area_noflush")
-int BPF_PROG(raw_free_vmap_area_noflush, unsigned long va_start, unsigned long nr_lazy,
+KLEAK_RAW_TP(free_vmap_area_noflush, unsigned long va_start, unsigned long nr_lazy,
 	     unsigned long nr_lazy_max)
 {
 	return FREE_PRIMARY(KLEAK_SLOT_VMAP_FREE, va_start, on_vmap_free(va_start));
 }
 
 /* Runs only when raw_free_vmap_area_noflush was skipped because this event interrupted it (FREE_TWIN). */
-SEC("raw_tp/free_vmap_area_noflush")
-int BPF_PROG(raw_free_vmap_area_noflush_twin, unsigned long va_start, unsigned long nr_lazy,
-	     unsigned long nr_lazy_max)
+KLEAK_RAW_TP_TWIN(free_vmap_area_noflush, unsigned long va_start, unsigned long nr_lazy,
+		  unsigned long nr_lazy_max)
 {
 	return FREE_TWIN(KLEAK_SLOT_VMAP_FREE, KLEAK_KIND_VMALLOC, va_start, on_vmap_free(va_start));
 }
 
-SEC("tracepoint/vmalloc/free_vmap_area_noflush")
-int tp_free_vmap_area_noflush(struct trace_event_raw_free_vmap_area_noflush *ctx)
+KLEAK_TP(vmalloc, free_vmap_area_noflush)(struct trace_event_raw_free_vmap_area_noflush *ctx)
 {
 	return on_vmap_free(ctx->va_start);
 }

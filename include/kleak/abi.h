@@ -15,14 +15,23 @@
 #define KLEAK_COMM_LEN 16
 #define KLEAK_CACHE_NAME_LEN 32
 
-/* What was allocated: the event family it came from. */
+/*
+ * What was allocated: the event family it came from. X(KIND, name, value): `name` is the family
+ * (include/kleak/events.def), the --kinds word and the JSON/recording `kind`; the C++ name table
+ * (user/model/kind.cpp) is made from this list.
+ */
+#define KLEAK_KINDS(X)                                                                      \
+	X(KMALLOC, kmalloc, 1) /* kmem:kmalloc (kmalloc-N caches and large kmalloc) */      \
+	X(SLAB, slab, 2)       /* kmem:kmem_cache_alloc (named slab caches) */              \
+	X(PAGE, page, 3)       /* kmem:mm_page_alloc */                                     \
+	X(VMALLOC, vmalloc, 4) /* vmalloc:alloc_vmap_area (or kprobes on older kernels) */  \
+	X(PERCPU, percpu, 5)   /* percpu:percpu_alloc_percpu */
+
 enum kleak_kind {
 	KLEAK_KIND_NONE = 0,
-	KLEAK_KIND_KMALLOC = 1, /* kmem:kmalloc (kmalloc-N caches and large kmalloc) */
-	KLEAK_KIND_SLAB = 2,    /* kmem:kmem_cache_alloc (named slab caches) */
-	KLEAK_KIND_PAGE = 3,    /* kmem:mm_page_alloc */
-	KLEAK_KIND_VMALLOC = 4, /* vmalloc:alloc_vmap_area (or kprobes on older kernels) */
-	KLEAK_KIND_PERCPU = 5,  /* percpu:percpu_alloc_percpu */
+#define KLEAK_KIND_ENUM_(kind, name, value) KLEAK_KIND_##kind = value,
+	KLEAK_KINDS(KLEAK_KIND_ENUM_)
+#undef KLEAK_KIND_ENUM_
 	KLEAK_KIND_MAX = 6,
 };
 
@@ -173,57 +182,91 @@ struct kleak_site {
 /*
  * Counters, per kind and cause, in a per-CPU array indexed kind * KLEAK_CAUSE_MAX + cause.
  * Every event that does not end as a tracked record or a matched free lands in one cause.
+ * X(CAUSE, name, value): KLEAK_<CAUSE> = value; `name` is the counter's name in reports
+ * (events_by_kind), metrics and recordings (user/report/aggregate.cpp takes it from here).
  */
+#define KLEAK_CAUSES(X)                                                                            \
+	/* allocation events that reached the handler */                                           \
+	X(ALLOC_SEEN, allocs_seen, 0)                                                              \
+	/* dropped by the in-kernel filter (by design, not a loss) */                              \
+	X(ALLOC_FILTERED, allocs_filtered_in_kernel, 1)                                            \
+	/* inserted into `allocs` */                                                               \
+	X(ALLOC_TRACKED, allocs_tracked, 2)                                                        \
+	/* `allocs` was full: allocation not tracked (loss) */                                     \
+	X(ALLOC_MAP_FULL, alloc_map_full, 3)                                                       \
+	/* address reused while still tracked: its free was missed */                              \
+	X(ALLOC_REPLACED, missed_free_address_reused, 4)                                           \
+	/* stack map bucket held another stack (-EEXIST) */                                        \
+	X(STACK_COLLISION, stack_collision, 5)                                                     \
+	/* no stack: map full or walk failed (-ENOMEM/-EFAULT) */                                  \
+	X(STACK_LOST, stack_lost, 6)                                                               \
+	/* free events that reached the handler */                                                 \
+	X(FREE_SEEN, frees_seen, 7)                                                                \
+	/* free removed a tracked allocation */                                                    \
+	X(FREE_MATCHED, frees_matched, 8)                                                          \
+	/* free of something not tracked (allocated before the window, filtered out, or lost) */   \
+	X(FREE_UNTRACKED, frees_of_untracked, 9)                                                   \
+	/* `caches` full: cache name unknown for that record */                                    \
+	X(CACHE_MAP_FULL, cache_map_full, 10)                                                      \
+	/* sum of bytes_alloc of tracked allocations */                                            \
+	X(ALLOC_BYTES, alloc_bytes, 11)                                                            \
+	/* never counted; the slot stays so recordings keep their layout */                        \
+	X(CAUSE_UNUSED, unused, 12)                                                                \
+	/* not tracked: its stack was recognized as user memory */                                 \
+	X(USER_SKIPPED, user_memory_untracked, 13)                                                 \
+	X(USER_SKIPPED_BYTES, user_memory_untracked_bytes, 14)                                     \
+	/* `churn` full: an alloc or free not counted in its group */                              \
+	X(CHURN_MAP_FULL, churn_map_full, 15)                                                      \
+	/* --sample N: allocations not drawn (by design); recordings before                        \
+	 * KLEAK_FREE_SAMPLED_OUT also counted frees here */                                       \
+	X(SAMPLED_OUT, sampled_out, 16)                                                            \
+	/*                                                                                         \
+	 * Stack reuse (--stack-reuse N): a call site's last stack id is reused for up to N of its \
+	 * allocations between two walks. Each walk at a known site checks the id it would have    \
+	 * reused; a different stack resets the site to walking every allocation.                  \
+	 */                                                                                        \
+	/* bpf_get_stackid calls */                                                                \
+	X(STACK_WALKED, stacks_walked, 17)                                                         \
+	/* allocations given their site's cached stack id, no walk */                              \
+	X(STACK_REUSED, stacks_reused, 18)                                                         \
+	/* walks at a site with a cached id: a check of the reuse */                               \
+	X(STACK_CHECKED, stack_reuse_checked, 19)                                                  \
+	/* checks that found another stack than the cached one */                                  \
+	X(STACK_CHANGED, stack_reuse_changed, 20)                                                  \
+	/* reused allocations in runs that ended in a changed stack: an upper bound of those       \
+	 * given a sibling stack */                                                                \
+	X(STACK_SUSPECT, stack_reuse_suspect, 21)                                                  \
+	/* frees whose program was busy on the CPU (a recursion miss) and that its twin program    \
+	 * handled instead */                                                                      \
+	X(FREE_RESCUED, frees_rescued, 22)                                                         \
+	/* walks whose bucket in `stacks` held another stack, kept in `stacks_spill` instead       \
+	 * (not a loss) */                                                                         \
+	X(STACK_SPILLED, stacks_spilled, 23)                                                       \
+	/*                                                                                         \
+	 * Frees the kernel fires no per-object tracepoint for: kmem_cache_free_bulk() (kfree_bulk, \
+	 * kvfree_rcu's batches, the maple tree, the skb cache) and, from 6.18, kfree_rcu into a   \
+	 * sheaf. Seen where an fentry/fexit or kprobe attaches (record_free_bulk); each object is \
+	 * also a free seen, matched or untracked like a traced one.                               \
+	 */                                                                                        \
+	/* objects freed through a bulk-free entry point */                                        \
+	X(FREE_BULK, frees_in_bulk, 24)                                                            \
+	/* objects past KLEAK_BULK_MAX in one call: not seen */                                    \
+	X(FREE_BULK_TRUNCATED, bulk_frees_truncated, 25)                                           \
+	/* kfree(NULL) / kfree(ZERO_SIZE_PTR) and NULL pages: nothing was freed */                 \
+	X(FREE_NULL, frees_of_null, 26)                                                            \
+	/* mm_page_free_batched of a page not tracked: mostly a second report of a free already    \
+	 * seen (6.18 fires both) */                                                               \
+	X(FREE_BATCHED_UNMATCHED, frees_batched_unmatched, 27)                                     \
+	/* --sample: frees that found no record (mostly of allocations not drawn;                  \
+	 * KLEAK_SAMPLED_OUT counts allocations only) */                                           \
+	X(FREE_SAMPLED_OUT, frees_sampled_out, 28)                                                 \
+	/* allocation events with no address (a failed allocation) */                              \
+	X(ALLOC_NULL, allocs_null, 29)
+
 enum kleak_cause {
-	KLEAK_ALLOC_SEEN = 0,        /* allocation events that reached the handler */
-	KLEAK_ALLOC_FILTERED = 1,    /* dropped by the in-kernel filter (by design, not a loss) */
-	KLEAK_ALLOC_TRACKED = 2,     /* inserted into `allocs` */
-	KLEAK_ALLOC_MAP_FULL = 3,    /* `allocs` was full: allocation not tracked (loss) */
-	KLEAK_ALLOC_REPLACED = 4,    /* address reused while still tracked: its free was missed */
-	KLEAK_STACK_COLLISION = 5,   /* stack map bucket held another stack (-EEXIST) */
-	KLEAK_STACK_LOST = 6,        /* no stack: map full or walk failed (-ENOMEM/-EFAULT) */
-	KLEAK_FREE_SEEN = 7,         /* free events that reached the handler */
-	KLEAK_FREE_MATCHED = 8,      /* free removed a tracked allocation */
-	KLEAK_FREE_UNTRACKED = 9,    /* free of something not tracked (allocated before the
-	                                window, filtered out, or lost) */
-	KLEAK_CACHE_MAP_FULL = 10,   /* `caches` full: cache name unknown for that record */
-	KLEAK_ALLOC_BYTES = 11,      /* sum of bytes_alloc of tracked allocations */
-	KLEAK_CAUSE_UNUSED = 12,     /* never counted; the slot stays so recordings keep their layout */
-	KLEAK_USER_SKIPPED = 13,     /* not tracked: its stack was recognized as user memory */
-	KLEAK_USER_SKIPPED_BYTES = 14,
-	KLEAK_CHURN_MAP_FULL = 15,   /* `churn` full: an alloc or free not counted in its group */
-	KLEAK_SAMPLED_OUT = 16,      /* --sample N: allocations not drawn (by design); recordings
-	                                before KLEAK_FREE_SAMPLED_OUT also counted frees here */
-	/*
-	 * Stack reuse (--stack-reuse N): a call site's last stack id is reused for up to N of its
-	 * allocations between two walks. Each walk at a known site checks the id it would have
-	 * reused; a different stack resets the site to walking every allocation.
-	 */
-	KLEAK_STACK_WALKED = 17,     /* bpf_get_stackid calls */
-	KLEAK_STACK_REUSED = 18,     /* allocations given their site's cached stack id, no walk */
-	KLEAK_STACK_CHECKED = 19,    /* walks at a site with a cached id: a check of the reuse */
-	KLEAK_STACK_CHANGED = 20,    /* checks that found another stack than the cached one */
-	KLEAK_STACK_SUSPECT = 21,    /* reused allocations in runs that ended in a changed stack:
-	                                an upper bound of those given a sibling stack */
-	KLEAK_FREE_RESCUED = 22,     /* frees whose program was busy on the CPU (a recursion miss)
-	                                and that its twin program handled instead */
-	KLEAK_STACK_SPILLED = 23,    /* walks whose bucket in `stacks` held another stack, kept in
-	                                `stacks_spill` instead (not a loss) */
-	/*
-	 * Frees the kernel fires no per-object tracepoint for: kmem_cache_free_bulk() (kfree_bulk,
-	 * kvfree_rcu's batches, the maple tree, the skb cache) and, from 6.18, kfree_rcu into a
-	 * sheaf. Seen where an fentry/fexit or kprobe attaches (record_free_bulk); each object is
-	 * also a free seen, matched or untracked like a traced one.
-	 */
-	KLEAK_FREE_BULK = 24,        /* objects freed through a bulk-free entry point */
-	KLEAK_FREE_BULK_TRUNCATED = 25, /* objects past KLEAK_BULK_MAX in one call: not seen */
-	KLEAK_FREE_NULL = 26,        /* kfree(NULL) / kfree(ZERO_SIZE_PTR) and NULL pages: nothing
-	                                was freed */
-	KLEAK_FREE_BATCHED_UNMATCHED = 27, /* mm_page_free_batched of a page not tracked: mostly a
-	                                second report of a free already seen (6.18 fires both) */
-	KLEAK_FREE_SAMPLED_OUT = 28, /* --sample: frees that found no record (mostly of allocations
-	                                not drawn; KLEAK_SAMPLED_OUT counts allocations only) */
-	KLEAK_ALLOC_NULL = 29,       /* allocation events with no address (a failed allocation) */
+#define KLEAK_CAUSE_ENUM_(cause, name, value) KLEAK_##cause = value,
+	KLEAK_CAUSES(KLEAK_CAUSE_ENUM_)
+#undef KLEAK_CAUSE_ENUM_
 	KLEAK_CAUSE_MAX = 30,
 };
 

@@ -18,9 +18,11 @@ namespace kleak {
 enum class AttachMode { RawTp, Tracepoint, Kprobe, None, Fentry };
 std::string_view attach_mode_name(AttachMode m);
 
-// One kernel event kleak listens to.
+// One kernel event kleak listens to: a row of include/kleak/events.def (which says what each
+// field means), with its programs' names (kleak/event_names.h; "" where it has none).
 struct EventSpec {
-  std::string_view family;    // "kmalloc", "slab", "page", "percpu", "vmalloc"
+  uint32_t kind;              // enum kleak_kind
+  std::string_view family;    // the kind's name: "kmalloc", "slab", "page", "percpu", "vmalloc"
   std::string_view category;  // tracefs category: "kmem"
   std::string_view name;      // "kmalloc"
   bool is_free;               // frees: a miss here invents a leak
@@ -28,9 +30,13 @@ struct EventSpec {
   // Only some kernels have it (kmalloc_node, kmem_cache_alloc_node: separate events before 6.0,
   // folded into kmalloc / kmem_cache_alloc since): where absent, the family attaches without it.
   bool optional = false;
+  unsigned raw_params = 0;       // btf_trace_<name>'s parameters our raw_tp program takes; 0: none
+  unsigned struct_pos = 0;       // a parameter that must point to struct `struct_name` (0: none)
+  std::string_view struct_name;
+  std::string_view raw_prog, twin_prog, tp_prog, kprobe_prog;
 };
 
-// The fixed table of events, in family order.
+// The fixed table of events, in family order (events.def).
 const std::vector<EventSpec>& event_table();
 
 // What the kernel offers for one event; filled by probe_event() on a live box, by hand in tests.
@@ -52,6 +58,7 @@ struct BulkFreeSpec {
   std::string_view fentry;     // its fentry/fexit program in kleak.bpf.c ("" = none)
   std::string_view kprobe;     // its kprobe program ("" = none)
 };
+// The bulk-free functions of events.def, in its order.
 const std::vector<BulkFreeSpec>& bulk_free_table();
 
 // What the kernel offers for one bulk-free function.

@@ -10,14 +10,13 @@
 namespace kleak {
 namespace {
 
-constexpr std::array<std::pair<kleak_kind, std::string_view>, 5> kKinds{{
-    {KLEAK_KIND_KMALLOC, "kmalloc"},
-    {KLEAK_KIND_SLAB, "slab"},
-    {KLEAK_KIND_PAGE, "page"},
-    {KLEAK_KIND_VMALLOC, "vmalloc"},
-    {KLEAK_KIND_PERCPU, "percpu"},
-}};
-static_assert(kKinds.size() == KLEAK_KIND_MAX - 1, "a kind was added to abi.h: name it here");
+// From abi.h's KLEAK_KINDS, the one list of kinds BPF and C++ share.
+constexpr std::pair<kleak_kind, std::string_view> kKinds[] = {
+#define KLEAK_KIND_NAME_(kind, name, value) {KLEAK_KIND_##kind, #name},
+    KLEAK_KINDS(KLEAK_KIND_NAME_)
+#undef KLEAK_KIND_NAME_
+};
+static_assert(std::size(kKinds) == KLEAK_KIND_MAX - 1, "KLEAK_KIND_MAX is one past the last kind");
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

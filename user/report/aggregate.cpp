@@ -5,6 +5,7 @@
 // the counters to events and losses. Pure: kernel facts (the release, cgroup names) come in
 // AggregateOptions.
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <span>
@@ -568,15 +569,15 @@ void count_events(Report& r, const Collected& snap, uint64_t filtered_out) {
   r.events["outstanding_records"] = snap.allocs.size();
   r.events["records_filtered_out"] = filtered_out;
 
-  static constexpr const char* kCauseNames[KLEAK_CAUSE_MAX] = {
-      "allocs_seen", "allocs_filtered_in_kernel", "allocs_tracked", "alloc_map_full",
-      "missed_free_address_reused", "stack_collision", "stack_lost", "frees_seen",
-      "frees_matched", "frees_of_untracked", "cache_map_full", "alloc_bytes", "unused",
-      "user_memory_untracked", "user_memory_untracked_bytes", "churn_map_full", "sampled_out",
-      "stacks_walked", "stacks_reused", "stack_reuse_checked", "stack_reuse_changed",
-      "stack_reuse_suspect", "frees_rescued", "stacks_spilled", "frees_in_bulk",
-      "bulk_frees_truncated", "frees_of_null", "frees_batched_unmatched", "frees_sampled_out",
-      "allocs_null"};
+  static constexpr auto kCauseNames = [] {
+    std::array<const char*, KLEAK_CAUSE_MAX> names{};
+#define KLEAK_CAUSE_NAME_(cause, name, value) names[KLEAK_##cause] = #name;
+    KLEAK_CAUSES(KLEAK_CAUSE_NAME_)
+#undef KLEAK_CAUSE_NAME_
+    return names;
+  }();
+  static_assert(std::ranges::none_of(kCauseNames, [](const char* n) { return n == nullptr; }),
+                "every cause below KLEAK_CAUSE_MAX has a name in KLEAK_CAUSES");
   for (int k = KLEAK_KIND_KMALLOC; k < KLEAK_KIND_MAX; ++k) {
     auto& m = r.events_by_kind[std::string(kind_name(static_cast<kleak_kind>(k)))];
     for (int cause = 0; cause < KLEAK_CAUSE_MAX; ++cause)

@@ -51,34 +51,36 @@ SelfIdentity self_identity() {
   return s;
 }
 
-std::string prog_name(AttachMode mode, std::string_view event, bool is_free) {
+// The event's program for `mode` (events.def), "" where it has none.
+std::string_view prog_name(AttachMode mode, const EventSpec& e) {
   switch (mode) {
-    case AttachMode::RawTp: return "raw_" + std::string(event);
-    case AttachMode::Tracepoint: return "tp_" + std::string(event);
-    case AttachMode::Kprobe:
-      return is_free ? "kprobe_" + std::string(event) : "kprobe_" + std::string(event) + "_ret";
+    case AttachMode::RawTp: return e.raw_prog;
+    case AttachMode::Tracepoint: return e.tp_prog;
+    case AttachMode::Kprobe: return e.kprobe_prog;
     case AttachMode::None: break;
     case AttachMode::Fentry: break;
   }
   return "";
 }
 
+// The loaded object's program `name`; an unknown name is kleak's own bug (events.def and
+// kleak.bpf.c disagree: EventRegistry.* catches that before a release).
+bpf_program* program(bpf_object* obj, std::string_view name) {
+  bpf_program* p = bpf_object__find_program_by_name(obj, std::string(name).c_str());
+  if (!p) throw Error("internal: BPF program " + std::string(name.empty() ? "(none)" : name) + " missing");
+  return p;
+}
+
 // The program that follows a bulk-free function in the planned mode, or nullptr.
 bpf_program* bulk_free_program(bpf_object* obj, const BulkFreeSpec& spec, AttachMode mode) {
   std::string_view name = mode == AttachMode::Fentry ? spec.fentry : mode == AttachMode::Kprobe ? spec.kprobe : "";
-  if (name.empty()) return nullptr;
-  bpf_program* p = bpf_object__find_program_by_name(obj, std::string(name).c_str());
-  if (!p) throw Error("internal: BPF program " + std::string(name) + " missing");
-  return p;
+  return name.empty() ? nullptr : program(obj, name);
 }
 
 // The twin of a raw_tp free program (see FREE_TWIN in bpf/record.bpf.h), or nullptr.
 bpf_program* free_twin(bpf_object* obj, AttachMode mode, const EventSpec& e) {
-  if (mode != AttachMode::RawTp || !e.is_free) return nullptr;
-  std::string name = prog_name(mode, e.name, true) + "_twin";
-  bpf_program* p = bpf_object__find_program_by_name(obj, name.c_str());
-  if (!p) throw Error("internal: BPF program " + name + " missing");
-  return p;
+  if (mode != AttachMode::RawTp || e.twin_prog.empty()) return nullptr;
+  return program(obj, e.twin_prog);
 }
 
 
@@ -132,10 +134,7 @@ void select_programs(kleak_bpf* skel, const AttachPlan& attach) {
     if (plan.mode == AttachMode::None) continue;
     for (const auto& e : event_table()) {
       if (e.family != plan.family || plan.absent.count(e.name)) continue;
-      std::string name = prog_name(plan.mode, e.name, e.is_free);
-      bpf_program* p = bpf_object__find_program_by_name(skel->obj, name.c_str());
-      if (!p) throw Error("internal: BPF program " + name + " missing");
-      bpf_program__set_autoload(p, true);
+      bpf_program__set_autoload(program(skel->obj, prog_name(plan.mode, e)), true);
       if (bpf_program* twin = free_twin(skel->obj, plan.mode, e)) bpf_program__set_autoload(twin, true);
     }
   }
@@ -169,8 +168,7 @@ FamilyLinks attach_family(kleak_bpf* skel, const FamilyPlan& plan) {
   FamilyLinks f;
   for (const auto& e : event_table()) {
     if (e.family != plan.family || plan.absent.count(e.name)) continue;
-    std::string name = prog_name(plan.mode, e.name, e.is_free);
-    bpf_program* p = bpf_object__find_program_by_name(skel->obj, name.c_str());
+    bpf_program* p = program(skel->obj, prog_name(plan.mode, e));
     bpf_link* l = bpf_program__attach(p);
     if (!l) {
       f.failure = "attach " + std::string(attach_mode_name(plan.mode)) + " " + std::string(e.name) +

@@ -4,6 +4,8 @@
 
 #include "kleak/abi.h"
 #include "kleak/error.h"
+#include "kleak/event_names.h"
+#include "kleak/kind.h"
 #include "kleak/probe.h"
 
 namespace kleak {
@@ -19,30 +21,52 @@ std::string_view attach_mode_name(AttachMode m) {
   return "none";
 }
 
+namespace {
+
+// A registry column that may say `none`: "" then, else `value`.
+constexpr std::string_view unless_none(std::string_view column, std::string_view value) {
+  return column == "none" ? std::string_view{} : value;
+}
+
+constexpr bool is_free_role(std::string_view role) { return role == "FREE"; }
+
+}  // namespace
+
 const std::vector<EventSpec>& event_table() {
   static const std::vector<EventSpec> table = {
-      {"kmalloc", "kmem", "kmalloc", false, ""},
-      {"kmalloc", "kmem", "kmalloc_node", false, "", true},
-      {"kmalloc", "kmem", "kfree", true, ""},
-      {"slab", "kmem", "kmem_cache_alloc", false, ""},
-      {"slab", "kmem", "kmem_cache_alloc_node", false, "", true},
-      {"slab", "kmem", "kmem_cache_free", true, ""},
-      {"page", "kmem", "mm_page_alloc", false, ""},
-      {"page", "kmem", "mm_page_free", true, ""},
-      {"page", "kmem", "mm_page_free_batched", true, ""},
-      {"percpu", "percpu", "percpu_alloc_percpu", false, ""},
-      {"percpu", "percpu", "percpu_free_percpu", true, ""},
-      {"vmalloc", "vmalloc", "alloc_vmap_area", false, "alloc_vmap_area"},
-      {"vmalloc", "vmalloc", "free_vmap_area_noflush", true, "free_vmap_area_noflush"},
+// One EventSpec per KLEAK_EVENT row; the program names come from kleak/event_names.h, as in BPF.
+#define KLEAK_EVENT(kind_, category_, event_, role_, raw_params_, struct_pos_, struct_name_, kprobe_, \
+                    optional_)                                                                        \
+  EventSpec{                                                                                          \
+      .kind = KLEAK_KIND_##kind_,                                                                     \
+      .family = kind_name(KLEAK_KIND_##kind_),                                                        \
+      .category = #category_,                                                                         \
+      .name = #event_,                                                                                \
+      .is_free = is_free_role(#role_),                                                                \
+      .kprobe = unless_none(#kprobe_, #kprobe_),                                                      \
+      .optional = (optional_) != 0,                                                                   \
+      .raw_params = raw_params_,                                                                      \
+      .struct_pos = struct_pos_,                                                                      \
+      .struct_name = unless_none(#struct_name_, #struct_name_),                                       \
+      .raw_prog = (raw_params_) ? KLEAK_STR(KLEAK_PROG_RAW(event_)) : "",                             \
+      .twin_prog = (raw_params_) && is_free_role(#role_) ? KLEAK_STR(KLEAK_PROG_TWIN(event_)) : "",   \
+      .tp_prog = KLEAK_STR(KLEAK_PROG_TP(event_)),                                                    \
+      .kprobe_prog = unless_none(#kprobe_, is_free_role(#role_)                                       \
+                                               ? KLEAK_STR(KLEAK_PROG_KPROBE(kprobe_))                \
+                                               : KLEAK_STR(KLEAK_PROG_KRETPROBE(kprobe_))),           \
+  },
+#include "kleak/events.def"
+#undef KLEAK_EVENT
   };
   return table;
 }
 
 const std::vector<BulkFreeSpec>& bulk_free_table() {
   static const std::vector<BulkFreeSpec> table = {
-      {"kmem_cache_free_bulk", "fentry_kmem_cache_free_bulk", "kprobe_kmem_cache_free_bulk"},
-      // fexit: only an object the sheaf took is freed (the function returns whether it did).
-      {"__kfree_rcu_sheaf", "fexit_kfree_rcu_sheaf", ""},
+#define KLEAK_BULK_FREE(function_, fentry_, kprobe_) \
+  BulkFreeSpec{#function_, unless_none(#fentry_, #fentry_), unless_none(#kprobe_, #kprobe_)},
+#include "kleak/events.def"
+#undef KLEAK_BULK_FREE
   };
   return table;
 }
@@ -75,14 +99,6 @@ std::vector<BulkFreePlan> plan_bulk_frees(const std::vector<BulkFreeFacts>& fact
   return plans;
 }
 
-static uint32_t family_kind(std::string_view family) {
-  if (family == "kmalloc") return KLEAK_KIND_KMALLOC;
-  if (family == "slab") return KLEAK_KIND_SLAB;
-  if (family == "page") return KLEAK_KIND_PAGE;
-  if (family == "percpu") return KLEAK_KIND_PERCPU;
-  if (family == "vmalloc") return KLEAK_KIND_VMALLOC;
-  return KLEAK_KIND_NONE;
-}
 
 std::vector<FamilyPlan> plan_families(const std::function<EventFacts(const EventSpec&)>& facts,
                                       std::optional<AttachMode> forced, uint32_t kinds_mask) {
@@ -94,7 +110,7 @@ std::vector<FamilyPlan> plan_families(const std::function<EventFacts(const Event
     while (end < table.size() && table[end].family == family) ++end;
 
     FamilyPlan plan{std::string(family), AttachMode::None, "", {}};
-    if (!(kinds_mask & (1u << family_kind(family)))) {
+    if (!(kinds_mask & (1u << table[i].kind))) {
       plan.reason = "not selected (--kinds/--filter)";
       plans.push_back(plan);
       i = end;

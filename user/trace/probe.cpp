@@ -38,58 +38,31 @@ void check_btf(const std::string& btf_path) {
 namespace {
 
 
-// Prototype of the raw_tp program we compiled, per event: parameter count (including the
-// leading `void *__data`) and the positions that must be pointers to a named struct.
-struct Proto {
-  unsigned nparams;
-  std::vector<std::pair<unsigned, const char*>> struct_ptrs;
-};
-
-const std::map<std::string_view, Proto>& expected_protos() {
-  static const std::map<std::string_view, Proto> m = {
-      {"kmalloc", {7, {}}},
-      {"kfree", {3, {}}},
-      {"kmem_cache_alloc", {6, {{3, "kmem_cache"}}}},
-      {"kmem_cache_free", {4, {{3, "kmem_cache"}}}},
-      {"mm_page_alloc", {5, {{1, "page"}}}},
-      {"mm_page_free", {3, {{1, "page"}}}},
-      {"mm_page_free_batched", {2, {{1, "page"}}}},
-      {"percpu_alloc_percpu", {11, {}}},
-      {"percpu_free_percpu", {4, {}}},
-      {"alloc_vmap_area", {7, {}}},
-      {"free_vmap_area_noflush", {4, {}}},
-  };
-  return m;
-}
-
 // Empty string when btf_trace_<event> matches the prototype our program was written for.
-std::string check_btf_proto(const btf* vmlinux, std::string_view event) {
-  std::string tname = "btf_trace_" + std::string(event);
+std::string check_btf_proto(const btf* vmlinux, const EventSpec& e) {
+  const std::string event(e.name);
+  std::string tname = "btf_trace_" + event;
   int id = btf__find_by_name_kind(vmlinux, tname.c_str(), BTF_KIND_TYPEDEF);
-  if (id < 0) return "no BTF for tracepoint " + std::string(event);
+  if (id < 0) return "no BTF for tracepoint " + event;
   const btf_type* t = btf__type_by_id(vmlinux, id);
   t = btf__type_by_id(vmlinux, t->type);  // pointer
   if (!t || !btf_is_ptr(t)) return "unexpected BTF for " + tname;
   t = btf__type_by_id(vmlinux, t->type);  // func proto
   if (!t || !btf_is_func_proto(t)) return "unexpected BTF for " + tname;
-  auto it = expected_protos().find(event);
   // The _node events exist only before 6.0, where kmalloc / kmem_cache_alloc have other
   // prototypes too: their families attach as classic tracepoints there, so no raw_tp program.
-  if (it == expected_protos().end()) return "no raw_tp program for " + std::string(event);
-  const auto& proto = it->second;
-  if (btf_vlen(t) != proto.nparams)
-    return std::string(event) + " has " + std::to_string(btf_vlen(t)) + " arguments here, " +
-           std::to_string(proto.nparams) + " expected";
+  if (e.raw_params == 0) return "no raw_tp program for " + event;
+  if (btf_vlen(t) != e.raw_params)
+    return event + " has " + std::to_string(btf_vlen(t)) + " arguments here, " +
+           std::to_string(e.raw_params) + " expected";
+  if (e.struct_pos == 0) return "";
   const btf_param* params = btf_params(t);
-  for (auto [pos, sname] : proto.struct_ptrs) {
-    const btf_type* p = btf__type_by_id(vmlinux, params[pos].type);
-    while (p && (btf_is_const(p) || btf_is_volatile(p) || btf_is_typedef(p)))
-      p = btf__type_by_id(vmlinux, p->type);
-    if (p && btf_is_ptr(p)) p = btf__type_by_id(vmlinux, p->type);
-    while (p && (btf_is_const(p) || btf_is_volatile(p))) p = btf__type_by_id(vmlinux, p->type);
-    if (!p || !btf_is_struct(p) || std::string_view(btf__name_by_offset(vmlinux, p->name_off)) != sname)
-      return std::string(event) + " argument " + std::to_string(pos) + " is not struct " + sname;
-  }
+  const btf_type* p = btf__type_by_id(vmlinux, params[e.struct_pos].type);
+  while (p && (btf_is_const(p) || btf_is_volatile(p) || btf_is_typedef(p))) p = btf__type_by_id(vmlinux, p->type);
+  if (p && btf_is_ptr(p)) p = btf__type_by_id(vmlinux, p->type);
+  while (p && (btf_is_const(p) || btf_is_volatile(p))) p = btf__type_by_id(vmlinux, p->type);
+  if (!p || !btf_is_struct(p) || std::string_view(btf__name_by_offset(vmlinux, p->name_off)) != e.struct_name)
+    return event + " argument " + std::to_string(e.struct_pos) + " is not struct " + std::string(e.struct_name);
   return "";
 }
 
@@ -198,12 +171,14 @@ KernelOffer probe_kernel(const KernelProbe& probe, bool may_mount) {
   o.tracefs = find_tracefs(probe.tracefs, may_mount, o.tracefs_why);
   o.kprobe_pmu = fs::exists("/sys/bus/event_source/devices/kprobe/type");
   std::set<std::string> kprobe_syms;
-  std::set<std::string> wanted{"alloc_vmap_area", "free_vmap_area_noflush"};
+  std::set<std::string> wanted;
+  for (const auto& e : event_table())
+    if (!e.kprobe.empty()) wanted.insert(std::string(e.kprobe));
   for (const auto& b : bulk_free_table()) wanted.insert(std::string(b.function));
   kprobe_syms = kallsyms_text_symbols(wanted);
   for (const auto& e : event_table()) {
     EventFacts f;
-    f.btf_why = check_btf_proto(vmlinux, e.name);
+    f.btf_why = check_btf_proto(vmlinux, e);
     f.btf_ok = f.btf_why.empty();
     if (o.tracefs.empty()) {
       f.tracepoint_why = "no tracepoint variant: " + o.tracefs_why;
