@@ -93,6 +93,10 @@ def run(argv, **kw):
     return subprocess.run(argv, capture_output=True, text=True, **kw)
 
 
+READY_MARK = '"ready":true'
+READY_FD = object()  # in a tracer's argv: the descriptor of its ready file, filled in at start
+
+
 def default_sigint():
     # A bench started in the background of a non-interactive shell inherits SIGINT ignored;
     # bpftrace would then never stop. Children always get the default disposition.
@@ -243,23 +247,26 @@ class Tracer:
         self.out = os.path.join(tmp, f"{name}.out")
         self.err = os.path.join(tmp, f"{name}.err")
         self.json = os.path.join(tmp, f"{name}.json")
+        # kleak's --ready-fd goes to this file: one JSON line once its programs are attached
+        # (for hunt: once its trace attaches, after the watch).
+        self.ready = os.path.join(tmp, f"{name}.ready")
         env = dict(os.environ)
         if name == "kleak":
-            self.argv = [KLEAK, "trace", "--duration", duration, "--format", "json", "-o", self.json]
-            self.marker, self.marker_file = "kleak: tracing", self.err
+            self.argv = [KLEAK, "trace", "--ready-fd", READY_FD, "--duration", duration, "--format", "json", "-o", self.json]
+            self.marker, self.marker_file = READY_MARK, self.ready
         elif name == "kleak-sample":
-            self.argv = [KLEAK, "trace", "--duration", duration, "--format", "json", "-o", self.json,
+            self.argv = [KLEAK, "trace", "--ready-fd", READY_FD, "--duration", duration, "--format", "json", "-o", self.json,
                          "--sample", str(SAMPLE_EVERY["n"])]
-            self.marker, self.marker_file = "kleak: tracing", self.err
+            self.marker, self.marker_file = READY_MARK, self.ready
         elif name == "kleak-exact":
-            self.argv = [KLEAK, "trace", "--duration", duration, "--format", "json", "-o", self.json,
+            self.argv = [KLEAK, "trace", "--ready-fd", READY_FD, "--duration", duration, "--format", "json", "-o", self.json,
                          "--stack-reuse", "1"]
-            self.marker, self.marker_file = "kleak: tracing", self.err
+            self.marker, self.marker_file = READY_MARK, self.ready
         elif name == "kleak-hunt":
             # Measured while it traces: the marker is the trace's own attach line, after the watch.
-            self.argv = [KLEAK, "hunt", "--watch", HUNT_WATCH, "--duration", duration, "--format", "json",
+            self.argv = [KLEAK, "hunt", "--ready-fd", READY_FD, "--watch", HUNT_WATCH, "--duration", duration, "--format", "json",
                          "-o", self.json]
-            self.marker, self.marker_file = "events for", self.err
+            self.marker, self.marker_file = READY_MARK, self.ready
         elif name == "kleak-nostack":
             self.argv = [BTRACER, "trace", "--no-stacks"]
             self.marker, self.marker_file = "kleak: tracing", self.err
@@ -278,9 +285,10 @@ class Tracer:
 
     def start(self, timeout=90):
         t0 = time.time()
-        with open(self.out, "w") as o, open(self.err, "w") as e:
-            self.proc = subprocess.Popen(self.argv, stdout=o, stderr=e, stdin=subprocess.DEVNULL,
-                                         env=self.env, preexec_fn=default_sigint)
+        with open(self.out, "w") as o, open(self.err, "w") as e, open(self.ready, "w") as r:
+            argv = [str(r.fileno()) if a is READY_FD else a for a in self.argv]
+            self.proc = subprocess.Popen(argv, stdout=o, stderr=e, stdin=subprocess.DEVNULL, env=self.env,
+                                         preexec_fn=default_sigint, pass_fds=(r.fileno(),))
         while True:
             if self.marker in read(self.marker_file):
                 break

@@ -71,12 +71,10 @@ TEST(Formats, FoldedPprofAndSvgShowThePlantedStack) {
 TEST(Formats, ProfileIsServedWhileTracing) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
   Tracing t({"--duration", "1h", "--serve", "127.0.0.1:0", "--max-cpu", "0", "--kinds", "page"});
-  std::string line = t.next_err_line();
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(line, m, std::regex(":([0-9]+)/metrics"))) << line;
+  const int port = t.metrics_port();
   {
     Planter p({"--pipes", "100"});
-    httplib::Client cli("127.0.0.1", std::stoi(m[1]));
+    httplib::Client cli("127.0.0.1", port);
     // 503 until kleak's first sample is published: poll for it (at most 30 s), not a fixed sleep.
     auto res = cli.Get("/profile");
     for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);

@@ -3,6 +3,7 @@
 // .ci/run), which turns every such skip into a failure.
 #pragma once
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <future>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -51,18 +53,23 @@ inline bool slab_tracepoint_names_its_cache() {
     }                                                                                    \
   } while (0)
 
-// A child process with its stdin, stdout and stderr on pipes.
+// A child process with its stdin, stdout and stderr on pipes; with `ready_fd`, a fourth pipe is
+// its descriptor 3 (kleak's --ready-fd 3).
 class Child {
  public:
-  Child(const std::vector<std::string>& argv, const std::vector<std::string>& env_extra = {}) {
-    int in[2], out[2], err[2];
-    if (pipe(in) || pipe(out) || pipe(err)) throw std::runtime_error("pipe");
+  Child(const std::vector<std::string>& argv, const std::vector<std::string>& env_extra = {},
+        bool ready_fd = false) {
+    int in[2], out[2], err[2], ready[2] = {-1, -1};
+    if (pipe(in) || pipe(out) || pipe(err) || (ready_fd && pipe(ready))) throw std::runtime_error("pipe");
     pid_ = fork();
     if (pid_ == 0) {
       dup2(in[0], 0);
       dup2(out[1], 1);
       dup2(err[1], 2);
-      for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) close(fd);
+      if (ready_fd) dup2(ready[1], 3);
+      // 0-2 were dup'ed first, so a pipe end that was 3 is copied; 3 is now the ready pipe.
+      for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1], ready[0], ready[1]})
+        if (fd >= 0 && !(ready_fd && fd == 3)) close(fd);
       for (const auto& e : env_extra) putenv(strdup(e.c_str()));
       std::vector<char*> args;
       for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -76,13 +83,17 @@ class Child {
     in_ = fdopen(in[1], "w");
     out_ = fdopen(out[0], "r");
     err_ = fdopen(err[0], "r");
+    if (ready_fd) {
+      close(ready[1]);
+      ready_ = fdopen(ready[0], "r");
+    }
   }
   ~Child() {
     if (pid_ > 0 && !reaped_) {
       kill(pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
     }
-    for (FILE* f : {in_, out_, err_})
+    for (FILE* f : {in_, out_, err_, ready_})
       if (f) fclose(f);
   }
   pid_t pid() const { return pid_; }
@@ -97,6 +108,18 @@ class Child {
   // Next stdout line ("" at EOF).
   std::string read_line() { return getline(out_); }
   std::string read_err_line() { return getline(err_); }
+  // The line on descriptor 3 ("" when the child closed it or exited without one).
+  std::string read_ready_line() { return ready_ ? getline(ready_) : ""; }
+  // Whatever stderr holds now, without waiting: everything the child wrote there before the
+  // moment it wrote, say, its ready line. Nothing was read through err_ yet, so its buffer is empty.
+  void take_err_written() {
+    int fd = fileno(err_);
+    int flags = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    char buf[65536];
+    for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) err_text_.append(buf, static_cast<size_t>(n));
+    fcntl(fd, F_SETFL, flags);
+  }
   // Stdout until the child closes it (blocks until then).
   std::string read_out_to_eof() { return slurp(out_); }
   void signal(int sig) { kill(pid_, sig); }
@@ -133,7 +156,7 @@ class Child {
   }
   pid_t pid_ = -1;
   bool reaped_ = false;
-  FILE *in_ = nullptr, *out_ = nullptr, *err_ = nullptr;
+  FILE *in_ = nullptr, *out_ = nullptr, *err_ = nullptr, *ready_ = nullptr;
   std::string out_text_, err_text_;
 };
 
@@ -235,7 +258,8 @@ class Planter {
   std::unique_ptr<Child> child_;
 };
 
-// `kleak trace` in the background; ready once it says it is tracing. Tests of --serve that count
+// `kleak trace` in the background; ready once its --ready-fd line arrives (every program
+// attached, the --serve listener bound); ready() is that line. Tests of --serve that count
 // planted memory pass `--max-cpu 0`: a daemon's default budget (5% of a CPU) samples and detaches
 // families when kleak's own CPU time runs high, as it does under the qemu lanes' TCG, where every
 // instruction is emulated; the budget itself is Budget.*'s subject.
@@ -248,19 +272,26 @@ class Tracing {
     std::vector<std::string> argv = prefix;
     argv.push_back(bin);
     argv.push_back("trace");
+    argv.push_back("--ready-fd");
+    argv.push_back("3");
     argv.insert(argv.end(), args.begin(), args.end());
-    child_ = std::make_unique<Child>(argv, env);
+    child_ = std::make_unique<Child>(argv, env, true);
     child_->close_stdin();
-    for (;;) {
-      std::string l = child_->read_err_line();
-      if (l.empty()) {
-        int st = child_->wait();
-        throw std::runtime_error("kleak trace exited (" + std::to_string(st) + ") before tracing: " +
-                                 child_->err());
-      }
-      child_->append_err(l + "\n");
-      if (l.find("kleak: tracing") != std::string::npos) break;
+    std::string line = child_->read_ready_line();
+    if (line.empty()) {
+      int st = child_->wait();
+      throw std::runtime_error("kleak trace exited (" + std::to_string(st) + ") before tracing: " + child_->err());
     }
+    ready_ = nlohmann::json::parse(line);
+    child_->take_err_written();  // warnings printed before tracing, for err()
+  }
+  const nlohmann::json& ready() const { return ready_; }
+  // The port of --serve's /metrics, from the ready line.
+  int metrics_port() const {
+    std::smatch m;
+    const std::string url = ready_.value("metrics", "");
+    if (!std::regex_search(url, m, std::regex(":([0-9]+)/metrics$"))) throw std::runtime_error("not serving: " + ready_.dump());
+    return std::stoi(m[1]);
   }
   // Ends the window with SIGINT and returns the exit status.
   int stop() {
@@ -299,6 +330,7 @@ class Tracing {
 
  private:
   std::unique_ptr<Child> child_;
+  nlohmann::json ready_;
 };
 
 // Sum of bytes/count over stacks of `kind` whose printed frames contain `func` (at any depth

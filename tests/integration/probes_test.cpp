@@ -16,13 +16,6 @@
 namespace kleak::test {
 namespace {
 
-int listening_port(const std::string& line) {
-  std::smatch m;
-  if (!std::regex_search(line, m, std::regex("https?://127\\.0\\.0\\.1:([0-9]+)/metrics")))
-    throw std::runtime_error("no listening line: " + line);
-  return std::stoi(m[1]);
-}
-
 // A port nothing listens on now (bound to 0, read, closed).
 int free_port() {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -62,7 +55,7 @@ Answer wait_for(int port, const std::string& path, int status, int seconds) {
 TEST(Probes, HealthzIsOkWhileTracingAndReadyzWaitsForTheFirstSample) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
   Tracing t({"--duration", "5m", "--serve", "127.0.0.1:0", "--kinds", "page"});
-  int port = listening_port(t.next_err_line());
+  int port = t.metrics_port();
   // The window opened under a second ago; the first sample is at 1 s.
   Answer ready = get(port, "/readyz");
   Answer live = get(port, "/healthz");
@@ -120,7 +113,7 @@ TEST(Probes, AnswerWithoutCredentialsWhereTheDataNeedsThem) {
   // prom:secret, made with `htpasswd -nbBC 10 prom secret` (tests/unit/serve_test.cpp).
   std::ofstream(file) << "basic_auth_users:\n  prom: $2y$10$7F6P.0MV7sakbad24DUBGeET0L6CEB7f2T9qsB229C20x5aPywQh6\n";
   Tracing t({"--duration", "5m", "--serve", "127.0.0.1:0", "--web.config.file", file, "--kinds", "page"});
-  int port = listening_port(t.next_err_line());
+  int port = t.metrics_port();
   EXPECT_EQ(get(port, "/metrics").status, 401);
   EXPECT_EQ(get(port, "/").status, 401);
   Answer live = get(port, "/healthz");
@@ -141,7 +134,7 @@ TEST(Probes, AnswerWithoutCredentialsWhereTheDataNeedsThem) {
 TEST(Probes, AStuckTraceLoopFailsHealthzAndRecovers) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
   Tracing t({"--duration", "5m", "--serve", "127.0.0.1:0", "--kinds", "page", "--interval", "200ms"});
-  int port = listening_port(t.next_err_line());
+  int port = t.metrics_port();
   auto t0 = std::chrono::steady_clock::now();
   Answer stuck = wait_for(port, "/healthz", 503, 90);
   double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

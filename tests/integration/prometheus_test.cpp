@@ -33,12 +33,11 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
+// The port of kleak's TLS endpoint, from its ready line (which must say https).
 int listening_port(Tracing& t) {
-  std::string line = t.next_err_line();
-  std::smatch m;
-  if (!std::regex_search(line, m, std::regex("https://127\\.0\\.0\\.1:([0-9]+)/metrics")))
-    throw std::runtime_error("no https listening line: " + line + " " + t.err());
-  return std::stoi(m[1]);
+  const std::string url = t.ready().value("metrics", "");
+  if (url.rfind("https://127.0.0.1:", 0) != 0) throw std::runtime_error("not serving https: " + t.ready().dump());
+  return t.metrics_port();
 }
 
 class Prom {

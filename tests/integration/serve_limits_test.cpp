@@ -86,11 +86,7 @@ struct Daemon {
           a.insert(a.end(), extra.begin(), extra.end());
           return a;
         }()) {
-    std::string line = t.next_err_line();
-    std::smatch m;
-    if (!std::regex_search(line, m, std::regex("http://127\\.0\\.0\\.1:([0-9]+)/metrics")))
-      throw std::runtime_error("no listening line: " + line);
-    port = std::stoi(m[1]);
+    port = t.metrics_port();
     first_status = timed_get(port, "/metrics").first;
   }
   void wait_first_sample() {
@@ -239,8 +235,7 @@ TEST(ServeLimits, PipelinedRequestsAreAllAnswered) {
 TEST(ServeLimits, APortAloneListensOnLoopback) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
   Tracing t({"--duration", "5m", "--serve", ":0", "--kinds", "page"});
-  std::string line = t.next_err_line();
-  EXPECT_NE(line.find("http://127.0.0.1:"), std::string::npos) << line;
+  EXPECT_EQ(t.ready().value("metrics", "").rfind("http://127.0.0.1:", 0), 0u) << t.ready().dump();
   EXPECT_EQ(t.err().find("warning"), std::string::npos) << t.err();
   EXPECT_EQ(t.stop(), 0) << t.err();
 }

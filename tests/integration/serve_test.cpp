@@ -51,10 +51,7 @@ bool wait_for_a_newer_sample(httplib::Client& cli, std::chrono::seconds limit = 
 TEST(Serve, MetricsPassAPrometheusParserAndShowThePlantedPipes) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
   Tracing t({"--duration", "1h", "--serve", "127.0.0.1:0", "--max-cpu", "0", "--kinds", "page"});
-  std::string line = t.next_err_line();
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(line, m, std::regex("http://127\\.0\\.0\\.1:([0-9]+)/metrics"))) << line;
-  int port = std::stoi(m[1]);
+  const int port = t.metrics_port();
   std::map<std::string, std::string> planted;
   std::string body;
   {
@@ -115,10 +112,8 @@ std::string gunzip(const std::string& gz) {
 TEST(Serve, TheLiveBoxIsServedWholeWithCountersThatOnlyGoUp) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
   Tracing t({"--duration", "1h", "--serve", "127.0.0.1:0", "--max-cpu", "0"});
-  std::string line = t.next_err_line();
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(line, m, std::regex("http://127\\.0\\.0\\.1:([0-9]+)/metrics"))) << line;
-  httplib::Client cli("127.0.0.1", std::stoi(m[1]));
+  const int port = t.metrics_port();
+  httplib::Client cli("127.0.0.1", port);
   Planter p({"--pipes", "50", "--eventfds", "50", "--sockets", "50", "--churn-seconds", "10"});
   ASSERT_TRUE(wait_for_a_newer_sample(cli)) << "no sample after the plant";
   auto first = cli.Get("/metrics");
@@ -158,10 +153,8 @@ TEST(Serve, ALiveScrapePassesPromtoolLint) {
     GTEST_SKIP() << "/usr/bin/promtool is missing";
   }
   Tracing t({"--duration", "1h", "--serve", "127.0.0.1:0", "--max-cpu", "0"});
-  std::string line = t.next_err_line();
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(line, m, std::regex("http://127\\.0\\.0\\.1:([0-9]+)/metrics"))) << line;
-  httplib::Client cli("127.0.0.1", std::stoi(m[1]));
+  const int port = t.metrics_port();
+  httplib::Client cli("127.0.0.1", port);
   Planter p({"--pipes", "50", "--eventfds", "50", "--sockets", "50"});
   ASSERT_TRUE(wait_for_a_newer_sample(cli)) << "no sample after the plant";
   auto res = cli.Get("/metrics");
@@ -184,10 +177,8 @@ TEST(Serve, ReportsSlowerThanTheIntervalLeaveSamplesServedAndSignalsRead) {
   Planter p({"--pipes", "100"});
   Tracing t({"--duration", "1h", "--interval", "1ms", "--serve", "127.0.0.1:0", "--max-cpu", "0", "--kinds", "page", "--format", "json",
              "-o", "/dev/null"});
-  std::string line = t.next_err_line();
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(line, m, std::regex("http://127\\.0\\.0\\.1:([0-9]+)/metrics"))) << line;
-  httplib::Client cli("127.0.0.1", std::stoi(m[1]));
+  const int port = t.metrics_port();
+  httplib::Client cli("127.0.0.1", port);
   cli.set_read_timeout(5, 0);
   double first = -1;
   for (int i = 0; i < 100 && first < 0; ++i, usleep(100'000)) first = window_seconds(cli);
@@ -207,10 +198,8 @@ TEST(Serve, ReportsSlowerThanTheIntervalLeaveSamplesServedAndSignalsRead) {
 TEST(Serve, AFullMapDaemonStopsWithinSecondsWithItsReport) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
   Tracing t({"--duration", "1h", "--serve", "127.0.0.1:0", "--max-cpu", "0", "--kinds", "percpu"});
-  std::string line = t.next_err_line();
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(line, m, std::regex("http://127\\.0\\.0\\.1:([0-9]+)/metrics"))) << line;
-  httplib::Client cli("127.0.0.1", std::stoi(m[1]));
+  const int port = t.metrics_port();
+  httplib::Client cli("127.0.0.1", port);
   cli.set_read_timeout(10, 0);
   Planter p({"--percpu-map", "300000"});  // one percpu allocation per element
   double lost = 0;
@@ -280,10 +269,8 @@ TEST(Serve, ClientCertificatesAreRequiredAndVerified) {
   std::ofstream(dir + "/web.yml") << "tls_server_config:\n  cert_file: " << dir << "/server.pem\n  key_file: " << dir
                                   << "/server.key\n  client_ca_file: " << dir << "/ca.pem\n";
   Tracing t({"--duration", "1h", "--serve", "127.0.0.1:0", "--max-cpu", "0", "--web.config.file", dir + "/web.yml", "--kinds", "page"});
-  std::string line = t.next_err_line();
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(line, m, std::regex("https://127\\.0\\.0\\.1:([0-9]+)/metrics"))) << line;
-  std::string url = "https://127.0.0.1:" + m[1].str() + "/metrics";
+  const std::string url = t.ready().value("metrics", "");
+  ASSERT_EQ(url.rfind("https://127.0.0.1:", 0), 0u) << t.ready().dump();
   auto get = [&](std::vector<std::string> extra) {
     std::vector<std::string> argv{"/usr/bin/curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10",
                                   "--cacert", dir + "/ca.pem"};

@@ -20,6 +20,7 @@
 #include "kleak/output_file.h"
 #include "kleak/privileges.h"
 #include "kleak/probe.h"
+#include "kleak/readiness.h"
 #include "kleak/signals.h"
 
 namespace kleak {
@@ -34,6 +35,7 @@ struct HuntOptions {
   std::string record;
   size_t top = 3;
   bool force = false;
+  std::optional<int> ready_fd;
 };
 
 std::string kernel_text() {
@@ -93,6 +95,7 @@ int run_hunt(const HuntOptions& o) {
   out_opts.force = o.force;
   if (!o.output.empty()) check_output_path(o.output, out_opts);
   if (!o.record.empty()) check_output_path(o.record, out_opts);
+  if (o.ready_fd) check_ready_fd(*o.ready_fd);
   check_privileges();  // before the watch: a box that cannot trace says so at once
   const SlabAliases aliases = live_slab_aliases();
 
@@ -107,7 +110,7 @@ int run_hunt(const HuntOptions& o) {
     if (!plan.empty()) {
       hr.command_line = plan.command_line(o.duration);
       fmt::print(stderr, "kleak: tracing only {}: {}\n", plan.kinds(), hr.command_line);
-      HuntTraceRequest req{o.duration, plan.kinds(), plan.cache_flag(), plan.filter(), o.record, o.force};
+      HuntTraceRequest req{o.duration, plan.kinds(), plan.cache_flag(), plan.filter(), o.record, o.force, o.ready_fd};
       Accounting before = account_now();
       Report r;
       rc = trace_for_hunt(req, r);
@@ -149,6 +152,10 @@ void register_hunt_command(CLI::App& app, int& exit_code) {
       ->check(top_validator())
       ->type_name("N");
   cmd->add_flag("--force", o->force, "Write -o/--record even where FILE is a symlink or another user's file");
+  cmd->add_option("--ready-fd", o->ready_fd,
+                  "When the trace attaches (after the watch), write one JSON line to file descriptor N and close "
+                  "it, as `kleak trace --ready-fd` does")
+      ->type_name("N");
   cmd->callback([o, &exit_code] { exit_code = run_hunt(*o); });
 }
 

@@ -51,6 +51,7 @@ struct TraceOptions {
   uint32_t max_churn = KLEAK_DEFAULT_MAX_CHURN;
   std::string report_dir;               // --report-dir: the window's report to a file there, one line on stderr
   std::optional<uint32_t> keep_reports;  // --keep-reports: how many of them stay (report_dir.h's default)
+  std::optional<int> ready_fd;           // --ready-fd: one JSON line there once tracing (readiness.h)
 };
 
 // "4096", "4k", "1M", "2G" (binary multiples). Throws usage_error naming `flag`.

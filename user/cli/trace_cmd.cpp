@@ -139,6 +139,7 @@ int trace_for_hunt(const HuntTraceRequest& req, Report& out) {
   o.view.top = 0;  // every group: hunt picks those that explain a line
   o.record = req.record;
   o.view.force = req.force;
+  o.ready_fd = req.ready_fd;
   TraceResult res = trace_window(o);
   std::vector<std::string> failed;
   OutputOptions opts;
@@ -194,6 +195,11 @@ void register_trace_command(CLI::App& app, int& exit_code) {
       ->type_name("DIR");
   cmd->add_option("--keep-reports", opts->keep_reports,
                   "With --report-dir: keep the newest N reports there, remove older ones (default 30)")
+      ->type_name("N");
+  cmd->add_option("--ready-fd", opts->ready_fd,
+                  "Once tracing (every program attached, the --serve listener bound), write one JSON line "
+                  "{\"ready\":true,\"pid\":..,\"events\":..,\"metrics\":URL} to file descriptor N and close it: "
+                  "for scripts and supervisors (under systemd, NOTIFY_SOCKET gets READY=1 as well)")
       ->type_name("N");
   cmd->add_option("--cgroup", opts->cgroup,
                   "Only tasks in this cgroup v2 or below: a directory (/sys/fs/cgroup/system.slice/x.scope, "

@@ -10,6 +10,7 @@
 #include "cli/cache_aliases.h"
 #include "cli/report_dir.h"
 #include "kleak/bounded_read.h"
+#include "kleak/readiness.h"
 #include "kleak/duration.h"
 #include "kleak/error.h"
 #include "kleak/kind.h"
@@ -153,6 +154,7 @@ void check_report_dir_options(const TraceOptions& o) {
 TraceConfig check_trace_options(const TraceOptions& o) {
   TraceConfig c;
   c.duration = parse_duration(o.duration);
+  if (o.ready_fd) check_ready_fd(*o.ready_fd);
   if (!o.interval.empty()) c.interval = parse_duration(o.interval);
   report_format(o.view.format);
   check_view_output(o.view);

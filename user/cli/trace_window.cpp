@@ -17,6 +17,7 @@
 #include "cli/budget.h"
 #include "cli/trace.h"
 #include "kleak/bounded_read.h"
+#include "kleak/readiness.h"
 #include "kleak/build_report.h"
 #include "kleak/duration.h"
 #include "kleak/journal.h"
@@ -129,6 +130,7 @@ class Window {
     fmt::print(stderr, "{}kleak: tracing {} events for {} (Ctrl-C stops and reports)\n", log_prefix(LogLevel::info),
                attached, format_duration(c_.duration));
     schedule();
+    announce(attached);
   }
 
   // Until the deadline or a signal; returns the signal (0: the deadline).
@@ -158,6 +160,7 @@ class Window {
 
   // Detaches, drains once more and reports.
   TraceResult close(int sig) {
+    announce_stopping();
     if (server_) server_->attached(false);  // /healthz: 503 while the last report is made
     tracer_->stop();
     TraceResult res;
@@ -192,10 +195,20 @@ class Window {
     // Scrapes come every few seconds: sample at least every 5 s while serving.
     sample_period_ = std::min<uint64_t>(sample_period_, 5'000'000'000ull);
     next_sample_ = start_ + std::min<uint64_t>(sample_period_, 1'000'000'000ull);
+    fmt::print(stderr, "{}kleak: serving {} and /debug/pprof/heap\n", log_prefix(LogLevel::info), metrics_url());
+  }
+
+  // Where /metrics is served, as a scraper would write it.
+  std::string metrics_url() const {
     ListenAddress la = parse_listen_address(o_.serve);
     std::string host = la.host.find(':') != std::string::npos ? "[" + la.host + "]" : la.host;
-    fmt::print(stderr, "{}kleak: serving {}://{}:{}/metrics and /debug/pprof/heap\n", log_prefix(LogLevel::info),
-               server_->tls() ? "https" : "http", host, server_->port());
+    return fmt::format("{}://{}:{}/metrics", server_->tls() ? "https" : "http", host, server_->port());
+  }
+
+  // --ready-fd and systemd: every program attached, the listener bound.
+  void announce(size_t events) {
+    if (auto w = announce_ready(o_.ready_fd, Readiness{events, server_ ? metrics_url() : ""}))
+      fmt::print(stderr, "{}kleak: warning: {}\n", log_prefix(LogLevel::warning), *w);
   }
 
   // The one job that is due, if any: the budget, an interval report, a sample, maintenance.
