@@ -56,6 +56,7 @@ pid_t start_pipe_loop() {
 }
 
 TEST(Budget, APipeLoopOnOneCpuIsTracedUnderMaxCpuAndTheHolderIsStillFound) {
+  KLEAK_NEEDS(NativeSpeed);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   Tracing t({"--duration", "45s", "--max-cpu", "5%", "--format", "json", "--top", "1000"});
   std::map<std::string, std::string> planted;

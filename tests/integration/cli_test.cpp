@@ -107,6 +107,7 @@ TEST(Cli, TopZeroShowsEveryGroupAsInMeminfo) {
 }
 
 TEST(Cli, BinaryFormatIsNotWrittenToATerminal) {
+  KLEAK_NEEDS(HostOnly);
   // Was: gzip bytes on the terminal. script(1) gives kleak a terminal as stdout.
   RunResult r = run({"/usr/bin/script", "-qec", std::string(KLEAK_BIN) + " report " + kPipes + " --format pprof",
                      "/dev/null"});

@@ -77,6 +77,7 @@ class NobodyWithAComm {
 }
 
 TEST(Escapes, AnUnprivilegedCommCannotDriveRootsTerminal) {
+  KLEAK_NEEDS(HostOnly);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   NobodyWithAComm nobody(kEvilComm, 20);
   std::string file = tmp("comm.kleak");
@@ -105,6 +106,7 @@ TEST(Escapes, AnUnprivilegedCommCannotDriveRootsTerminal) {
 // A recording is a file anyone may hand to root: its kernel string, symbols (kallsyms lines)
 // and comms are shown escaped by `kleak report` and `kleak diff`.
 TEST(Escapes, AHostileRecordingIsShownEscaped) {
+  KLEAK_NEEDS(HostOnly);
   Recording r;
   r.kernel = "Linux \x1b]0;PWN\a";
   r.kallsyms = "ffffffff81000000 T evil\x1b[2J\x1b[H\nffffffff81000100 T bar\n";

@@ -103,6 +103,7 @@ std::set<std::string> attached_events(const json& j) {
 }
 
 TEST(Hunt, SlabAndVmallocLeaksAreTracedAloneAndFound) {
+  KLEAK_NEEDS(VmallocStacks);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   // A socket every 20 ms (signal_cache, merged with UNIX-STREAM: 3.4 MiB/min, well above what
   // objects freed by the rest of the box can absorb in partial slabs; at 10/s the cache's slabs

@@ -45,6 +45,7 @@ TEST(Meminfo, DiffShowsHeldMemoryInTheRightLine) {
 }
 
 TEST(Meminfo, TraceReconcilesPipesAndBpfMapsWithMeminfo) {
+  KLEAK_NEEDS(VmallocStacks);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   settle();
   std::vector<std::string> args{"--duration", "2m", "--format", "json", "--top", "1000"};

@@ -80,6 +80,7 @@ const std::string& recording() {
 }
 
 TEST(OutputFiles, SymlinkPlantedByAnotherUserIsNotWrittenThrough) {
+  KLEAK_NEEDS(HostOnly);
   if (geteuid() != 0) GTEST_SKIP() << "the attack is on root";
   SharedDir d;
   put(d / "victim", "root's file\n");
@@ -101,6 +102,7 @@ TEST(OutputFiles, SymlinkPlantedByAnotherUserIsNotWrittenThrough) {
 }
 
 TEST(OutputFiles, FilePreCreatedByAnotherUserIsNotHandedTheReport) {
+  KLEAK_NEEDS(HostOnly);
   if (geteuid() != 0) GTEST_SKIP() << "the attack is on root";
   SharedDir d;
   ASSERT_EQ(as_nobody("echo mine > " + d / "r" + " && chmod 666 " + d / "r"), 0);
@@ -118,6 +120,7 @@ TEST(OutputFiles, FilePreCreatedByAnotherUserIsNotHandedTheReport) {
 }
 
 TEST(OutputFiles, ReportsAndRecordingsAreMode0600) {
+  KLEAK_NEEDS(HostOnly);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   SharedDir d;
   RunResult r = sh("umask 0; " + std::string(KLEAK_BIN) + " trace -d 1s --filter '" + kQuiet + "' -o " + d / "out" +
@@ -137,6 +140,7 @@ TEST(OutputFiles, ReportsAndRecordingsAreMode0600) {
 }
 
 TEST(OutputFiles, DevFullOnStdoutAndOnOutputIsAnError) {
+  KLEAK_NEEDS(HostOnly);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   std::string k = KLEAK_BIN;
   RunResult r = sh(k + " trace -d 1s --filter '" + kQuiet + "' > /dev/full");
@@ -158,6 +162,7 @@ TEST(OutputFiles, DevFullOnStdoutAndOnOutputIsAnError) {
 // A recording onto a full filesystem: the previous recording survives whole, no temporary is
 // left, the error names the path and the errno, and the report on another filesystem is written.
 TEST(OutputFiles, FullFilesystemKeepsThePreviousFileAndTheOtherOutput) {
+  KLEAK_NEEDS(HostOnly);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   SharedDir d;
   fs::create_directory(d / "tiny");
@@ -176,6 +181,7 @@ TEST(OutputFiles, FullFilesystemKeepsThePreviousFileAndTheOtherOutput) {
 }
 
 TEST(OutputFiles, SigkillDuringTheRunKeepsThePreviousReport) {
+  KLEAK_NEEDS(HostOnly);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   SharedDir d;
   put(d / "r", "previous report\n");
@@ -189,6 +195,7 @@ TEST(OutputFiles, SigkillDuringTheRunKeepsThePreviousReport) {
 
 // Every input as /dev/zero and /dev/urandom: one line, exit 2, in well under a second each.
 TEST(OutputFiles, DevicesAsEveryInputAreRefusedQuickly) {
+  KLEAK_NEEDS(HostOnly);
   SharedDir d;
   fs::copy(std::string(KLEAK_FIXTURES) + "/proc/firecracker-6.18-x86_64", d / "proc");
   auto refused = [](std::vector<std::string> args) {
@@ -234,6 +241,7 @@ TEST(OutputFiles, DevicesAsEveryInputAreRefusedQuickly) {
 
 // A megabyte of gzip that inflates to a header bigger than its cap: a one-line error naming the cap, bounded memory.
 TEST(OutputFiles, GzipBombIsAOneLineErrorInBoundedMemory) {
+  KLEAK_NEEDS(HostOnly);
   SharedDir d;
   gzFile g = gzopen((d / "bomb.kleak").c_str(), "wb1");
   ASSERT_TRUE(g);
@@ -254,6 +262,7 @@ TEST(OutputFiles, GzipBombIsAOneLineErrorInBoundedMemory) {
 
 // Byte flips across a real recording: each is rejected with one line or renders the same report.
 TEST(OutputFiles, ByteFlippedRecordingsAreRejectedOrIdentical) {
+  KLEAK_NEEDS(HostOnly);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   const std::string good = slurp(recording());
   RunResult base = kleak({"report", recording(), "--format", "json"});
@@ -288,6 +297,7 @@ TEST(OutputFiles, ByteFlippedRecordingsAreRejectedOrIdentical) {
 // The window is measured: stopped past its deadline, the report says how long it really was
 // and that allocations after the deadline are in it.
 TEST(OutputFiles, StoppedWindowIsMeasuredAndSaid) {
+  KLEAK_NEEDS(HostOnly);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   Tracing t({"-d", "1s", "--filter", kQuiet, "--format", "json"});
   auto t0 = std::chrono::steady_clock::now();

@@ -53,6 +53,7 @@ Answer wait_for(int port, const std::string& path, int status, int seconds) {
 }
 
 TEST(Probes, HealthzIsOkWhileTracingAndReadyzWaitsForTheFirstSample) {
+  KLEAK_NEEDS(HostOnly);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   Tracing t({"--duration", "5m", "--serve", "127.0.0.1:0", "--kinds", "page"});
   int port = t.metrics_port();
@@ -75,6 +76,7 @@ TEST(Probes, HealthzIsOkWhileTracingAndReadyzWaitsForTheFirstSample) {
 // The server listens before the programs are attached (a bad address fails before the kernel is
 // touched): a probe then hears 503, then 200 once attached, never the other way round.
 TEST(Probes, HealthzSays503UntilTheProgramsAreAttached) {
+  KLEAK_NEEDS(HostOnly);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   int port = free_port();
   std::atomic<bool> stop{false};
@@ -108,6 +110,7 @@ TEST(Probes, HealthzSays503UntilTheProgramsAreAttached) {
 // Basic auth guards the data; the probes carry none and answer without credentials (a kubelet
 // probe sends no password), with nothing but "ok" or why not.
 TEST(Probes, AnswerWithoutCredentialsWhereTheDataNeedsThem) {
+  KLEAK_NEEDS(HostOnly);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   std::string file = ::testing::TempDir() + "kleak-probes-" + std::to_string(getpid()) + ".yml";
   // prom:secret, made with `htpasswd -nbBC 10 prom secret` (tests/unit/serve_test.cpp).
@@ -132,6 +135,7 @@ TEST(Probes, AnswerWithoutCredentialsWhereTheDataNeedsThem) {
 // reports to a stdout nobody reads, as a stalled log pipe would), /healthz turns 503 after
 // kLoopStallLimit (30 s) and 200 again once the loop runs.
 TEST(Probes, AStuckTraceLoopFailsHealthzAndRecovers) {
+  KLEAK_NEEDS(HostOnly);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   Tracing t({"--duration", "5m", "--serve", "127.0.0.1:0", "--kinds", "page", "--interval", "200ms"});
   int port = t.metrics_port();

@@ -18,6 +18,7 @@ constexpr const char* kSeccompSays =
 bool single_line(const std::string& err) { return std::count(err.begin(), err.end(), '\n') == 1; }
 
 TEST(Seccomp, DoctorNamesTheFilterNotTheKernel) {
+  KLEAK_NEEDS(HostOnly);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   RunResult r = run({KLEAK_DENY_BPF, KLEAK_BIN, "doctor"});
   EXPECT_EQ(r.status, 1) << r.err;
@@ -30,6 +31,7 @@ TEST(Seccomp, DoctorNamesTheFilterNotTheKernel) {
 }
 
 TEST(Seccomp, TraceNamesTheFilterInOneLine) {
+  KLEAK_NEEDS(HostOnly);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   RunResult r = run({KLEAK_DENY_BPF, KLEAK_BIN, "trace", "--duration", "1s"});
   EXPECT_EQ(r.status, 1);
@@ -40,6 +42,7 @@ TEST(Seccomp, TraceNamesTheFilterInOneLine) {
 
 // The filter is the helper's, not the box's: without it the same doctor finds BPF loading.
 TEST(Seccomp, WithoutTheFilterDoctorLoads) {
+  KLEAK_NEEDS(HostOnly);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   RunResult r = run({KLEAK_BIN, "doctor", "--format", "json"});
   EXPECT_EQ(nlohmann::json::parse(r.out)["bpf"]["cause"], "none") << r.out;

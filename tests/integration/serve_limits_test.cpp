@@ -95,6 +95,7 @@ struct Daemon {
 };
 
 TEST(ServeLimits, BeforeTheFirstSampleMetricsSay503WithRetryAfter) {
+  KLEAK_NEEDS(HostOnly);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   Daemon d;
   // The window opened (the tracing line) under a second ago; the first sample is at 1 s.
@@ -112,6 +113,7 @@ TEST(ServeLimits, BeforeTheFirstSampleMetricsSay503WithRetryAfter) {
 }
 
 TEST(ServeLimits, IdleAndSlowlorisClientsDoNotDelayAScrape) {
+  KLEAK_NEEDS(HostOnly);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   Daemon d;
   d.wait_first_sample();
@@ -153,6 +155,7 @@ TEST(ServeLimits, IdleAndSlowlorisClientsDoNotDelayAScrape) {
 // evicted session's list entry was erased twice: kleak died of SIGSEGV at about the 300th idle
 // connection (and one newcomer evicted every waiting connection, the count lagging behind).
 TEST(ServeLimits, ConnectionsPastTheCapEvictTheOldestOnlyAndScrapesGoOn) {
+  KLEAK_NEEDS(HostOnly);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   Daemon d;
   d.wait_first_sample();
@@ -184,6 +187,7 @@ TEST(ServeLimits, ConnectionsPastTheCapEvictTheOldestOnlyAndScrapesGoOn) {
 }
 
 TEST(ServeLimits, AnEndlessHeaderGets431AndCostsBoundedMemory) {
+  KLEAK_NEEDS(HostOnly);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   Daemon d;
   d.wait_first_sample();
@@ -215,6 +219,7 @@ TEST(ServeLimits, AnEndlessHeaderGets431AndCostsBoundedMemory) {
 }
 
 TEST(ServeLimits, PipelinedRequestsAreAllAnswered) {
+  KLEAK_NEEDS(HostOnly);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   Daemon d;
   d.wait_first_sample();
@@ -233,6 +238,7 @@ TEST(ServeLimits, PipelinedRequestsAreAllAnswered) {
 
 // A port alone listens on loopback only, and answers there.
 TEST(ServeLimits, APortAloneListensOnLoopback) {
+  KLEAK_NEEDS(HostOnly);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   Tracing t({"--duration", "5m", "--serve", ":0", "--kinds", "page"});
   EXPECT_EQ(t.ready().value("metrics", "").rfind("http://127.0.0.1:", 0), 0u) << t.ready().dump();
@@ -241,6 +247,7 @@ TEST(ServeLimits, APortAloneListensOnLoopback) {
 }
 
 TEST(ServeLimits, AllInterfacesWithoutTlsOrAuthWarns) {
+  KLEAK_NEEDS(HostOnly);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   Tracing t({"--duration", "5m", "--serve", "0.0.0.0:0", "--kinds", "page"});
   EXPECT_NE(t.err().find("kleak: warning: --serve listens beyond this machine with neither TLS nor authentication"),
@@ -252,6 +259,7 @@ TEST(ServeLimits, AllInterfacesWithoutTlsOrAuthWarns) {
 // Issue 23: HEAD /metrics was 400. Now GET's status and headers, Content-Length included, and
 // no body.
 TEST(ServeLimits, HeadGetsTheHeadersOfGetWithoutABody) {
+  KLEAK_NEEDS(HostOnly);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   Daemon d;
   d.wait_first_sample();
@@ -276,6 +284,7 @@ TEST(ServeLimits, HeadGetsTheHeadersOfGetWithoutABody) {
 // sparse 2 GB file to 2.3 GB, and a FIFO blocked it until a signal. Each is now one line, exit 2,
 // before anything is read.
 TEST(ServeLimits, TheWebConfigIsOneBoundedRegularFile) {
+  KLEAK_NEEDS(HostOnly);
   std::string dir = ::testing::TempDir() + "kleak-webcfg-" + std::to_string(getpid());
   std::filesystem::create_directories(dir);
   ASSERT_EQ(mkfifo((dir + "/fifo").c_str(), 0600), 0);
@@ -333,6 +342,7 @@ std::pair<std::string, double> timed_auth_get(int port, const std::string& user_
 // wrong passwords made correct scrapes take 1.3-2.1 s. Checks now run off the loop and a correct
 // scraper's verified credentials are cached: its scrapes stay under 100 ms through the flood.
 TEST(ServeLimits, AWrongPasswordFloodDoesNotSlowACorrectScrape) {
+  KLEAK_NEEDS(HostOnly);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   if (!std::filesystem::exists("/usr/bin/htpasswd")) {
     if (std::getenv("KLEAK_REQUIRE_TOOLS")) FAIL() << "htpasswd is missing (apache2-utils; tools/install-deps.sh)";

@@ -110,6 +110,7 @@ std::string gunzip(const std::string& gz) {
 // On the live box (hundreds of groups): 4a8f649 served 10 groups in /profile and 10 series for a
 // documented --serve-top of 20, and outstanding_records as a counter went down between scrapes.
 TEST(Serve, TheLiveBoxIsServedWholeWithCountersThatOnlyGoUp) {
+  KLEAK_NEEDS_KERNEL(5, 11, "not passed on 5.10 yet: its one try there hung a TCG guest while the host built (tools/qemu/README.md)");
   KLEAK_REQUIRE_BPF_OR_SKIP();
   Tracing t({"--duration", "1h", "--serve", "127.0.0.1:0", "--max-cpu", "0"});
   const int port = t.metrics_port();

@@ -116,6 +116,7 @@ TEST(Trace, EventfdContextsAreKmallocs) {
 }
 
 TEST(Trace, BpfMapsShowVmallocAndPercpuMemory) {
+  KLEAK_NEEDS(VmallocStacks);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   std::map<std::string, std::string> planted;
   json r = trace_while_planted({"--kinds", "vmalloc,percpu"},
@@ -137,6 +138,7 @@ TEST(Trace, BpfMapsShowVmallocAndPercpuMemory) {
 }
 
 TEST(Trace, VmallocPagesAreNotCountedTwice) {
+  KLEAK_NEEDS(VmallocStacks);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   std::map<std::string, std::string> planted;
   json r = trace_while_planted({}, {"--vmalloc-map", "4194304", "--vmalloc-maps", "4"}, false, &planted);
@@ -281,6 +283,7 @@ namespace {
 // opened and closed 200,000 times, the open loop that address sampling kept 35 of 3.8 M of) are
 // both estimated, and about 1 in N allocations are kept.
 TEST(Trace, SamplingPerAllocationEstimatesHeldAndRecycledObjects) {
+  KLEAK_NEEDS(KmemFreesOnRawTp);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   constexpr int kEvery = 10, kOpens = 200000;
   const std::string self = std::to_string(getpid());
@@ -447,6 +450,7 @@ TEST(Trace, StacksWhoseBucketIsTakenAreKeptInTheSpillMap) {
 // callback batch in softirq, while the task's own kmem_cache_free program runs) is skipped by
 // the kernel: a lost free, a possible false leak. The twin programs handle those events.
 TEST(Trace, FreesThatInterruptTheirOwnProgramAreRescued) {
+  KLEAK_NEEDS(KmemFreesOnRawTp);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   Tracing t({"--duration", "2m", "--format", "json", "--top", "5"});
   auto end = std::chrono::steady_clock::now() + std::chrono::seconds(3);

@@ -30,6 +30,7 @@ std::string top_groups(const json& r, size_t n) {
 // the churn's processes ranks above the pipes, with no flags (on a quiet box they are #1). Before: #6 and #8 in three runs of four, behind "growing" VMA-tree nodes
 // and page tables of processes that had exited.
 TEST(Trust, HeldPipesLeadWhileShortLivedProcessesComeAndGo) {
+  KLEAK_NEEDS(NativeSpeed);
   KLEAK_REQUIRE_BPF_OR_SKIP();
   Child churn({"/bin/sh", "-c", "while :; do ls / | wc -l >/dev/null; sleep 0.03; done"});
   Tracing t({"--duration", "12s", "--format", "json"});

@@ -10,6 +10,8 @@
 set -u
 . /lane/config
 export KLEAK_REQUIRE_BPF=1
+# The tests' KLEAK_NEEDS (tests/integration/harness.h): HostOnly and NativeSpeed skip here.
+export KLEAK_LANE=tcg
 if grep -q " /scratch " /proc/mounts; then export TEST_TMPDIR=/scratch/ TMPDIR=/scratch; fi
 R=/results
 mkdir -p "$R/gtest" "$R/leaky" "$R/balloon"
