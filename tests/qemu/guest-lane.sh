@@ -172,7 +172,7 @@ if [ -z "${skip_leaky:-}" ]; then
   s=$(now)
   say "leaky module scenario"
   if insmod /lane/leaky.ko 2>"$R/leaky/insmod.err"; then
-    grep ' \[leaky\]' /proc/kallsyms >"$R/leaky/kallsyms.txt"
+    grep '[[:space:]]\[leaky\]$' /proc/kallsyms >"$R/leaky/kallsyms.txt"  # "addr t name\t[leaky]"
     leak_under_trace "$R/leaky"                                  # the best attach mode
     leak_under_trace "$R/leaky-tracepoint" --attach tracepoint   # classic tracepoints (CO-RE)
     rmmod leaky || say "rmmod leaky failed"
