@@ -189,18 +189,28 @@ static __always_inline __u64 tp_cache_name(void *ctx, __u32 data_loc_name,
 	return cache_key_from_name(name);
 }
 
+/*
+ * kmem_cache_alloc's cache name (newer kernels; absent from the 6.12 BTF vmlinux/aarch64/vmlinux.h
+ * comes from): a flavor, so the program compiles against either arch's header and CO-RE asks
+ * the running kernel.
+ */
+struct trace_event_raw_kmem_cache_alloc___name {
+	__u32 __data_loc_name;
+} __attribute__((preserve_access_index));
+
 SEC("tracepoint/kmem/kmem_cache_alloc")
 int tp_kmem_cache_alloc(struct trace_event_raw_kmem_cache_alloc *ctx)
 {
 	struct trace_event_raw_kmem_alloc___v5_10 *old = (void *)ctx;
+	struct trace_event_raw_kmem_cache_alloc___name *named = (void *)ctx;
 	char name[KLEAK_CACHE_NAME_LEN] = {};
 	__u64 cache = 0;
 
 	if (!bpf_core_type_exists(struct trace_event_raw_kmem_cache_alloc))
 		return on_cache_alloc(ctx, old->call_site, (__u64)old->ptr, 0, NULL, false,
 				      old->bytes_req, old->bytes_alloc, old->gfp_flags);
-	if (bpf_core_field_exists(ctx->__data_loc_name))
-		cache = tp_cache_name(ctx, BPF_CORE_READ(ctx, __data_loc_name), name);
+	if (bpf_core_field_exists(named->__data_loc_name))
+		cache = tp_cache_name(ctx, BPF_CORE_READ(named, __data_loc_name), name);
 	return on_cache_alloc(ctx, ctx->call_site, (__u64)ctx->ptr, cache, cache ? name : NULL,
 			      false, ctx->bytes_req, ctx->bytes_alloc, ctx->gfp_flags);
 }

@@ -431,25 +431,32 @@ static __always_inline __u32 kernel_stack_depth(void *ctx, struct task_struct *t
 }
 
 /*
- * The syscall the current task is in: the orig_ax its entry saved (x86-64; 0 elsewhere). Paths
- * through one call site from different syscalls (pipe2, socket, eventfd2 all open a `filp` at the
- * same place) never share a site, even when their stacks happen to be equally deep. A BTF
- * pointer, so a direct load. Without bpf_task_pt_regs (before 5.15) the registers are where
- * x86-64's task_pt_regs() finds them: the top of the task's stack (no padding on x86-64).
+ * The syscall the current task is in: the number its entry saved in pt_regs (x86-64's orig_ax,
+ * arm64's syscallno; -1 outside a syscall on both). Paths through one call site from different
+ * syscalls (pipe2, socket, eventfd2 all open a `filp` at the same place) never share a site, even
+ * when their stacks happen to be equally deep. A BTF pointer, so a direct load. Without
+ * bpf_task_pt_regs (before 5.15) the registers are where both arches' task_pt_regs() finds them:
+ * the top of the task's THREAD_SIZE stack (16 KiB on both with 4 KiB pages, no padding); the
+ * field's offset is CO-RE relocated.
  */
+#if defined(__TARGET_ARCH_x86)
+#define KLEAK_PT_REGS_SYSCALL orig_ax /* long */
+#elif defined(__TARGET_ARCH_arm64)
+#define KLEAK_PT_REGS_SYSCALL syscallno /* s32 */
+#endif
 static __always_inline __s32 task_syscall(struct task_struct *task)
 {
-#if defined(__TARGET_ARCH_x86)
+#ifdef KLEAK_PT_REGS_SYSCALL
 	struct pt_regs *regs;
-	long orig_ax = 0;
+	__typeof__(regs->KLEAK_PT_REGS_SYSCALL) nr = 0;
 
 	if (cfg_task_pt_regs) {
 		regs = (struct pt_regs *)bpf_task_pt_regs(task);
-		return regs ? (__s32)regs->orig_ax : 0;
+		return regs ? (__s32)regs->KLEAK_PT_REGS_SYSCALL : 0;
 	}
 	regs = (struct pt_regs *)((char *)BPF_CORE_READ(task, stack) + KLEAK_THREAD_SIZE) - 1;
-	bpf_probe_read_kernel(&orig_ax, sizeof(orig_ax), &regs->orig_ax);
-	return (__s32)orig_ax;
+	bpf_probe_read_kernel(&nr, sizeof(nr), &regs->KLEAK_PT_REGS_SYSCALL);
+	return (__s32)nr;
 #else
 	return 0;
 #endif

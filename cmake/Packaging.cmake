@@ -6,14 +6,22 @@
 include(GNUInstallDirs)
 
 set(KLEAK_DOCS ${CMAKE_BINARY_DIR}/docs)
+# The built kleak renders them; a cross build (cmake/aarch64-linux-gnu.cmake) runs it under qemu-user.
+set(KLEAK_SELF "$<TARGET_FILE:kleak>")
+if(CMAKE_CROSSCOMPILING)
+  if(NOT CMAKE_CROSSCOMPILING_EMULATOR)
+    message(FATAL_ERROR "cross build: the man page needs the built kleak run under qemu-user (tools/install-deps.sh --arm64)")
+  endif()
+  set(KLEAK_SELF "${CMAKE_CROSSCOMPILING_EMULATOR} $<TARGET_FILE:kleak>")
+endif()
 file(MAKE_DIRECTORY ${KLEAK_DOCS})
 add_custom_command(
   OUTPUT ${KLEAK_DOCS}/kleak.8.gz ${KLEAK_DOCS}/kleak.bash ${KLEAK_DOCS}/_kleak ${KLEAK_DOCS}/kleak.fish
          ${KLEAK_DOCS}/changelog.gz
-  COMMAND sh -c "$<TARGET_FILE:kleak> help-man > kleak.8 && gzip -9n -c kleak.8 > kleak.8.gz"
-  COMMAND sh -c "$<TARGET_FILE:kleak> help-bash-completion > kleak.bash"
-  COMMAND sh -c "$<TARGET_FILE:kleak> help-zsh-completion > _kleak"
-  COMMAND sh -c "$<TARGET_FILE:kleak> help-fish-completion > kleak.fish"
+  COMMAND sh -c "${KLEAK_SELF} help-man > kleak.8 && gzip -9n -c kleak.8 > kleak.8.gz"
+  COMMAND sh -c "${KLEAK_SELF} help-bash-completion > kleak.bash"
+  COMMAND sh -c "${KLEAK_SELF} help-zsh-completion > _kleak"
+  COMMAND sh -c "${KLEAK_SELF} help-fish-completion > kleak.fish"
   COMMAND sh -c "gzip -9n -c ${CMAKE_SOURCE_DIR}/deploy/debian/changelog > changelog.gz"
   WORKING_DIRECTORY ${KLEAK_DOCS}
   DEPENDS kleak ${CMAKE_SOURCE_DIR}/deploy/debian/changelog
@@ -55,6 +63,12 @@ run as a daemon serving Prometheus metrics and pprof profiles.")
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+# Debian's name for the arch built for, not the host's (`dpkg --print-architecture`, CPack's default).
+if(KLEAK_ARCH STREQUAL "aarch64")
+  set(CPACK_DEBIAN_PACKAGE_ARCHITECTURE arm64)
+else()
+  set(CPACK_DEBIAN_PACKAGE_ARCHITECTURE amd64)
+endif()
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
 # A static build (KLEAK_STATIC) needs nothing; a dynamic one gets its Depends from dpkg-shlibdeps.

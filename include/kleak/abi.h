@@ -151,7 +151,7 @@ struct kleak_site_key {
 	__u16 order;
 	__u8 kind;
 	__u8 pad;
-	__s32 syscall; /* the task's syscall number (pt_regs->orig_ax; -1 or an error code outside
+	__s32 syscall; /* the task's syscall number (pt_regs orig_ax / arm64 syscallno; -1 or an error code outside
 			  syscalls) */
 };
 
