@@ -65,6 +65,13 @@ if [ "$kernel" = 6.1-arm64 ]; then
   #   busybox/        busybox-static:arm64, the guest's shell and tools.
   # The ABI is whatever linux-image-cloud-arm64 depends on now (KLEAK_QEMU_KABI pins one).
   pkgs=(qemu-system-arm gcc-aarch64-linux-gnu busybox-static cpio socat jq kmod make file)
+  if [ "${KLEAK_LANE_ARM64_TESTS:-0}" = 1 ]; then
+    # The dynamic arm64 build of the integration tests (run-lane.sh): the arm64 multiarch -dev
+    # packages of the static build (install-deps.sh --arm64 adds the arm64 architecture to dpkg)
+    # and the tests' own, gtest and cpp-httplib (both Multi-Arch: same).
+    "$here/tools/install-deps.sh" --arm64
+    pkgs+=(libgtest-dev:arm64 libcpp-httplib-dev:arm64 binutils-aarch64-linux-gnu)
+  fi
   missing=()
   for p in "${pkgs[@]}"; do pkg_installed "$p" || missing+=("$p"); done
   abi="${KLEAK_QEMU_KABI:-$(cat "$out/kernel-abi" 2>/dev/null || true)}"
