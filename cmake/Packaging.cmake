@@ -90,6 +90,17 @@ if(KLEAK_BUILD_TESTS)
   set(KLEAK_STATIC_BUILD_DIR ${CMAKE_SOURCE_DIR}/build-static
       CACHE PATH "the static build tree the .deb and the container image are made from")
   set(pkgtests ${CMAKE_SOURCE_DIR}/tests/package)
+  # The arm64 build (tools/build-static.sh --arch aarch64), made once by tools/test.sh, never here.
+  set(KLEAK_STATIC_AARCH64_BUILD_DIR ${CMAKE_SOURCE_DIR}/build-static-aarch64
+      CACHE PATH "the static arm64 build tree package.arm64 checks")
+  add_test(NAME package.arm64
+           COMMAND ${pkgtests}/arm64_test.sh ${KLEAK_STATIC_AARCH64_BUILD_DIR} $<TARGET_FILE:kleak> ${CMAKE_SOURCE_DIR})
+  set_tests_properties(package.arm64 PROPERTIES LABELS package TIMEOUT 300 SKIP_RETURN_CODE 77)
+  # The image of both arches: one manifest list (deploy/container/build.sh --manifest).
+  add_test(NAME package.container_manifest
+           COMMAND ${pkgtests}/container_manifest_test.sh ${KLEAK_STATIC_BUILD_DIR}/kleak
+                   ${KLEAK_STATIC_AARCH64_BUILD_DIR}/kleak ${CMAKE_SOURCE_DIR})
+  set_tests_properties(package.container_manifest PROPERTIES LABELS package TIMEOUT 120 SKIP_RETURN_CODE 77)
   add_test(NAME package.docs
            COMMAND ${pkgtests}/docs_test.sh $<TARGET_FILE:kleak> ${KLEAK_DOCS}/kleak.8.gz ${KLEAK_DOCS}/kleak.bash
                    ${KLEAK_DOCS}/_kleak ${KLEAK_DOCS}/kleak.fish)

@@ -7,13 +7,17 @@
 # The committed header is only a type source for CO-RE: field offsets are relocated at load time
 # against the target kernel's own BTF, so one header serves every kernel with BTF of its arch.
 #
-# aarch64: the kernel is linux-image-cloud-arm64's 6.1 (the one the arm64 qemu lane boots),
-# fetched with `apt-get download` (dpkg --add-architecture arm64, which tools/install-deps.sh
-# --arm64 does). Its /boot/vmlinuz is a raw arm64 Image, not an ELF file (measured on
-# 6.1.0-57-cloud-arm64: uncompressed, 27 MB; gzip-compressed ones are unpacked first), so there
-# is no .BTF section for bpftool to read: the BTF blob is cut out of the Image at its header
-# (magic 0xeB9F, version 1, hdr_len 24; size hdr_len + the end of the type or string section,
-# whichever is last). Exactly one such header is accepted, and bpftool then parses the blob.
+# aarch64: the kernel is Debian 12's linux-image-6.12-cloud-arm64 (another package with
+# KLEAK_ARM64_KERNEL=linux-image-cloud-arm64 for 6.1), fetched with `apt-get download`
+# (dpkg --add-architecture arm64, which tools/install-deps.sh --arm64 does). 6.12, not the 6.1 the
+# arm64 qemu lane boots: the BPF program names types 6.1 lacks (alloc_vmap_area's tracepoint
+# record); CO-RE checks them against the running kernel's BTF at load. Its /boot/vmlinuz is a raw
+# arm64 Image, not an ELF file (measured on 6.1.0-57 and 6.12.118: uncompressed, 27 and 35 MB;
+# gzip-compressed ones are unpacked first), so there is no .BTF section for bpftool to read: the
+# BTF blob is cut out of the Image at its header (magic 0xeB9F, version 1, hdr_len 24; size
+# hdr_len + the end of the type or string section, whichever is last). Exactly one such header is
+# accepted, and bpftool then parses the blob. vmlinux/aarch64/vmlinux.h says which package it
+# came from on its first line.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 arch=$(uname -m) btf=/sys/kernel/btf/vmlinux
@@ -40,7 +44,7 @@ if at < 0 or image.find(head, at + 1) >= 0:
 _, _, _, hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from('<HBBIIIII', image, at)
 size = hdr_len + max(type_off + type_len, str_off + str_len)
 open(sys.argv[2], 'wb').write(image[at:at + size])
-print(f"gen-vmlinux: {sys.argv[1]}: BTF at offset {at}, {size} bytes", file=sys.stderr)
+print(f"gen-vmlinux: {sys.argv[1]}: {len(image)} bytes, BTF at offset {at}, {size} bytes", file=sys.stderr)
 EOF
   echo "$pkg" >"$dir/package"
 }
@@ -53,6 +57,10 @@ if [ "$arch" = aarch64 ] && [ $# -eq 0 ]; then
 fi
 out="$here/vmlinux/$arch/vmlinux.h"
 mkdir -p "$(dirname "$out")"
-bpftool btf dump file "$btf" format c > "$out.tmp"
+{
+  # Where an arm64 header came from (x86_64's: the machine that ran this).
+  [ "$source_of" = "$btf" ] || echo "/* tools/gen-vmlinux.sh --arch $arch: the BTF of $source_of */"
+  bpftool btf dump file "$btf" format c
+} > "$out.tmp"
 mv "$out.tmp" "$out"
 echo "wrote $out ($(wc -l < "$out") lines) from $source_of" >&2

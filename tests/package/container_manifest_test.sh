@@ -15,11 +15,12 @@ if [ "$(id -u)" -ne 0 ]; then
   [ -n "${KLEAK_REQUIRE_BPF:-}" ] && fail "needs root (podman) and KLEAK_REQUIRE_BPF is set"
   echo "skipped: needs root"; exit 77
 fi
-amd64=$(realpath "$1") arm64=$(realpath -m "$2") src=$(realpath "$3")
-if [ ! -x "$arm64" ]; then
-  [ -n "${KLEAK_REQUIRE_TOOLS:-}" ] && fail "no $arm64 (tools/build-static.sh --arch aarch64) and KLEAK_REQUIRE_TOOLS is set"
-  echo "skipped: no $arm64 (tools/build-static.sh --arch aarch64)"; exit 77
-fi
+amd64=$(realpath -m "$1") arm64=$(realpath -m "$2") src=$(realpath "$3")
+for bin in "$amd64" "$arm64"; do
+  [ -x "$bin" ] && continue
+  [ -n "${KLEAK_REQUIRE_TOOLS:-}" ] && fail "no $bin (tools/build-static.sh [--arch aarch64]) and KLEAK_REQUIRE_TOOLS is set"
+  echo "skipped: no $bin (tools/build-static.sh [--arch aarch64])"; exit 77
+done
 work=$(mktemp -d)
 repo=localhost/kleak-manifest-test
 cleanup() { podman rmi "$repo:$version" "$repo-arm64:$version" >/dev/null 2>&1 || true; rm -rf "$work"; }

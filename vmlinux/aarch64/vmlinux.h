@@ -1,3 +1,4 @@
+/* tools/gen-vmlinux.sh --arch aarch64: the BTF of linux-image-6.12.118+deb12-cloud-arm64:arm64 */
 #ifndef __VMLINUX_H__
 #define __VMLINUX_H__
 
