@@ -4,6 +4,11 @@
 #
 #   tools/qemu/run-lane.sh                           as root, from any clean clone on a Debian 12 host
 #   KLEAK_QEMU_KERNEL=5.10 tools/qemu/run-lane.sh    the same on 5.10.0-N-cloud-amd64 (bullseye)
+#   KLEAK_QEMU_ARCH=aarch64 tools/qemu/run-lane.sh   arm64: 6.1.0-N-cloud-arm64 under
+#                                                    qemu-system-aarch64 -M virt (also
+#                                                    KLEAK_QEMU_KERNEL=6.1-arm64), the static
+#                                                    aarch64 kleak (tools/build-static.sh --arch
+#                                                    aarch64), no integration tests (see README)
 #
 # 1. installs what is missing (tools/qemu/install.sh: qemu, busybox, the 6.1 image unpacked
 #    under build/qemu/kernel/, its headers) and builds kleak (tools/build.sh) and the static kleak
@@ -41,15 +46,47 @@
 # build-static/, built with tools/build-static.sh unless KLEAK_LANE_SKIP_BUILD=1).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
-kernel="${KLEAK_QEMU_KERNEL:-6.1}"
+kernel="${KLEAK_QEMU_KERNEL:-}"
+case "${KLEAK_QEMU_ARCH:-x86_64}" in
+  x86_64) ;;
+  aarch64|arm64) [ -z "$kernel" ] || [ "$kernel" = 6.1-arm64 ] ||
+      { echo "lane: KLEAK_QEMU_ARCH=aarch64 runs 6.1-arm64, not KLEAK_QEMU_KERNEL=$kernel" >&2; exit 1; }
+    kernel=6.1-arm64 ;;
+  *) echo "lane: KLEAK_QEMU_ARCH must be x86_64 or aarch64" >&2; exit 1 ;;
+esac
+kernel="${kernel:-6.1}"
+arm64=0
 case "$kernel" in
   6.1) out="${KLEAK_QEMU_DIR:-$here/build/qemu}" ;;
   5.10) out="${KLEAK_QEMU_DIR:-$here/build/qemu-5.10}" ;;
-  *) echo "lane: KLEAK_QEMU_KERNEL must be 6.1 or 5.10" >&2; exit 1 ;;
+  6.1-arm64) out="${KLEAK_QEMU_DIR:-$here/build/qemu-arm64}"; arm64=1 ;;
+  *) echo "lane: KLEAK_QEMU_KERNEL must be 6.1, 5.10 or 6.1-arm64" >&2; exit 1 ;;
 esac
 export KLEAK_QEMU_KERNEL="$kernel" KLEAK_QEMU_DIR="$out"
-sdir="${KLEAK_LANE_STATIC_DIR:-$here/build-static}"
-timeout_s="${KLEAK_LANE_TIMEOUT:-780}"
+arm64_tests="${KLEAK_LANE_ARM64_TESTS:-0}"
+if [ $arm64 = 1 ]; then
+  sdir="${KLEAK_LANE_STATIC_DIR:-$here/build-static-aarch64}"
+  if [ "$arm64_tests" = 1 ]; then
+    # KLEAK_LANE_ARM64_TESTS=1: a dynamic arm64 build of kleak and kleak_integration_tests
+    # (build-aarch64/, Debian's arm64 multiarch libraries, which go into the initramfs) runs the
+    # kernel-dependent suites that need only kleak and the planter: there is no arm64 bpftool
+    # (Trace.FullMap..., TwoInstances..., Sigterm..., KillNine..., PageCache... count kleak's
+    # objects with it) nor util-linux setpriv (busybox's has no --reuid: Privileges.*,
+    # Doctor.Nobody*, Doctor.UnreadableTracefs..., Errors.NotRoot, Recording.ReplaysIdentically...)
+    # in the guest. Not in CI: a second arm64 build of everything (tools/qemu/README.md).
+    : "${KLEAK_LANE_GTEST_FILTER:=Trace.*:Hunt.*:Groups.*:Meminfo.*:Handlers.*:CacheAliases.*:Formats.*:Verdict.*:Recording.*:DaemonReports.*:Doctor.*:Errors.*:Soak.*-Trace.FullMapIsReportedAndFailsTheRun:Trace.TwoInstancesDoNotInterfere:Trace.SigtermStillReportsAndLeavesNoProgramBehind:Trace.KillNineLeavesNoProgramLinkOrMapBehind:Trace.PageCacheIsCountedNotTrackedSoItCannotFillTheMap:Doctor.Nobody*:Doctor.UnreadableTracefsIsAReasonNotACrash:Errors.NotRoot:Recording.ReplaysIdenticallyWithoutRoot}"
+  else
+    # By default no arm64 build of the integration tests: the lane proves the static binary,
+    # the leaky driver, the balloon and hunt (KLEAK_LANE_GTEST_FILTER=-*: not run, and said so).
+    : "${KLEAK_LANE_GTEST_FILTER:=-*}"
+  fi
+  # The bulk scenario reads kleak's reports with jq in the guest: not in the arm64 root (yet).
+  : "${KLEAK_LANE_SCENARIOS=leaky balloon hunt-balloon}"
+  timeout_s="${KLEAK_LANE_TIMEOUT:-1500}"
+else
+  sdir="${KLEAK_LANE_STATIC_DIR:-$here/build-static}"
+  timeout_s="${KLEAK_LANE_TIMEOUT:-780}"
+fi
 mem_mib="${KLEAK_LANE_MEM_MIB:-2048}"
 smp="${KLEAK_LANE_SMP:-2}"
 balloon_mib="${KLEAK_LANE_BALLOON_MIB:-128}"
@@ -72,7 +109,8 @@ kdir="$out/kernel/$abi"
 vmlinuz="$kdir/boot/vmlinuz-$abi"
 moddir="$kdir/lib/modules/$abi"
 bdir="${KLEAK_LANE_BUILD_DIR:-$here/build}"
-if [ "${KLEAK_LANE_SKIP_BUILD:-0}" != 1 ]; then
+[ $arm64 = 1 ] && bdir="${KLEAK_LANE_BUILD_DIR:-$here/build-aarch64}"
+if [ "${KLEAK_LANE_SKIP_BUILD:-0}" != 1 ] && [ $arm64 = 0 ]; then
   if [ "$bdir" = "$here/build" ]; then
     say "building kleak (tools/build.sh)"
     "$here/tools/build.sh" >"$out/build.log" 2>&1 || { tail -n 40 "$out/build.log" >&2; die "kleak build failed (log: $out/build.log)"; }
@@ -83,19 +121,48 @@ if [ "${KLEAK_LANE_SKIP_BUILD:-0}" != 1 ]; then
       { tail -n 40 "$out/build.log" >&2; die "kleak build failed (log: $out/build.log)"; }
   fi
 fi
+static_args=(); [ $arm64 = 1 ] && static_args=(--arch aarch64)
 if [ "${KLEAK_LANE_SKIP_BUILD:-0}" != 1 ]; then
-  say "building the static kleak (tools/build-static.sh)"
-  KLEAK_STATIC_BUILD_DIR="$sdir" "$here/tools/build-static.sh" >"$out/build-static.log" 2>&1 ||
+  say "building the static kleak (tools/build-static.sh ${static_args[*]})"
+  KLEAK_STATIC_BUILD_DIR="$sdir" "$here/tools/build-static.sh" "${static_args[@]}" >"$out/build-static.log" 2>&1 ||
     { tail -n 40 "$out/build-static.log" >&2; die "static build failed (log: $out/build-static.log)"; }
 fi
-static_bins=("$sdir/kleak" "$sdir/kleak-planter" /bin/busybox)
+if [ $arm64 = 1 ]; then
+  # The guest's busybox is arm64's busybox-static (unpacked by install.sh, never installed).
+  busybox="$out/busybox/bin/busybox"
+  static_bins=("$sdir/kleak" "$busybox")
+  [ -e "$sdir/kleak-planter" ] && static_bins+=("$sdir/kleak-planter")
+  want_machine='ARM aarch64'
+  bins=()
+  if [ "$arm64_tests" = 1 ]; then
+    if [ "${KLEAK_LANE_SKIP_BUILD:-0}" != 1 ]; then
+      # yaml-cpp's arm64 archive: the one build-static.sh took from its .deb (its -dev package
+      # is not Multi-Arch: same).
+      say "building kleak and its integration tests for arm64 in $bdir (dynamic)"
+      { cmake -S "$here" -B "$bdir" -DCMAKE_BUILD_TYPE=Release -DKLEAK_BUILD_TESTS=ON \
+          -DCMAKE_TOOLCHAIN_FILE="$here/cmake/aarch64-linux-gnu.cmake" \
+          -DYAML_CPP_LIB="$sdir/deps/libyaml-cpp-dev/root/usr/lib/aarch64-linux-gnu/libyaml-cpp.a" &&
+        cmake --build "$bdir" -j"$(nproc)" --target kleak kleak-planter kleak_integration_tests; } \
+        >"$out/build.log" 2>&1 || { tail -n 40 "$out/build.log" >&2; die "arm64 test build failed (log: $out/build.log)"; }
+    fi
+    bins=("$bdir/kleak" "$bdir/kleak-planter" "$bdir/kleak_integration_tests")
+    for b in "${bins[@]}"; do
+      file -L "$b" | grep -q 'ARM aarch64' || die "$b is not an arm64 executable: $(file -L "$b")"
+    done
+  fi
+else
+  busybox=/bin/busybox
+  static_bins=("$sdir/kleak" "$sdir/kleak-planter" /bin/busybox)
+  want_machine='x86-64'
+  bins=("$bdir/kleak" "$bdir/kleak-planter" "$bdir/kleak_integration_tests")
+fi
 for b in "${static_bins[@]}"; do
   file -L "$b" | grep -q 'statically linked' || die "$b is not a static executable"
+  file -L "$b" | grep -q "$want_machine" || die "$b is not an $want_machine executable: $(file -L "$b")"
 done
-bins=("$bdir/kleak" "$bdir/kleak-planter" "$bdir/kleak_integration_tests")
 for b in "${bins[@]}"; do [ -x "$b" ] || die "$b is missing: build kleak first"; done
 # The integration tests run kleak and the planter through these absolute paths.
-for b in "$bdir/kleak" "$bdir/kleak-planter"; do
+for b in "${bins[@]:0:2}"; do
   grep -qaF "$b" "$bdir/kleak_integration_tests" ||
     die "kleak_integration_tests does not refer to $b (built in another directory?)"
 done
@@ -106,7 +173,10 @@ rm -rf "$out/kmod"
 mkdir -p "$out/kmod"
 cp "$here/tests/kmod/leaky.c" "$here/tests/kmod/Kbuild" "$here/tests/kmod/Makefile" "$out/kmod/"
 # CC: 5.10's headers name bullseye's gcc-10; Debian 12's gcc builds the module as well.
+# arm64: the headers set ARCH=arm64 and CC=$(CROSS_COMPILE)gcc-12; kbuild's host tools are the
+# host's linux-kbuild (install.sh).
 kcc=(); [ "$kernel" = 5.10 ] && kcc=(CC=gcc)
+[ $arm64 = 1 ] && kcc=(CROSS_COMPILE=aarch64-linux-gnu-)
 make -C "$out/kmod" KDIR="$kheaders" "${kcc[@]}" >"$out/kmod/build.log" 2>&1 ||
   { tail -n 30 "$out/kmod/build.log" >&2; die "leaky.ko did not build"; }
 [ "$(modinfo -F vermagic "$out/kmod/leaky.ko" | cut -d' ' -f1)" = "$abi" ] ||
@@ -137,6 +207,36 @@ copy_bin() {
   chmod 755 "$root$dst"
   copy_libs "$src"
 }
+# copy_bin_arm64 SRC: an arm64 executable (stripped) and the arm64 libraries it needs, from the
+# host's multiarch directories (ldd cannot run it here: its NEEDED entries, read with readelf).
+copy_libs_arm64() {
+  local lib path
+  for lib in $(aarch64-linux-gnu-readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+    path=
+    for d in /lib/aarch64-linux-gnu /usr/lib/aarch64-linux-gnu; do
+      [ -e "$d/$lib" ] && { path="$d/$lib"; break; }
+    done
+    [ -n "$path" ] || die "$1 needs $lib: no arm64 $lib in /usr/lib/aarch64-linux-gnu"
+    [ -e "$root$path" ] && continue
+    mkdir -p "$root$(dirname "$path")"
+    cp -L "$path" "$root$path"
+    copy_libs_arm64 "$path"
+  done
+}
+copy_bin_arm64() {
+  mkdir -p "$root$(dirname "$1")"
+  aarch64-linux-gnu-strip --strip-debug -o "$root$1" "$1"
+  chmod 755 "$root$1"
+  copy_libs_arm64 "$1"
+}
+if [ $arm64 = 1 ] && [ ${#bins[@]} -gt 0 ]; then
+  for b in "${bins[@]}"; do copy_bin_arm64 "$b"; done
+  interp=$(aarch64-linux-gnu-readelf -l "${bins[0]}" | sed -n 's/.*interpreter: \(.*\)\]/\1/p')
+  mkdir -p "$root$(dirname "$interp")"
+  cp -L "$interp" "$root$interp"
+  chmod -R a+rX "$root/$(echo "$bdir" | cut -d/ -f2)"
+fi
+if [ $arm64 = 0 ]; then  # the host's executables and libraries: the x86 guests only
 for b in "${bins[@]}"; do copy_bin "$b"; done
 copy_bin "$(command -v bpftool)" /usr/sbin/bpftool   # the tests count kleak's objects with it
 copy_bin /usr/bin/setpriv /usr/bin/setpriv           # Errors.NotRoot drops privileges with it
@@ -174,11 +274,14 @@ for m in list(sys.modules.values()):
     cp -r "$dist/$top" "$root$dist/"
   done
 fi
-cp /bin/busybox "$root/bin/busybox"
+chmod -R a+rX "$root/$(echo "$bdir" | cut -d/ -f2)"
+fi
+cp "$busybox" "$root/bin/busybox"
+# The applet list from the host's busybox: the arm64 one cannot run here, and both are Debian 12's
+# busybox-static (same version, same configuration).
 /bin/busybox --list-full | while read -r a; do
   [ -e "$root/$a" ] || [ -L "$root/$a" ] || ln -s /bin/busybox "$root/$a"
 done
-chmod -R a+rX "$root/$(echo "$bdir" | cut -d/ -f2)"
 # Fixtures some tests read (small).
 mkdir -p "$root$here/tests"
 cp -r "$here/tests/fixtures" "$root$here/tests/"
@@ -211,8 +314,8 @@ cp "$out/kmod/leaky.ko" "$root/lane/leaky.ko"
 sroot="$root/static"
 mkdir -p "$sroot"/{bin,usr/bin,proc,sys,dev,tmp,results,etc}
 install -m 755 "$sdir/kleak" "$sroot/usr/bin/kleak"
-install -m 755 "$sdir/kleak-planter" "$sroot/usr/bin/kleak-planter"
-install -m 755 /bin/busybox "$sroot/bin/busybox"
+[ -e "$sdir/kleak-planter" ] && install -m 755 "$sdir/kleak-planter" "$sroot/usr/bin/kleak-planter"
+install -m 755 "$busybox" "$sroot/bin/busybox"
 ln -s busybox "$sroot/bin/sh"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$sroot/etc/passwd"
 if find "$sroot" -name '*.so*' | grep -q . || [ -e "$sroot/lib" ] || [ -e "$sroot/lib64" ]; then
@@ -224,10 +327,15 @@ if [ -n "${KLEAK_LANE_EXTRA_SCRIPT:-}" ]; then
   install -m 755 "$KLEAK_LANE_EXTRA_SCRIPT" "$root/lane/extra.sh"
 fi
 balloon_bytes=$((balloon_mib * 1024 * 1024))
+if [ $arm64 = 1 ] && [ ${#bins[@]} -eq 0 ]; then
+  guest_kleak=/static/usr/bin/kleak guest_planter=/static/usr/bin/kleak-planter guest_tests=
+else
+  guest_kleak=$bdir/kleak guest_planter=$bdir/kleak-planter guest_tests=$bdir/kleak_integration_tests
+fi
 cat >"$root/lane/config" <<EOF
-KLEAK_BIN=$bdir/kleak
-KLEAK_PLANTER=$bdir/kleak-planter
-KLEAK_TESTS=$bdir/kleak_integration_tests
+KLEAK_BIN=$guest_kleak
+KLEAK_PLANTER=$guest_planter
+KLEAK_TESTS=$guest_tests
 STATIC_ROOT=/static
 BALLOON_BYTES=$balloon_bytes
 TEST_TIMEOUT=$test_timeout
@@ -268,6 +376,21 @@ guest_timeout="${KLEAK_LANE_GUEST_TIMEOUT:-$((timeout_s - margin))}"
 [ "$guest_timeout" -gt 0 ] || die "KLEAK_LANE_TIMEOUT=$timeout_s is too short"
 # loglevel=5: warnings reach the console, so a soft lockup's stack is there to read (a 5.10 guest
 # hung once in Soak.ChurnAndForksForAWhile, 2026-11-30, with only the BUG lines to show for it).
+if [ $arm64 = 1 ]; then
+  # -M virt boots the arm64 Image directly (no firmware); its console is the PL011 (ttyAMA0); the
+  # disks and the balloon are virtio-pci on its generic PCIe host, in this order (vda, vdb).
+  # pauth-impdef: -cpu max's pointer authentication with QEMU's cheap hash instead of QARMA
+  # (the architected algorithm costs TCG a large share of its time; the guest cannot tell).
+  qemu_cmd=(qemu-system-aarch64 -M virt -accel tcg,thread=multi -cpu max,pauth-impdef=on -smp "$smp" -m "$mem_mib"
+    -nodefaults -no-user-config -display none -no-reboot
+    -kernel "$vmlinuz" -initrd "$out/initramfs.cpio"
+    -append "console=ttyAMA0 panic=-1 quiet loglevel=5 LANE_GUEST_TIMEOUT=$guest_timeout"
+    -serial "file:$console"
+    -drive "file=$res_img,format=raw,if=none,id=results,cache=unsafe" -device virtio-blk-pci,drive=results
+    -drive "file=$scratch_img,format=raw,if=none,id=scratch,cache=unsafe" -device virtio-blk-pci,drive=scratch
+    -device virtio-balloon-pci,id=balloon0,deflate-on-oom=on
+    -qmp "unix:$qmp,server=on,wait=off")
+else
 qemu_cmd=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp "$smp" -m "$mem_mib"
   -nodefaults -no-user-config -display none -no-reboot
   -kernel "$vmlinuz" -initrd "$out/initramfs.cpio"
@@ -277,6 +400,7 @@ qemu_cmd=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp "$smp" -m "$m
   -drive "file=$scratch_img,format=raw,if=virtio,cache=unsafe"
   -device virtio-balloon-pci,id=balloon0,deflate-on-oom=on
   -qmp "unix:$qmp,server=on,wait=off")
+fi
 echo "${qemu_cmd[*]}" >"$out/qemu.cmd"
 say "booting Linux $abi under TCG (${smp} CPUs, ${mem_mib} MiB, timeout ${timeout_s}s)"
 t_boot=$(date +%s)
