@@ -142,7 +142,19 @@ bool fentry_loads(const btf* vmlinux, std::string_view function, std::string& wh
     why = "fentry refused here (" + std::string(std::strerror(errno)) + ")";
     return false;
   }
+  // Loading is not attaching: arm64's 6.1 loads this program and then refuses the trampoline
+  // (ENOTSUPP, 524: no DYNAMIC_FTRACE_WITH_DIRECT_CALLS in its config), and a plan that trusted
+  // the load left kmem_cache_free_bulk unfollowed where its kprobe would have worked (the arm64
+  // lane). So the no-op program is attached for a moment too.
+  int link = bpf_raw_tracepoint_open(nullptr, fd);
+  int err = errno;
   close(fd);
+  if (link < 0) {
+    why = "fentry does not attach here (" +
+          std::string(err == 524 ? "ENOTSUPP: no ftrace direct calls in this kernel" : std::strerror(err)) + ")";
+    return false;
+  }
+  close(link);
   return true;
 }
 
