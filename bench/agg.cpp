@@ -7,6 +7,13 @@
 // (total_cpu_s), over --reps repetitions.
 //
 //   kleak-bench-agg [--records N] [--stacks S] [--depth D] [--reps R] [--kallsyms FILE]
+//                   [--mode stream|whole]
+//
+// --mode stream (the default: what `kleak trace` does since it aggregates while draining) feeds
+// the records to a kleak::Aggregation 4096 at a time, as Tracer::drain_into() reads them, from
+// one reused buffer: they are never all held, and only the aggregation's CPU time is counted
+// (not the generator's). --mode whole builds the whole Collected first and calls aggregate() on
+// it, which is what `kleak report` does with a recording (and every report did before).
 //
 // Stacks look like the ones BPF hands over on a raw_tp program: the tracer's plumbing
 // (bpf_prog / bpf_trace_run / __traceiter) and an allocator frame innermost, which trim_count()
@@ -26,6 +33,7 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <span>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -86,7 +94,7 @@ std::vector<Sym> read_text_symbols(const std::string& path) {
 
 int main(int argc, char** argv) try {
   size_t n_records = 1'000'000, n_stacks = 10'000, depth = 20, reps = 3;
-  std::string kallsyms = "/proc/kallsyms";
+  std::string kallsyms = "/proc/kallsyms", mode = "stream";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -98,9 +106,12 @@ int main(int argc, char** argv) try {
     else if (a == "--depth") depth = std::stoull(next());
     else if (a == "--reps") reps = std::stoull(next());
     else if (a == "--kallsyms") kallsyms = next();
+    else if (a == "--mode") mode = next();
     else throw kleak::usage_error("unknown argument " + a);
   }
   if (depth < 6 || n_stacks < 1 || n_records < 1 || reps < 1) throw kleak::usage_error("bad sizes");
+  if (mode != "stream" && mode != "whole") throw kleak::usage_error("--mode is stream or whole, not " + mode);
+  const bool stream = mode == "stream";
 
   long rss_start_kb = status_kb("VmRSS");
 
@@ -171,14 +182,15 @@ int main(int argc, char** argv) try {
   const uint64_t now = 3'600'000'000'000ull;
   c.now_ns = now;
   c.window_start_ns = now - 60'000'000'000ull;
-  c.allocs.resize(n_records);
   // Skewed stack popularity: id = floor(S * u^3), so the first stacks hold most records and
   // every stack gets some (the first n_stacks records take one stack each).
+  // Record i from the generator's state: both modes draw the same records in the same order.
+  const std::mt19937_64 rng_at_records = rng;
   std::uniform_real_distribution<double> u(0.0, 1.0);
-  for (size_t i = 0; i < n_records; ++i) {
+  auto make_record = [&](size_t i, kleak::AllocRecord& r, std::mt19937_64& rng) {
     size_t s = i < n_stacks ? i : static_cast<size_t>(static_cast<double>(n_stacks) * std::pow(u(rng), 3));
     if (s >= n_stacks) s = n_stacks - 1;
-    kleak::AllocRecord& r = c.allocs[i];
+    r = kleak::AllocRecord{};
     kleak_alloc& a = r.a;
     a.kind = static_cast<uint8_t>(stack_kind[s]);
     a.stack_id = static_cast<int32_t>(s);
@@ -208,6 +220,10 @@ int main(int argc, char** argv) try {
         break;
     }
     a.gfp_flags = 0xcc0;
+  };
+  if (!stream) {
+    c.allocs.resize(n_records);
+    for (size_t i = 0; i < n_records; ++i) make_record(i, c.allocs[i], rng);
   }
   double build_input_s = secs(Clock::now() - t0);
   long rss_input_kb = status_kb("VmRSS");
@@ -225,13 +241,33 @@ int main(int argc, char** argv) try {
   for (size_t rep = 0; rep < reps; ++rep) {
     double c0 = cpu_now();
     auto a0 = Clock::now();
-    kleak::Report r = kleak::aggregate(c, syms, kleak::Filter::match_all(), opts);
-    auto a1 = Clock::now();
+    double gen_cpu = 0;  // the generator's share, taken out of the stream mode's times
+    Clock::duration gen_wall{};
+    kleak::Report r;
+    if (stream) {
+      const kleak::Filter all = kleak::Filter::match_all();
+      kleak::Aggregation agg(c, all, opts);
+      std::mt19937_64 g = rng_at_records;
+      std::vector<kleak::AllocRecord> batch(4096);
+      for (size_t i = 0; i < n_records; i += batch.size()) {
+        const double g0 = cpu_now();
+        const auto w0 = Clock::now();
+        const size_t n = std::min(batch.size(), n_records - i);
+        for (size_t j = 0; j < n; ++j) make_record(i + j, batch[j], g);
+        gen_cpu += cpu_now() - g0;
+        gen_wall += Clock::now() - w0;
+        agg.add(std::span<const kleak::AllocRecord>(batch.data(), n));
+      }
+      r = agg.finish(syms);
+    } else {
+      r = kleak::aggregate(c, syms, kleak::Filter::match_all(), opts);
+    }
+    auto a1 = Clock::now() - gen_wall;
     std::string t = kleak::render_text(r);
-    auto a2 = Clock::now();
+    auto a2 = Clock::now() - gen_wall;
     std::string j = kleak::render_json(r);
-    auto a3 = Clock::now();
-    cpu_s.push_back(cpu_now() - c0);
+    auto a3 = Clock::now() - gen_wall;
+    cpu_s.push_back(cpu_now() - c0 - gen_cpu);
     if (hwm_first_kb < 0) hwm_first_kb = status_kb("VmHWM");
     agg_s.push_back(secs(a1 - a0));
     text_s.push_back(secs(a2 - a1));
@@ -251,11 +287,11 @@ int main(int argc, char** argv) try {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   std::printf(
-      "{\"records\": %zu, \"stacks\": %zu, \"depth\": %zu, \"reps\": %zu, \"kallsyms_symbols\": %zu,\n"
+      "{\"mode\": \"%s\", \"records\": %zu, \"stacks\": %zu, \"depth\": %zu, \"reps\": %zu, \"kallsyms_symbols\": %zu,\n"
       " \"kallsyms_load_s\": %.4f, \"build_input_s\": %.4f,\n"
       " \"aggregate_s\": %.4f, \"render_text_s\": %.4f, \"render_json_s\": %.4f, \"total_s\": %.4f,\n"
       " \"total_cpu_s\": %.4f, \"total_s_all_reps\": [",
-      n_records, n_stacks, depth, reps, syms.size(), kallsyms_load_s, build_input_s, median(agg_s),
+      mode.c_str(), n_records, n_stacks, depth, reps, syms.size(), kallsyms_load_s, build_input_s, median(agg_s),
       median(text_s), median(json_s), median(total_s), median(cpu_s));
   for (size_t i = 0; i < total_s.size(); ++i) std::printf("%s%.4f", i ? ", " : "", total_s[i]);
   std::printf(
@@ -266,7 +302,8 @@ int main(int argc, char** argv) try {
       " \"input_bytes\": %zu}\n",
       static_cast<unsigned long long>(groups), static_cast<unsigned long long>(total_count), text_bytes,
       json_bytes, rss_start_kb, rss_after_kallsyms_kb, rss_input_kb, hwm_input_kb, hwm_first_kb,
-      hwm_first_kb - rss_input_kb, hwm_end_kb, ru.ru_maxrss, c.allocs.size() * sizeof(kleak::AllocRecord));
+      hwm_first_kb - rss_input_kb, hwm_end_kb, ru.ru_maxrss,
+      stream ? size_t{0} : c.allocs.size() * sizeof(kleak::AllocRecord));
   return 0;
 } catch (const kleak::Error& e) {
   std::fprintf(stderr, "kleak-bench-agg: %s\n", e.what());

@@ -6,6 +6,9 @@
 # there), rss_max_kib adds a sample's or report's working memory (a full map's drain, report and
 # renders: ~25 MB), which one reading per row catches or misses at random.
 #   KLEAK_SOAK_SECONDS=600 bench/daemon_soak.sh [build-dir]
+# KLEAK_SOAK_ARGS: more `kleak trace` flags. --serve brings a 5% --max-cpu budget, which on a
+# busy box detaches families and samples (map ~1k records); KLEAK_SOAK_ARGS="--max-cpu 0" keeps
+# the map full (262144 records), the case that measures the drain and report memory.
 # Needs root (BPF). Traffic stays on loopback.
 set -euo pipefail
 build=${1:-build}
@@ -24,7 +27,8 @@ trap cleanup EXIT
 # Churn: pipes created, filled and closed in a loop the whole time (kernel stacks that come and go).
 "$build/kleak-planter" --pipes 50 --churn-seconds "$((secs + 60))" --hold "$((secs + 60))" >"$tmp/planter" &
 ppid_=$!
-"$build/kleak" trace --duration "$((secs + 30))s" --interval 10s --serve ":$port" --format json \
+# shellcheck disable=SC2086 # KLEAK_SOAK_ARGS is a list of flags
+"$build/kleak" trace --duration "$((secs + 30))s" --interval 10s --serve ":$port" --format json ${KLEAK_SOAK_ARGS:-} \
   >/dev/null 2>"$tmp/err" &
 kpid=$!
 for _ in $(seq 100); do grep -q "serving" "$tmp/err" 2>/dev/null && break; sleep 0.2; done

@@ -9,11 +9,15 @@
 //       allocation map, only bpf_get_stackid() is skipped. No user-memory skipping or stack-map
 //       gc runs (kleak trace does both every 5 s; neither matters for the bench workloads).
 //
-//   kleak-bench-tracer drain [--records N] [--stacks S]
+//   kleak-bench-tracer drain [--records N] [--stacks S] [--reps R] [--mode stream|whole|drain]
 //       Starts a Tracer with --max-allocs sized for N records, detaches it at once, fills its
 //       real `allocs` map with N synthetic records (bpf_map_update_batch from userspace; found
-//       among this process's fds by map name), then times Tracer::drain() (the code path of
-//       every report) and reports the RSS it needed. Stack maps cannot be written from
+//       among this process's fds by map name), then times what a report does with them and
+//       reports the RSS it needed: --mode stream (the default, `kleak trace`'s path) drains into
+//       a kleak::Aggregation a batch at a time (Tracer::drain_into) and renders text and JSON;
+//       --mode whole does the same with Tracer::drain() then aggregate() (the path before);
+//       --mode drain times Tracer::drain() alone. /proc/kallsyms is loaded first in every mode,
+//       so the RSS added is the report's. Stack maps cannot be written from
 //       userspace, so drain() makes
 //       one stack lookup per distinct id. The ids are real: the Tracer is attached for one second
 //       first while a child walks the file system, and the planted records point (round-robin)
@@ -30,13 +34,18 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "kleak/attach.h"
 #include "kleak/collect.h"
 #include "kleak/error.h"
+#include "kleak/filter.h"
 #include "kleak/privileges.h"
+#include "kleak/render.h"
+#include "kleak/report.h"
+#include "kleak/symbolize.h"
 #include "proc_status.h"
 
 namespace {
@@ -105,13 +114,17 @@ int run_trace(int argc, char** argv) {
 
 int run_drain(int argc, char** argv) {
   uint32_t n = 1'000'000, n_stacks = 10'000, reps = 3;
+  std::string mode = "stream";
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--records" && i + 1 < argc) n = static_cast<uint32_t>(std::atol(argv[++i]));
     else if (a == "--stacks" && i + 1 < argc) n_stacks = static_cast<uint32_t>(std::atol(argv[++i]));
     else if (a == "--reps" && i + 1 < argc) reps = static_cast<uint32_t>(std::atol(argv[++i]));
+    else if (a == "--mode" && i + 1 < argc) mode = argv[++i];
     else throw kleak::usage_error("unknown argument " + a);
   }
+  if (mode != "stream" && mode != "whole" && mode != "drain")
+    throw kleak::usage_error("--mode is stream, whole or drain, not " + mode);
   kleak::check_privileges();
   kleak::BpfConfig s;
   s.max_allocs = n + 262144;  // room for what the one second of real tracing records too
@@ -163,6 +176,26 @@ int run_drain(int argc, char** argv) {
   double fill_s = std::chrono::duration<double>(Clock::now() - f0).count();
   keys = {};
   vals = {};
+  const kleak::Kallsyms syms = kleak::Kallsyms::load("/proc/kallsyms");
+  const kleak::Filter all = kleak::Filter::match_all();
+  const kleak::AggregateOptions opts;  // kleak trace's defaults: --top 10
+  size_t rendered = 0;  // bytes of text + JSON: the renderers ran
+  // One report the way `mode` says; the records it saw.
+  auto report = [&]() -> size_t {
+    if (mode == "drain") return tracer->drain().allocs.size();
+    kleak::Report r;
+    if (mode == "whole") {
+      kleak::Collected c = tracer->drain();
+      r = kleak::aggregate(c, syms, all, opts);
+    } else {
+      kleak::Collected c;
+      kleak::Aggregation agg(c, all, opts);
+      tracer->drain_into(c, [&](std::span<const kleak::AllocRecord> b) { agg.add(b); });
+      r = agg.finish(syms);
+    }
+    rendered = kleak::render_text(r).size() + kleak::render_json(r).size();
+    return static_cast<size_t>(r.events["outstanding_records"]);
+  };
 
   long rss_before_kb = status_kb("VmRSS");
   std::vector<double> times, cpu_times;
@@ -172,24 +205,23 @@ int run_drain(int argc, char** argv) {
     timespec c0{}, c1{};
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
     auto t0 = Clock::now();
-    kleak::Collected c = tracer->drain();
+    drained = report();
     times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
     cpu_times.push_back(static_cast<double>(c1.tv_sec - c0.tv_sec) +
                         static_cast<double>(c1.tv_nsec - c0.tv_nsec) / 1e9);
-    drained = c.allocs.size();
     if (hwm_first_kb < 0) hwm_first_kb = status_kb("VmHWM");
   }
   std::vector<double> sorted = times, sorted_cpu = cpu_times;
   std::sort(sorted.begin(), sorted.end());
   std::sort(sorted_cpu.begin(), sorted_cpu.end());
   std::printf(
-      "{\"records_planted\": %u, \"records_drained\": %zu, \"distinct_stacks\": %zu, \"fill_s\": %.3f, "
+      "{\"mode\": \"%s\", \"records_planted\": %u, \"records_drained\": %zu, \"distinct_stacks\": %zu, \"fill_s\": %.3f, "
       "\"drain_s\": %.4f, \"drain_cpu_s\": %.4f, \"drain_s_all_reps\": [",
-      n, drained, ids.size(), fill_s, sorted[sorted.size() / 2], sorted_cpu[sorted_cpu.size() / 2]);
+      mode.c_str(), n, drained, ids.size(), fill_s, sorted[sorted.size() / 2], sorted_cpu[sorted_cpu.size() / 2]);
   for (size_t i = 0; i < times.size(); ++i) std::printf("%s%.4f", i ? ", " : "", times[i]);
-  std::printf("], \"rss_before_kb\": %ld, \"peak_rss_kb\": %ld, \"peak_over_before_kb\": %ld}\n",
-              rss_before_kb, hwm_first_kb, hwm_first_kb - rss_before_kb);
+  std::printf("], \"rendered_bytes\": %zu, \"rss_before_kb\": %ld, \"peak_rss_kb\": %ld, \"peak_over_before_kb\": %ld}\n",
+              rendered, rss_before_kb, hwm_first_kb, hwm_first_kb - rss_before_kb);
   return 0;
 }
 

@@ -60,6 +60,10 @@ class Tracer {
   void stop();
   // Read the maps with batch lookups. Safe while attached (each record is read whole).
   Collected drain() const;
+  // The same drain into `snap` with the records handed to `records` a batch at a time (4096)
+  // instead of kept in snap.allocs (left empty): 1 M records are 104 MB that a report never
+  // needs at once. The caches are in snap.caches before the first batch.
+  void drain_into(Collected& snap, const RecordSink& records) const;
 
   // Frees stack map entries that no outstanding allocation has referenced in two passes in a
   // row (a stack whose allocations were all freed). Without it the stack map fills with stale
@@ -73,9 +77,9 @@ class Tracer {
   uint64_t outstanding_estimate() const;
 
   // From now on, allocations with these stack ids are counted (KLEAK_USER_SKIPPED), not
-  // tracked; records already tracked under them are removed (`outstanding` is a recent drain).
-  // Their stack map entries are kept, so an id never comes to mean another stack.
-  void skip_stacks(const std::vector<int32_t>& ids, const std::vector<AllocRecord>& outstanding);
+  // tracked; records already tracked under them are removed (read from the map a batch at a
+  // time). Their stack map entries are kept, so an id never comes to mean another stack.
+  void skip_stacks(const std::vector<int32_t>& ids);
 
   const std::vector<SourceStatus>& sources() const { return sources_; }
   const std::vector<std::string>& warnings() const { return warnings_; }

@@ -1,6 +1,7 @@
 // The last step before rendering, shared by `kleak trace` (live) and `kleak report` (replay):
 // aggregate every group, add the verdicts, sort, cut to --top, reconcile with /proc/meminfo.
 #pragma once
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -35,7 +36,16 @@ struct ReportInputs {
 Report aggregate_all(const Collected& c, const Kallsyms& syms, const Filter& filter,
                      const AggregateOptions& aopts);
 
+// Every group of the records a drain hands over a batch at a time, never all held: `drain`
+// fills `c` (all but its records) and gives each batch of records to the sink. With `keep`, the
+// records are also appended there (a recording needs them; nothing else does).
+Report aggregate_all_streamed(Collected& c, const std::function<void(Collected&, const RecordSink&)>& drain,
+                              const Kallsyms& syms, const Filter& filter, const AggregateOptions& aopts,
+                              std::vector<AllocRecord>* keep = nullptr);
+
 Report build_report(const ReportInputs& in);
+// ... from `all`, what aggregate_all (or aggregate_all_streamed) made of in.collected.
+Report build_report(const ReportInputs& in, Report all);
 
 // Moves the groups that hold nothing (churn only) from r.stacks to r.churn.
 void split_churn(Report& r);

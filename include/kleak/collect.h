@@ -3,6 +3,8 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -55,6 +57,10 @@ struct Collected {
   uint32_t stack_reuse = 1;      // --stack-reuse N: longest run of allocations per stack walk
 };
 
+// Where a drain hands its records, a batch at a time (Tracer::drain_into): 1 M records are 104 MB,
+// so the report folds them in as they are read and never holds them all.
+using RecordSink = std::function<void(std::span<const AllocRecord>)>;
+
 // The BPF free path only deletes a record, so the frees of a churn group's window allocations
 // are derived here: its allocations in the window minus its records still outstanding. Adds
 // them to `churn` in place (pre-window groups are left as the free events counted them). Churn
@@ -62,5 +68,25 @@ struct Collected {
 // clamped at 0.
 void derive_window_frees(const std::vector<AllocRecord>& allocs,
                          std::vector<std::pair<kleak_churn_key, kleak_churn>>& churn);
+
+// derive_window_frees with the records fed a batch at a time: what it keeps is one count per
+// churn group known at construction (at most --max-churn), never the records.
+class HeldByChurnGroup {
+ public:
+  explicit HeldByChurnGroup(const std::vector<std::pair<kleak_churn_key, kleak_churn>>& churn);
+  void add(std::span<const AllocRecord> records);
+  // Adds the derived frees to the groups of `churn` that were known at construction; a group
+  // born after that (during a live drain) keeps the frees BPF counted: none are invented.
+  void derive_frees(std::vector<std::pair<kleak_churn_key, kleak_churn>>& churn) const;
+
+ private:
+  struct KeyHash {
+    size_t operator()(const kleak_churn_key& k) const;
+  };
+  struct KeyEq {
+    bool operator()(const kleak_churn_key& a, const kleak_churn_key& b) const;
+  };
+  std::unordered_map<kleak_churn_key, std::pair<uint64_t, uint64_t>, KeyHash, KeyEq> held_;  // records, bytes
+};
 
 }  // namespace kleak

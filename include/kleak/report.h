@@ -4,9 +4,12 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "kleak/category.h"
@@ -187,9 +190,44 @@ struct AggregateOptions {
 Report aggregate(const Collected& snap, const Kallsyms& syms, const Filter& filter,
                  const AggregateOptions& opts);
 
+// aggregate() with the records fed a batch at a time, as the drain reads them (Tracer::drain_into):
+// 1 M records are 104 MB, and what this keeps is one bucket per (kind, stack, --by values).
+// `snap` is the drain being filled: its caches must name the caches of every batch added (the
+// drain reads them first); its churn, stacks, counters and the rest are read at finish().
+// `snap`, `filter` and opts.cgroups must outlive this. Batches fed in the drain's order give the
+// report aggregate() gives of the same records whole.
+class Aggregation {
+ public:
+  Aggregation(const Collected& snap, const Filter& filter, const AggregateOptions& opts);
+  ~Aggregation();
+  Aggregation(const Aggregation&) = delete;
+  Aggregation& operator=(const Aggregation&) = delete;
+  void add(std::span<const AllocRecord> records);
+  Report finish(const Kallsyms& syms);  // once
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The distinct stack ids of page records, in the order first seen, fed a batch at a time.
+class PageStackIds {
+ public:
+  void add(std::span<const AllocRecord> records);
+  const std::vector<int32_t>& ids() const { return ids_; }
+
+ private:
+  std::unordered_set<int32_t> seen_;
+  std::vector<int32_t> ids_;
+};
+
 // Stack ids of page records whose frames classify as user memory (page cache, anonymous
 // faults): the tracer stops tracking them one by one (Tracer::skip_stacks).
 std::vector<int32_t> user_memory_stack_ids(const Collected& c, const Kallsyms& syms);
+// ... of the given page stack ids (PageStackIds), their frames in `stacks`.
+std::vector<int32_t> user_memory_stack_ids(const std::vector<int32_t>& page_stack_ids,
+                                           const std::unordered_map<int32_t, std::vector<uint64_t>>& stacks,
+                                           const Kallsyms& syms);
 
 // Cache name of a record: the `caches` map for slab records, kmalloc-<size> for small kmalloc.
 std::optional<std::string> cache_name(const Collected& snap, const kleak_alloc& a);

@@ -165,12 +165,21 @@ class Window {
     tracer_->stop();
     TraceResult res;
     res.signal = sig;
-    Collected snap = tracer_->drain();
-    std::optional<Snapshot> meminfo_end = meminfo_now();
-    const Ledgers ledgers = ledgers_now();
+    // The records are kept only for --record: the report never holds them all.
+    Collected snap;
+    std::vector<AllocRecord> kept;
+    if (!o_.record.empty())  // sized as drain() sizes it: a little over the counters' estimate
+      kept.reserve(std::min<uint64_t>(tracer_->outstanding_estimate() * 9 / 8 + 4096, o_.max_allocs));
+    std::optional<Snapshot> meminfo_end;
+    Ledgers ledgers;
+    Report all = drain_report(snap, o_.record.empty() ? nullptr : &kept, [&] {
+      meminfo_end = meminfo_now();
+      ledgers = ledgers_now();
+    });
     ReportInputs in = inputs(snap, aopts_, meminfo_end);
     in.ledgers = &ledgers;
-    res.report = build_report(in);
+    res.report = build_report(in, std::move(all));
+    snap.allocs = std::move(kept);
     res.run = recording(std::move(snap), res.report, std::move(meminfo_end));
     res.run.ledgers_end = ledgers;
     return res;
@@ -219,8 +228,10 @@ class Window {
       return true;
     }
     if (now >= next_report_) {
-      Collected c = tracer_->drain();
-      Report r = build_report(inputs(c, aopts_, meminfo_now()));
+      Collected c;
+      std::optional<Snapshot> meminfo;
+      Report all = drain_report(c, nullptr, [&] { meminfo = meminfo_now(); });
+      Report r = build_report(inputs(c, aopts_, meminfo), std::move(all));
       if (each_interval) each_interval(r);
       next_report_ = next_deadline(next_report_, static_cast<uint64_t>(c_.interval->count()), monotonic_ns());
       return true;
@@ -247,15 +258,17 @@ class Window {
 
   // A verdict sample, and what --serve publishes until the next one.
   void sample() {
-    Collected c = tracer_->drain();
-    const Ledgers ledgers = ledgers_now();
-    growth_.add(static_cast<double>(c.now_ns - start_) / 1e9, aggregate_all(c, syms_, c_.filter, aopts_), &ledgers);
+    Collected c;
+    Ledgers ledgers;
+    Report all = drain_report(c, nullptr, [&] { ledgers = ledgers_now(); });
+    growth_.add(static_cast<double>(c.now_ns - start_) / 1e9, all, &ledgers);
     if (!server_) return;
     // What --serve publishes holds every group: the profile is complete and --serve-top picks the
-    // exported series from all of them (not from the --top the text report shows).
+    // exported series from all of them (not from the --top the text report shows). The same
+    // aggregation as the sample's: it was made twice (two passes over every record).
     AggregateOptions serve_aopts = aopts_;
     serve_aopts.top = SIZE_MAX;
-    Report r = build_report(inputs(c, serve_aopts, std::nullopt));
+    Report r = build_report(inputs(c, serve_aopts, std::nullopt), std::move(all));
     uint64_t events = r.events["allocs_seen"] + r.events["frees_seen"];
     double dt = static_cast<double>(c.now_ns - last_served_ns_) / 1e9;
     double rate = dt > 0 ? static_cast<double>(events - last_served_events_) / dt : 0;
@@ -352,8 +365,10 @@ class Window {
   // last_gc_ is when the last maintenance ended, gc_cost_ what it took.
   void maintain(uint64_t now) {
     if (!o_.view.user_pages) {
-      Collected c = tracer_->drain();
-      tracer_->skip_stacks(user_memory_stack_ids(c, syms_), c.allocs);
+      Collected c;
+      PageStackIds pages;
+      tracer_->drain_into(c, [&](std::span<const AllocRecord> batch) { pages.add(batch); });
+      tracer_->skip_stacks(user_memory_stack_ids(pages.ids(), c.stacks, syms_));
     }
     tracer_->gc_stacks();
     last_gc_ = monotonic_ns();
@@ -373,6 +388,21 @@ class Window {
         static_cast<double>(stopped - end_) / 1e9, format_duration(c_.duration),
         static_cast<double>(stopped - start_) / 1e9));
     fmt::print(stderr, "{}kleak: warning: {}\n", log_prefix(LogLevel::warning), window_warnings_.back());
+  }
+
+  // A drain into `c`, every group of it aggregated as the records are read (a batch at a time,
+  // never all held); with `keep`, the records appended there too. `after_drain` runs as soon as
+  // the maps are read, before the groups are made: what is read of /proc then is of the drain's
+  // instant, as when the drain came first.
+  Report drain_report(Collected& c, std::vector<AllocRecord>* keep = nullptr,
+                      const std::function<void()>& after_drain = {}) const {
+    return aggregate_all_streamed(
+        c,
+        [&](Collected& into, const RecordSink& sink) {
+          tracer_->drain_into(into, sink);
+          if (after_drain) after_drain();
+        },
+        syms_, c_.filter, aopts_, keep);
   }
 
   ReportInputs inputs(const Collected& c, const AggregateOptions& aopts, const std::optional<Snapshot>& end) const {

@@ -36,6 +36,21 @@ Report aggregate_all(const Collected& c, const Kallsyms& syms, const Filter& fil
   return aggregate(c, syms, filter, all);
 }
 
+Report aggregate_all_streamed(Collected& c, const std::function<void(Collected&, const RecordSink&)>& drain,
+                              const Kallsyms& syms, const Filter& filter, const AggregateOptions& aopts,
+                              std::vector<AllocRecord>* keep) {
+  CgroupNames cgroups = CgroupNames::scan();
+  AggregateOptions all = aopts;
+  if (!all.cgroups) all.cgroups = &cgroups;
+  all.top = SIZE_MAX;
+  Aggregation agg(c, filter, all);
+  drain(c, [&](std::span<const AllocRecord> batch) {
+    agg.add(batch);
+    if (keep) keep->insert(keep->end(), batch.begin(), batch.end());
+  });
+  return agg.finish(syms);
+}
+
 void split_churn(Report& r) {
   auto held_end = std::stable_partition(r.stacks.begin(), r.stacks.end(),
                                         [](const StackGroup& g) { return g.count > 0; });
@@ -49,8 +64,12 @@ void split_churn(Report& r) {
 }
 
 Report build_report(const ReportInputs& in) {
+  return build_report(in, aggregate_all(*in.collected, *in.syms, *in.filter, in.aopts));
+}
+
+Report build_report(const ReportInputs& in, Report all) {
   const Collected& c = *in.collected;
-  Report r = aggregate_all(c, *in.syms, *in.filter, in.aopts);
+  Report r = std::move(all);
   // The verdicts need every group; --top applies after sorting by them.
   GrowthTracker with_last = in.growth ? *in.growth : GrowthTracker();
   if (in.growth) with_last.add(static_cast<double>(c.now_ns - c.window_start_ns) / 1e9, r, in.ledgers);

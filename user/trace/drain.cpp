@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 #include <set>
+#include <span>
+#include <unordered_set>
 
 #include "kleak/error.h"
 #include "trace/tracer_impl.h"
@@ -48,6 +50,9 @@ uint64_t Tracer::outstanding_estimate() const {
 }
 
 namespace {
+
+// Records handed on at a time: 4096 x 104 bytes, the size of one batch lookup.
+constexpr size_t kRecordBatch = 4096;
 
 // Every entry of a hash map, by batch lookups (never a get_next_key walk while the map
 // changes: that over-counts). Returns how many entries could not be read.
@@ -110,14 +115,37 @@ struct StackMaps {
   }
 };
 
-uint64_t read_allocs(int fd, std::vector<AllocRecord>& out) {
-  return read_batch<uint64_t, kleak_alloc>(fd, [&](uint64_t k, const kleak_alloc& v) { out.push_back({k, v}); });
+// The allocs map a batch of records at a time. Returns how many could not be read.
+uint64_t read_allocs(int fd, const RecordSink& sink) {
+  std::vector<AllocRecord> batch;
+  batch.reserve(kRecordBatch);
+  uint64_t dropped = read_batch<uint64_t, kleak_alloc>(fd, [&](uint64_t k, const kleak_alloc& v) {
+    batch.push_back({k, v});
+    if (batch.size() == kRecordBatch) {
+      sink(batch);
+      batch.clear();
+    }
+  });
+  if (!batch.empty()) sink(batch);
+  return dropped;
+}
+
+// Cache names: the map only grows, so a key walk is exact.
+void read_caches(int cfd, std::unordered_map<uint64_t, std::string>& caches) {
+  uint64_t ck = 0, next = 0;
+  const uint64_t* prev = nullptr;
+  while (bpf_map_get_next_key(cfd, prev, &next) == 0) {
+    kleak_cache c{};
+    if (!caches.count(next) && bpf_map_lookup_elem(cfd, &next, &c) == 0)
+      caches.emplace(next, std::string(c.name, strnlen(c.name, sizeof c.name)));
+    ck = next;
+    prev = &ck;
+  }
 }
 
 }  // namespace
 
-void Tracer::skip_stacks(const std::vector<int32_t>& ids,
-                         const std::vector<AllocRecord>& outstanding) {
+void Tracer::skip_stacks(const std::vector<int32_t>& ids) {
   kleak_bpf* skel = impl_->skel.get();
   int kfd = bpf_map__fd(skel->maps.skip_stacks);
   std::set<int32_t> added;
@@ -129,18 +157,25 @@ void Tracer::skip_stacks(const std::vector<int32_t>& ids,
     impl_->skipped.insert(key);
     added.insert(id);
   }
+  if (added.empty()) return;
+  // Keys first, deleted after the walk: a batch walk of a map that shrinks under it may skip.
   int afd = bpf_map__fd(skel->maps.allocs);
-  for (const auto& r : outstanding)
-    if (added.count(r.a.stack_id) && bpf_map_delete_elem(afd, &r.key) == 0) ++impl_->removed_by_skip;
+  std::vector<uint64_t> keys;
+  read_allocs(afd, [&](std::span<const AllocRecord> batch) {
+    for (const auto& r : batch)
+      if (added.count(r.a.stack_id)) keys.push_back(r.key);
+  });
+  for (uint64_t k : keys)
+    if (bpf_map_delete_elem(afd, &k) == 0) ++impl_->removed_by_skip;
 }
 
 size_t Tracer::gc_stacks() {
   kleak_bpf* skel = impl_->skel.get();
-  std::vector<AllocRecord> recs;
-  read_allocs(bpf_map__fd(skel->maps.allocs), recs);
   std::set<uint32_t> referenced;
-  for (const auto& r : recs)
-    if (r.a.stack_id >= 0) referenced.insert(static_cast<uint32_t>(r.a.stack_id));
+  read_allocs(bpf_map__fd(skel->maps.allocs), [&](std::span<const AllocRecord> batch) {
+    for (const auto& r : batch)
+      if (r.a.stack_id >= 0) referenced.insert(static_cast<uint32_t>(r.a.stack_id));
+  });
   // Call sites hand their last stack id to allocations to come (stack reuse).
   read_batch<kleak_site_key, kleak_site>(bpf_map__fd(skel->maps.sites),
                                          [&](const kleak_site_key&, const kleak_site& v) {
@@ -172,46 +207,79 @@ size_t Tracer::gc_stacks() {
 }
 
 Collected Tracer::drain() const {
-  kleak_bpf* skel = impl_->skel.get();
   Collected snap;
+  // Sized from the counters (a little over, capped by the map), not grown by doubling.
+  const uint64_t estimate = outstanding_estimate();
+  std::vector<AllocRecord> allocs;
+  allocs.reserve(std::min<uint64_t>(estimate + estimate / 8 + 4096, bpf_map__max_entries(impl_->skel->maps.allocs)));
+  drain_into(snap, [&](std::span<const AllocRecord> batch) { allocs.insert(allocs.end(), batch.begin(), batch.end()); });
+  snap.allocs = std::move(allocs);
+  return snap;
+}
+
+void Tracer::drain_into(Collected& snap, const RecordSink& records) const {
+  kleak_bpf* skel = impl_->skel.get();
   snap.window_start_ns = window_start_ns_;
   snap.sample_every = sample_every_;
   snap.stack_reuse = stack_reuse_;
+  // A family detached by --max-cpu: its records' frees are no longer seen, so they are left out.
+  auto gone = [&](uint8_t kind) { return detached_kinds_ && ((detached_kinds_ >> kind) & 1u); };
+  const int churn_fd = bpf_map__fd(skel->maps.churn);
+  auto read_churn = [&](std::vector<std::pair<kleak_churn_key, kleak_churn>>& out) {
+    return read_batch<kleak_churn_key, kleak_churn>(churn_fd, [&](const kleak_churn_key& k, const kleak_churn& v) {
+      if (!gone(k.kind)) out.emplace_back(k, v);
+    });
+  };
+  // The churn groups as they are before the records: which groups to count held records for
+  // (their values are read again after the records, below).
+  std::vector<std::pair<kleak_churn_key, kleak_churn>> groups;
+  read_churn(groups);
+  HeldByChurnGroup held(groups);
+  groups = {};
+  // Cache names before the records, so that each batch is named as it comes; a cache added
+  // since is looked up when a record names it.
+  const int cfd = bpf_map__fd(skel->maps.caches);
+  read_caches(cfd, snap.caches);
+  std::unordered_set<uint64_t> unnamed;
+  std::unordered_set<int32_t> stack_ids;  // referenced by the records: at most the stack map's size
 
-  // Outstanding allocations.
-  // Sized from the counters (a little over, capped by the map), not grown by doubling.
-  const uint64_t estimate = outstanding_estimate();
-  snap.allocs.reserve(std::min<uint64_t>(estimate + estimate / 8 + 4096, bpf_map__max_entries(skel->maps.allocs)));
-  snap.dropped_in_drain = read_allocs(bpf_map__fd(skel->maps.allocs), snap.allocs);
-  snap.dropped_in_drain += read_batch<kleak_churn_key, kleak_churn>(
-      bpf_map__fd(skel->maps.churn),
-      [&](const kleak_churn_key& k, const kleak_churn& v) { snap.churn.emplace_back(k, v); });
+  // Outstanding allocations, a batch at a time.
+  std::vector<AllocRecord> kept;
+  kept.reserve(kRecordBatch);
+  snap.dropped_in_drain += read_allocs(bpf_map__fd(skel->maps.allocs), [&](std::span<const AllocRecord> batch) {
+    if (detached_kinds_) {
+      kept.clear();
+      for (const auto& r : batch)
+        if (!gone(r.a.kind)) kept.push_back(r);
+      batch = kept;
+    }
+    for (const auto& r : batch) {
+      stack_ids.insert(r.a.stack_id);
+      if (!r.a.cache || snap.caches.count(r.a.cache) || unnamed.count(r.a.cache)) continue;
+      kleak_cache c{};
+      if (bpf_map_lookup_elem(cfd, &r.a.cache, &c) == 0)
+        snap.caches.emplace(r.a.cache, std::string(c.name, strnlen(c.name, sizeof c.name)));
+      else
+        unnamed.insert(r.a.cache);
+    }
+    held.add(batch);
+    records(batch);
+  });
+  snap.dropped_in_drain += read_churn(snap.churn);
   snap.dropped_in_drain += read_batch<int32_t, uint64_t>(
       bpf_map__fd(skel->maps.unseen), [&](const int32_t& k, const uint64_t& v) { snap.unseen_frees[k] = v; });
-  // A family detached by --max-cpu: its records' frees are no longer seen, so they are left out.
-  if (detached_kinds_) {
-    auto gone = [&](uint8_t kind) { return (detached_kinds_ >> kind) & 1u; };
-    std::erase_if(snap.allocs, [&](const AllocRecord& r) { return gone(r.a.kind); });
-    std::erase_if(snap.churn, [&](const auto& c) { return gone(c.first.kind); });
-  }
   snap.now_ns = monotonic_ns();
-  derive_window_frees(snap.allocs, snap.churn);
+  held.derive_frees(snap.churn);
 
-  // Stacks referenced by the records.
+  // Stacks referenced by the records and the churn groups.
+  for (const auto& [k, v] : snap.churn) stack_ids.insert(k.stack_id);
   const StackMaps maps(skel);
   size_t depth = bpf_map__value_size(skel->maps.stacks) / sizeof(uint64_t);
   std::vector<uint64_t> ips(depth);
-  std::vector<int32_t> wanted;
-  for (const auto& r : snap.allocs) wanted.push_back(r.a.stack_id);
-  for (const auto& [k, v] : snap.churn) wanted.push_back(k.stack_id);
-  std::set<int32_t> missing;  // ids whose lookup failed: asked once, not once per record
-  for (int32_t id : wanted) {
-    if (id < 0 || snap.stacks.count(id) || missing.count(id)) continue;
+  for (int32_t id : stack_ids) {
+    if (id < 0) continue;
     std::fill(ips.begin(), ips.end(), 0);
-    if (!maps.lookup(id, ips.data())) {
-      missing.insert(id);
-      continue;
-    }
+    if (!maps.lookup(id, ips.data())) continue;
     std::vector<uint64_t> frames;
     for (uint64_t ip : ips) {
       if (!ip) break;
@@ -220,17 +288,8 @@ Collected Tracer::drain() const {
     snap.stacks.emplace(id, std::move(frames));
   }
 
-  // Cache names: the map only grows, so a key walk is exact here.
-  int cfd = bpf_map__fd(skel->maps.caches);
-  uint64_t ck = 0, next = 0;
-  const uint64_t* prev = nullptr;
-  while (bpf_map_get_next_key(cfd, prev, &next) == 0) {
-    kleak_cache c{};
-    if (bpf_map_lookup_elem(cfd, &next, &c) == 0)
-      snap.caches.emplace(next, std::string(c.name, strnlen(c.name, sizeof c.name)));
-    ck = next;
-    prev = &ck;
-  }
+  // Caches added while the records were read (the churn groups may name them).
+  read_caches(cfd, snap.caches);
 
   snap.counters = counters();
 
@@ -243,7 +302,6 @@ Collected Tracer::drain() const {
       ps.recursion_misses = info.recursion_misses;
     snap.progs.push_back(ps);
   }
-  return snap;
 }
 
 }  // namespace kleak
