@@ -6,12 +6,21 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-"${sudo_cmd[@]}" "$here/tools/install-deps.sh" --test
-"$here/tools/build.sh"
+# Each step's wall time on stderr: CI's log says which of the builds or the tests grew.
+step() {
+  local name=$1 t0=$SECONDS
+  shift
+  "$@"
+  echo "test.sh: $name took $((SECONDS - t0)) s" >&2
+}
+step install-deps "${sudo_cmd[@]}" "$here/tools/install-deps.sh" --test
+step build "$here/tools/build.sh"
 # The .deb and the container image tests (tests/package/) package the static build.
-"$here/tools/build-static.sh"
+step build-static "$here/tools/build-static.sh"
 # The arm64 artifacts, built once here and reused by package.arm64, package.container_manifest and
 # the arm64 qemu lane (13 min cold on the 2-core box under load, seconds when up to date).
-"$here/tools/build-static.sh" --arch aarch64
+step build-static-aarch64 "$here/tools/build-static.sh" --arch aarch64
 cd "$here/build"
+t0=$SECONDS
+trap 'echo "test.sh: ctest took $((SECONDS - t0)) s" >&2' EXIT
 "${sudo_cmd[@]}" env ${KLEAK_REQUIRE_BPF:+KLEAK_REQUIRE_BPF=1} ${KLEAK_REQUIRE_TOOLS:+KLEAK_REQUIRE_TOOLS=1} ctest --output-on-failure --timeout 600 --repeat until-pass:2 "$@"
