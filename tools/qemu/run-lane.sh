@@ -46,15 +46,8 @@
 # build-static/, built with tools/build-static.sh unless KLEAK_LANE_SKIP_BUILD=1).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
-kernel="${KLEAK_QEMU_KERNEL:-}"
-case "${KLEAK_QEMU_ARCH:-x86_64}" in
-  x86_64) ;;
-  aarch64|arm64) [ -z "$kernel" ] || [ "$kernel" = 6.1-arm64 ] ||
-      { echo "lane: KLEAK_QEMU_ARCH=aarch64 runs 6.1-arm64, not KLEAK_QEMU_KERNEL=$kernel" >&2; exit 1; }
-    kernel=6.1-arm64 ;;
-  *) echo "lane: KLEAK_QEMU_ARCH must be x86_64 or aarch64" >&2; exit 1 ;;
-esac
-kernel="${kernel:-6.1}"
+. "$here/tools/qemu/lane-kernel.sh"
+lane_kernel lane
 arm64=0
 case "$kernel" in
   6.1) out="${KLEAK_QEMU_DIR:-$here/build/qemu}" ;;
