@@ -11,9 +11,8 @@
 # Output: build/fuzz/ (override with KLEAK_FUZZ_DIR): fuzz_<name> binaries, the working corpus
 # (seeds from tests/fuzz/corpus/<name>/ plus what the fuzzer found), crash-* artifacts.
 #
-# Adding a target: write tests/fuzz/fuzz_<name>.cpp (LLVMFuzzerTestOneInput, public API only),
-# put seeds in tests/fuzz/corpus/<name>/, add a kleak_fuzz_target(<name> <stage library>) line to
-# CMakeLists.txt and <name> to TARGETS below. The targets link the stage libraries, built by CMake
+# Adding a target: write tests/fuzz/fuzz_<name>.cpp (LLVMFuzzerTestOneInput, public API only) with
+# a `// fuzz-links: <stage library>` line, and put seeds in tests/fuzz/corpus/<name>/. The targets link the stage libraries, built by CMake
 # with -DKLEAK_FUZZ=ON in $out/cmake (through ccache when it is installed).
 set -euo pipefail
 
@@ -22,7 +21,9 @@ seconds=${1:-20}
 shift || true
 [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "fuzz.sh: seconds must be a whole number, got '$seconds'" >&2; exit 2; }
 
-TARGETS=(meminfo vmallocinfo slabinfo snapshot duration filter kallsyms recording)
+# The targets are the files tests/fuzz/fuzz_<name>.cpp (CMakeLists.txt builds the same list).
+TARGETS=()
+for f in "$root"/tests/fuzz/fuzz_*.cpp; do n=${f##*/fuzz_}; TARGETS+=("${n%.cpp}"); done
 
 cxx=${CXX_FUZZ:-}
 if [[ -z "$cxx" ]]; then

@@ -1,5 +1,6 @@
 // libFuzzer target: kleak::parse_duration (include/kleak/duration.h). Contract checked:
 // format_duration() text reads back to the same value.
+// fuzz-links: kleak_model (the stage library that holds what it fuzzes; CMakeLists.txt reads this line)
 #include "fuzz_check.h"
 #include "kleak/duration.h"
 #include "kleak/error.h"

@@ -1,6 +1,7 @@
 // libFuzzer target: kleak::Filter::parse (include/kleak/filter.h). Contracts checked: the
 // canonical text parses back to an equivalent filter, and every record the filter accepts passes
 // its BPF prefilter.
+// fuzz-links: kleak_filter (the stage library that holds what it fuzzes; CMakeLists.txt reads this line)
 #include <array>
 #include <string>
 

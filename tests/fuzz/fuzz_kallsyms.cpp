@@ -1,5 +1,6 @@
 // libFuzzer target: kleak::Kallsyms::parse (include/kleak/symbolize.h). Contract checked: a
 // resolved frame keeps its address and never lies more than kMaxSymbolSize past its symbol.
+// fuzz-links: kleak_report (the stage library that holds what it fuzzes; CMakeLists.txt reads this line)
 #include <charconv>
 #include <cstdint>
 #include <vector>

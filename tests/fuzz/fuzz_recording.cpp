@@ -3,6 +3,7 @@
 // the input does not justify: what loads is bounded by what the bytes can inflate to (deflate
 // expands at most 1032:1) and by the caps (kMaxRecords, kMaxRecordingHeader), and a recording
 // that loads writes back to the same content.
+// fuzz-links: kleak_meminfo (the stage library that holds what it fuzzes; CMakeLists.txt reads this line)
 #include <cstdio>
 #include <string>
 

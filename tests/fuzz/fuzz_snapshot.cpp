@@ -1,5 +1,6 @@
 // libFuzzer target: loading a --save snapshot (JSON), the accounting over it, and the save/load
 // round trip.
+// fuzz-links: kleak_meminfo (the stage library that holds what it fuzzes; CMakeLists.txt reads this line)
 #include "accounting_check.h"
 #include "kleak/error.h"
 

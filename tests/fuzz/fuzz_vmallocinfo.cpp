@@ -1,4 +1,5 @@
 // libFuzzer target: parse_vmallocinfo and infer_page_size, then the accounting with it.
+// fuzz-links: kleak_meminfo (the stage library that holds what it fuzzes; CMakeLists.txt reads this line)
 #include "accounting_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
