@@ -27,8 +27,6 @@ done
 "$here/bench/deps.sh"
 if [ "$build" = 1 ]; then
   "$here/tools/build.sh" >/dev/null
-  cmake -S "$here/bench" -B "$here/build/bench" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DKLEAK_BUILD_DIR="$here/build" >/dev/null
-  cmake --build "$here/build/bench" -j"$(nproc)" >/dev/null
+  cmake --build "$here/build" -j"$(nproc)" --target kleak-bench-wl kleak-bench-agg kleak-bench-tracer >/dev/null
 fi
 exec /usr/bin/python3 "$here/bench/bench.py" "${args[@]}"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Golden reports: `kleak report` and `kleak diff` of the recordings in tests/fixtures/golden/ must
+# Golden reports: `kleak report` and `kleak diff` of the recordings in tests/golden/ must
 # print byte for byte what is stored next to them. A change of the code's shape must not change a
 # report; a change of behaviour updates the stored outputs in the same commit (`update`).
 #
@@ -10,7 +10,7 @@ set -euo pipefail
 
 mode=${1:?check, update or record}
 kleak=$(realpath "${2:?path to kleak}")
-dir=$(cd "$(dirname "$0")/../fixtures/golden" && pwd)
+dir=$(cd "$(dirname "$0")" && pwd)
 
 # name|arguments after `kleak report` (or `kleak diff`), recordings named by their base name.
 VIEWS=(

@@ -9,7 +9,7 @@ namespace {
 
 using nlohmann::json;
 
-const std::string kPipes = std::string(KLEAK_FIXTURES) + "/golden/pipes.kleak";
+const std::string kPipes = std::string(KLEAK_GOLDEN) + "/pipes.kleak";
 
 RunResult kleak(std::vector<std::string> args) {
   args.insert(args.begin(), KLEAK_BIN);

@@ -52,7 +52,7 @@ echo "qemu-aarch64: $(arm --version | head -1); --help as x86's ($(wc -l <"$work
 printf '#!/bin/sh\nexec %q %q "$@"\n' "$qemu" "$dir/kleak" >"$work/kleak"
 chmod +x "$work/kleak"
 "$src/tests/golden/golden.sh" check "$work/kleak" || fail "the arm64 kleak's reports of the golden recordings differ"
-echo "golden: every report of tests/fixtures/golden byte for byte as stored"
+echo "golden: every report of tests/golden byte for byte as stored"
 
 # ---- the .deb ---------------------------------------------------------------------------------
 (cd "$dir" && cpack -G DEB -B "$work/out" >"$work/cpack.log") || { cat "$work/cpack.log"; fail "cpack"; }

@@ -18,7 +18,7 @@ using namespace kleak;
 
 namespace {
 
-const char* const kRecordings[] = {KLEAK_FIXTURES "/golden/pipes.kleak", KLEAK_FIXTURES "/golden/box.kleak"};
+const char* const kRecordings[] = {KLEAK_GOLDEN "/pipes.kleak", KLEAK_GOLDEN "/box.kleak"};
 
 // `c` without its records, the records fed in batches of `batch` through one reused buffer
 // that is scribbled over after every add(): nothing may point into it.

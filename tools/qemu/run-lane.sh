@@ -277,7 +277,7 @@ cp "$busybox" "$root/bin/busybox"
 done
 # Fixtures some tests read (small).
 mkdir -p "$root$here/tests"
-cp -r "$here/tests/fixtures" "$root$here/tests/"
+cp -r "$here/tests/fixtures" "$here/tests/golden" "$root$here/tests/"
 chmod -R a+rX "$root$here/tests"
 
 # Kernel modules: virtio transport, the results disk, the balloon; in dependency order.
