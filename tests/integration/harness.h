@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -62,8 +63,14 @@ class Child {
         bool ready_fd = false) {
     int in[2], out[2], err[2], ready[2] = {-1, -1};
     if (pipe(in) || pipe(out) || pipe(err) || (ready_fd && pipe(ready))) throw std::runtime_error("pipe");
+    const pid_t parent = getpid();
     pid_ = fork();
     if (pid_ == 0) {
+      // A test binary that dies (a crash, a timeout's SIGKILL) takes its kleak with it: SIGTERM
+      // ends kleak with its report. Left running, a `--duration 1h` trace made the later tests
+      // that count kleak's loaded programs fail (CI, a crash in Serve.*).
+      prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (getppid() != parent) _exit(127);
       dup2(in[0], 0);
       dup2(out[1], 1);
       dup2(err[1], 2);
