@@ -225,9 +225,16 @@ inline std::string unmet(Need n) {
       RunResult r = run({KLEAK_BIN, "doctor", "--format", "json"});
       std::string why;
       try {
-        for (const auto& f : nlohmann::json::parse(r.out).at("families"))
-          if (f.at("family") != "percpu" && f.at("family") != "vmalloc" && f.at("variant") != "raw_tp")
-            why += (why.empty() ? "" : ", ") + f.at("family").get<std::string>() + " on " + f.at("variant").get<std::string>();
+        // The document in a variable: a range-for over parse(...).at("families") walks a member of
+        // a temporary already destroyed (C++20 extends only the range expression's own lifetime),
+        // and on 5.10 it walked nothing, so this need passed on its classic tracepoints.
+        const nlohmann::json doctor = nlohmann::json::parse(r.out);
+        for (const auto& f : doctor.at("families")) {
+          const std::string family = f.at("family").get<std::string>();
+          const std::string variant = f.at("variant").is_string() ? f.at("variant").get<std::string>() : "none";
+          if (family != "percpu" && family != "vmalloc" && variant != "raw_tp")
+            why += (why.empty() ? "" : ", ") + family + " on " + variant;
+        }
       } catch (const std::exception& e) {
         return "kleak doctor --format json: " + std::string(e.what()) + ": " + r.err;
       }
