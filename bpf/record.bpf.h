@@ -110,12 +110,38 @@ struct {
 	__type(value, struct kleak_cache);
 } caches SEC(".maps");
 
+/*
+ * Churn groups: the hash maps a group's key to its slot in `churn_slots`, where its counters are.
+ * Slot indices are handed out by the queue `churn_free`, which the loader fills with 0..max-1
+ * (a queue pops atomically on every kernel kleak supports; an atomic fetch-add of a global needs
+ * 5.12). All three are sized by the loader (--max-churn).
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, KLEAK_DEFAULT_MAX_CHURN);
 	__type(key, struct kleak_churn_key);
-	__type(value, struct kleak_churn);
+	__type(value, __u32);
 } churn SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, KLEAK_DEFAULT_MAX_CHURN);
+	__type(key, __u32);
+	__type(value, struct kleak_churn_slot);
+} churn_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, KLEAK_DEFAULT_MAX_CHURN);
+	__type(value, __u32);
+} churn_free SEC(".maps");
+
+/*
+ * Slots popped so far. The queue hands out 0, 1, 2, ... in order (a slot given back goes to its
+ * tail), so every slot in use is below this count: userspace reads only those.
+ */
+__u64 churn_popped = 0;
 
 /*
  * Stacks userspace recognized (from their frames) as allocating user memory: page cache,
@@ -365,21 +391,57 @@ static __always_inline bool cgroup_wanted(void)
 	return current_ancestor_cgroup_id() == cfg_cgroup_id;
 }
 
-/* `n` events of `bytes` in all (n > 1: a sampled record's weight). */
-static __always_inline void churn_add(const struct kleak_churn_key *key, bool is_free, __u64 bytes,
-				      __u64 n)
+static __always_inline bool churn_key_eq(const struct kleak_churn_key *a, const struct kleak_churn_key *b)
 {
-	struct kleak_churn *c = bpf_map_lookup_elem(&churn, key), fresh = {};
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
 
-	if (!c) {
-		if ((int)bpf_map_update_elem(&churn, key, &fresh, BPF_NOEXIST) == -E2BIG) {
-			count(KLEAK_KIND_NONE, KLEAK_CHURN_MAP_FULL);
-			return;
-		}
-		c = bpf_map_lookup_elem(&churn, key);
-		if (!c)
-			return;
+	for (int i = 0; i < (int)(sizeof(*a) / sizeof(__u64)); i++)
+		if (x[i] != y[i])
+			return false;
+	return true;
+}
+
+/*
+ * The slot of a churn group, made when the group is new; NULL when every slot is taken (counted).
+ * Two CPUs may make the same group at once: the one whose insert loses gives its slot back.
+ */
+static __always_inline struct kleak_churn_slot *churn_slot_of(const struct kleak_churn_key *key,
+								 __u32 *index)
+{
+	__u32 *known = bpf_map_lookup_elem(&churn, key), fresh;
+	struct kleak_churn_slot *slot;
+	int err;
+
+	if (known) {
+		*index = *known;
+		return bpf_map_lookup_elem(&churn_slots, known);
 	}
+	if (bpf_map_pop_elem(&churn_free, &fresh))
+		goto full;
+	__sync_fetch_and_add(&churn_popped, 1);
+	slot = bpf_map_lookup_elem(&churn_slots, &fresh);
+	if (!slot)
+		goto full;
+	__builtin_memcpy(&slot->key, key, sizeof(*key));
+	err = bpf_map_update_elem(&churn, key, &fresh, BPF_NOEXIST);
+	if (!err) {
+		*index = fresh;
+		return slot;
+	}
+	bpf_map_push_elem(&churn_free, &fresh, 0);
+	known = bpf_map_lookup_elem(&churn, key);
+	if (known) {
+		*index = *known;
+		return bpf_map_lookup_elem(&churn_slots, known);
+	}
+full:
+	count(KLEAK_KIND_NONE, KLEAK_CHURN_MAP_FULL);
+	return NULL;
+}
+
+/* `n` events of `bytes` in all (n > 1: a sampled record's weight). */
+static __always_inline void churn_count(struct kleak_churn *c, bool is_free, __u64 bytes, __u64 n)
+{
 	if (is_free) {
 		__sync_fetch_and_add(&c->frees, n);
 		/*
@@ -393,6 +455,43 @@ static __always_inline void churn_add(const struct kleak_churn_key *key, bool is
 		__sync_fetch_and_add(&c->allocs, n);
 		__sync_fetch_and_add(&c->alloc_bytes, bytes);
 	}
+}
+
+static __always_inline void churn_add(const struct kleak_churn_key *key, bool is_free, __u64 bytes,
+				      __u64 n)
+{
+	__u32 index;
+	struct kleak_churn_slot *slot = churn_slot_of(key, &index);
+
+	if (slot)
+		churn_count(&slot->counts, is_free, bytes, n);
+}
+
+/*
+ * An allocation's churn at a known call site: the site's last group is checked first, so that
+ * a site whose allocations keep one group (one process, cgroup and stack) costs an array load
+ * and a 48-byte compare instead of hashing the key. Measured: bench/README.md, issue 27.
+ */
+static __always_inline void churn_add_at(struct kleak_site *site, const struct kleak_churn_key *key,
+					 __u64 bytes, __u64 n)
+{
+	struct kleak_churn_slot *slot = NULL;
+	__u32 index;
+
+	if (site && site->churn) {
+		index = site->churn - 1;
+		slot = bpf_map_lookup_elem(&churn_slots, &index);
+		if (slot && !churn_key_eq(&slot->key, key))
+			slot = NULL;
+	}
+	if (!slot) {
+		slot = churn_slot_of(key, &index);
+		if (!slot)
+			return;
+		if (site)
+			site->churn = index + 1;
+	}
+	churn_count(&slot->counts, false, bytes, n);
 }
 
 /*
@@ -497,7 +596,7 @@ static __always_inline __s32 walk_stack(void *ctx, __u32 kind)
  * Races between CPUs on one site only shift where its next walk falls.
  */
 static __always_inline __s32 stack_for(void *ctx, const struct alloc_event *ev, __u32 pid,
-				       struct task_struct *task)
+				       struct task_struct *task, struct kleak_site **site_out)
 {
 	struct kleak_site_key sk = {};
 	struct kleak_site *site;
@@ -515,6 +614,7 @@ static __always_inline __s32 stack_for(void *ctx, const struct alloc_event *ev, 
 	sk.order = ev->order;
 	sk.kind = ev->kind;
 	site = bpf_map_lookup_elem(&sites, &sk);
+	*site_out = site;
 	if (site && site->left > 0) {
 		site->left -= 1;
 		site->reused += 1;
@@ -538,6 +638,7 @@ static __always_inline __s32 stack_for(void *ctx, const struct alloc_event *ev, 
 		count_n(ev->kind, KLEAK_STACK_SUSPECT, site->reused);
 		site->stack_id = id;
 		site->run = 0;
+		site->churn = 0;
 	}
 	site->left = id >= 0 ? site->run : 0;
 	site->reused = 0;
@@ -629,6 +730,7 @@ static __always_inline void unseen_free_of(__u64 key)
 static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 {
 	struct task_struct *task;
+	struct kleak_site *site = NULL;
 	struct kleak_alloc rec = {};
 	__u64 pid_tgid, key;
 	__u32 tgid, weight;
@@ -687,7 +789,7 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 	current_comm(task, rec.comm);
 	rec.stack_id = -1;
 	if (cfg_capture_stacks) {
-		rec.stack_id = stack_for(ctx, ev, rec.tid, task);
+		rec.stack_id = stack_for(ctx, ev, rec.tid, task, &site);
 		/* Only page stacks are ever recognized as user memory: no lookup for the others. */
 		if (ev->kind == KLEAK_KIND_PAGE && rec.stack_id >= 0 &&
 		    bpf_map_lookup_elem(&skip_stacks, &rec.stack_id)) {
@@ -720,7 +822,7 @@ static __always_inline int record_alloc(void *ctx, struct alloc_event *ev)
 		struct kleak_churn_key ck = {};
 
 		kleak_churn_key_of(&ck, &rec);
-		churn_add(&ck, false, rec.bytes_alloc * weight, weight);
+		churn_add_at(site, &ck, rec.bytes_alloc * weight, weight);
 	}
 	return 0;
 }

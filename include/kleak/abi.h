@@ -177,6 +177,8 @@ struct kleak_site {
 	__u32 run;      /* allocations that reuse it before the next walk (doubles while checks agree) */
 	__u32 left;     /* of those, still to come */
 	__u32 reused;   /* reused since the last walk */
+	__u32 churn;    /* 1 + the `churn_slots` index of the site's last churn group, 0 = none */
+	__u32 pad;
 };
 
 /*
@@ -298,6 +300,18 @@ struct kleak_churn {
 	__u64 free_bytes;
 };
 
+/*
+ * A churn group's counters, in the array `churn_slots` at the index the hash `churn` maps its key
+ * to. The key is kept beside the counters: a call site remembers its last group's index
+ * (kleak_site.churn) and an allocation whose key equals the slot's adds to it without hashing
+ * the 48-byte key. A slot's key is written once, before its index is published; userspace reads
+ * the slots (mmap) and skips those that count nothing (free, or lost a race to publish).
+ */
+struct kleak_churn_slot {
+	struct kleak_churn_key key;
+	struct kleak_churn counts;
+};
+
 /* The allocations a record stands for: its --sample weight, 1 when not sampled. */
 static inline __u64 kleak_weight(const struct kleak_alloc *rec)
 {
@@ -329,7 +343,8 @@ KLEAK_LAYOUT(__builtin_offsetof(struct kleak_alloc, tid) == 56, "kleak_alloc.tid
 KLEAK_LAYOUT(__builtin_offsetof(struct kleak_alloc, comm) == 80, "80 bytes of fields, then the comm");
 KLEAK_LAYOUT(sizeof(struct kleak_cache) == 48, "kleak_cache is 48 bytes");
 KLEAK_LAYOUT(sizeof(struct kleak_site_key) == 32, "kleak_site_key is 32 bytes");
-KLEAK_LAYOUT(sizeof(struct kleak_site) == 16, "kleak_site is 16 bytes");
+KLEAK_LAYOUT(sizeof(struct kleak_site) == 24, "kleak_site is 24 bytes");
+KLEAK_LAYOUT(sizeof(struct kleak_churn_slot) == 80, "kleak_churn_slot is 80 bytes (no hole)");
 KLEAK_LAYOUT(sizeof(struct kleak_churn_key) == 48 &&
 		     __builtin_offsetof(struct kleak_churn_key, kind) == 40,
 	     "kleak_churn_key has no padding hole (memcmp)");

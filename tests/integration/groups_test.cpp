@@ -34,6 +34,37 @@ TEST(Groups, CgroupKeepsOnlyTheTasksInside) {
   EXPECT_TRUE(within(static_cast<double>(f.bytes), std::stod(inside.at("eventfd_bytes_alloc")), 0.10));
 }
 
+// The churn counts are exact: every allocation of the window is counted once in its group,
+// whether its call site's remembered group matched (the fast path, one process after the other
+// at the same site) or not (the second process's first allocations there), and every free of one
+// found. Two planters, one after the other, through do_eventfd's kmalloc; all released inside
+// the window, so their groups are in the churn view with nothing outstanding.
+TEST(Groups, ChurnCountsEachAllocationOfTheWindowOnce) {
+  KLEAK_REQUIRE_BPF_OR_SKIP();
+  Tracing t({"--duration", "1h", "--format", "json", "--top", "100000", "--kinds", "kmalloc",
+             "--filter", "comm == \"kleak-planter\""});
+  const uint64_t a = 700, b = 300;
+  for (uint64_t n : {a, b}) {
+    Planter p({"--eventfds", std::to_string(n)});
+    p.release();
+  }
+  ASSERT_EQ(t.stop(), 0) << t.err();
+  json r = t.json();
+  uint64_t allocs = 0, frees = 0, held = 0;
+  for (const char* list : {"stacks", "churn"})
+    for (const auto& s : r[list]) {
+      // struct eventfd_ctx's kmalloc, called from do_eventfd itself (not the fd table or the
+      // slab's own metadata, which it may also cause).
+      if (s["frames"].empty() || s["frames"][0].get<std::string>().rfind("do_eventfd+", 0) != 0) continue;
+      allocs += s["allocs"].get<uint64_t>();
+      frees += s["frees"].get<uint64_t>();
+      held += s["count"].get<uint64_t>();
+    }
+  EXPECT_EQ(allocs, a + b) << r["churn"].dump(1).substr(0, 4000);
+  EXPECT_EQ(frees, a + b) << r["churn"].dump(1).substr(0, 4000);
+  EXPECT_EQ(held, 0u);
+}
+
 // N negative dentries: stat() of missing short names in a fresh directory.
 void negative_dentries(const std::string& dir, int n) {
   struct stat st {};

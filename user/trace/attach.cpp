@@ -118,6 +118,8 @@ void configure(kleak_bpf* skel, const BpfConfig& s, const AttachPlan& plan, cons
   bpf_map__set_max_entries(skel->maps.caches, s.max_caches);
   bpf_map__set_max_entries(skel->maps.skip_stacks, s.max_stacks);
   bpf_map__set_max_entries(skel->maps.churn, s.max_churn);
+  bpf_map__set_max_entries(skel->maps.churn_slots, s.max_churn);
+  bpf_map__set_max_entries(skel->maps.churn_free, s.max_churn);
   bpf_map__set_max_entries(skel->maps.unseen, s.max_churn);
   bpf_map__set_max_entries(skel->maps.sites, s.max_sites);
 }
@@ -338,6 +340,7 @@ std::unique_ptr<Tracer> Tracer::start(const BpfConfig& s, const KernelProbe& pro
     configure(t->impl_->skel.get(), s, plan, self_identity());
     select_programs(t->impl_->skel.get(), plan);
     load(t->impl_->skel.get(), *t->impl_->log);
+    t->impl_->churn_slots = ChurnSlots(t->impl_->skel.get());
   };
   try {
     open_and_load();

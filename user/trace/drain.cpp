@@ -2,6 +2,7 @@
 // map that changes; the stack map's stale entries are freed and user-memory stacks skipped here.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -9,6 +10,7 @@
 #include <set>
 #include <span>
 #include <unordered_set>
+#include <utility>
 
 #include "kleak/error.h"
 #include "trace/tracer_impl.h"
@@ -47,6 +49,36 @@ uint64_t Tracer::outstanding_estimate() const {
   uint64_t in = sum(KLEAK_ALLOC_TRACKED), out = sum(KLEAK_FREE_MATCHED) + sum(KLEAK_ALLOC_REPLACED) +
                                                 impl_->removed_by_skip;
   return in > out ? in - out : 0;
+}
+
+ChurnSlots::ChurnSlots(kleak_bpf* skel) {
+  bpf_map* map = skel->maps.churn_slots;
+  n_ = bpf_map__max_entries(map);
+  bytes_ = n_ * sizeof(kleak_churn_slot);
+  void* p = mmap(nullptr, bytes_, PROT_READ, MAP_SHARED, bpf_map__fd(map), 0);
+  if (p == MAP_FAILED) throw Error(std::string("cannot map the churn counters: ") + std::strerror(errno));
+  slots_ = static_cast<const kleak_churn_slot*>(p);
+  popped_ = &skel->bss->churn_popped;
+  const int qfd = bpf_map__fd(skel->maps.churn_free);
+  for (uint32_t i = 0; i < n_; ++i)
+    if (bpf_map_update_elem(qfd, nullptr, &i, BPF_ANY) != 0)
+      throw Error(std::string("cannot fill the churn slot queue: ") + std::strerror(errno));
+}
+
+ChurnSlots& ChurnSlots::operator=(ChurnSlots&& o) noexcept {
+  if (this != &o) {
+    this->~ChurnSlots();
+    slots_ = std::exchange(o.slots_, nullptr);
+    popped_ = std::exchange(o.popped_, nullptr);
+    n_ = std::exchange(o.n_, 0);
+    bytes_ = std::exchange(o.bytes_, 0);
+  }
+  return *this;
+}
+
+ChurnSlots::~ChurnSlots() {
+  if (slots_) munmap(const_cast<kleak_churn_slot*>(slots_), bytes_);
+  slots_ = nullptr;
 }
 
 namespace {
@@ -182,10 +214,9 @@ size_t Tracer::gc_stacks() {
                                            if (v.stack_id >= 0) referenced.insert(static_cast<uint32_t>(v.stack_id));
                                          });
   // Churn groups name their stacks too, freed or not.
-  read_batch<kleak_churn_key, kleak_churn>(bpf_map__fd(skel->maps.churn),
-                                           [&](const kleak_churn_key& k, const kleak_churn&) {
-                                             if (k.stack_id >= 0) referenced.insert(static_cast<uint32_t>(k.stack_id));
-                                           });
+  impl_->churn_slots.for_each([&](const kleak_churn_key& k, const kleak_churn&) {
+    if (k.stack_id >= 0) referenced.insert(static_cast<uint32_t>(k.stack_id));
+  });
   // Stacks with unseen frees keep their id: the count is about that stack.
   read_batch<int32_t, uint64_t>(bpf_map__fd(skel->maps.unseen), [&](const int32_t& k, const uint64_t&) {
     if (k >= 0) referenced.insert(static_cast<uint32_t>(k));
@@ -224,11 +255,11 @@ void Tracer::drain_into(Collected& snap, const RecordSink& records) const {
   snap.stack_reuse = stack_reuse_;
   // A family detached by --max-cpu: its records' frees are no longer seen, so they are left out.
   auto gone = [&](uint8_t kind) { return detached_kinds_ && ((detached_kinds_ >> kind) & 1u); };
-  const int churn_fd = bpf_map__fd(skel->maps.churn);
   auto read_churn = [&](std::vector<std::pair<kleak_churn_key, kleak_churn>>& out) {
-    return read_batch<kleak_churn_key, kleak_churn>(churn_fd, [&](const kleak_churn_key& k, const kleak_churn& v) {
+    impl_->churn_slots.for_each([&](const kleak_churn_key& k, const kleak_churn& v) {
       if (!gone(k.kind)) out.emplace_back(k, v);
     });
+    return uint64_t{0};  // a mapped read misses nothing
   };
   // The churn groups as they are before the records: which groups to count held records for
   // (their values are read again after the records, below).
