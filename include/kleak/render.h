@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "kleak/report.h"
+#include "kleak/text_escape.h"
 
 namespace kleak {
 
@@ -62,10 +63,7 @@ std::vector<std::string> flame_path(const Report& r, const StackGroup& g);
 // then ' ' -> '_' and ';' -> ':'.
 std::string folded_frame(std::string_view name);
 
-// `s` with every invalid UTF-8 sequence replaced by '?': comms and cgroup paths are arbitrary
-// bytes and protobuf strings must be UTF-8. Control characters are kept: pprof is exact, as
-// JSON is (text formats escape them: text_escape.h).
-std::string sanitize_utf8(std::string_view s);
+// sanitize_utf8 (pprof's and the metrics' strings) is text_escape.h's, beside the one UTF-8 decoder.
 
 // ---- the one table of formats, shared by trace, report and --serve
 
