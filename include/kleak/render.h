@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kleak/format_table.h"
 #include "kleak/report.h"
 #include "kleak/text_escape.h"
 
@@ -111,7 +112,9 @@ std::string stack_id(const StackGroup& g);
 std::string attach_modes(const Report& r);
 
 // The diff's formats (render stage): text and json.
-std::string render_diff(const ReportDiff& d, std::string_view format);  // usage_error otherwise
-void check_diff_format(std::string_view format);
+using DiffFormat = DocFormat<ReportDiff>;
+std::span<const DiffFormat> diff_formats();
+const DiffFormat& diff_format(std::string_view name);  // usage_error naming text and json otherwise
+std::string render_diff(const ReportDiff& d, std::string_view format);
 
 }  // namespace kleak
