@@ -3,12 +3,14 @@
 // judging and rendering them are pure functions, tested on hand-made facts.
 #pragma once
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "kleak/attach.h"
+#include "kleak/format_table.h"
 #include "kleak/privileges.h"
 #include "kleak/refusal.h"
 
@@ -44,6 +46,11 @@ std::string render_doctor_text(const DoctorFacts& f, const DoctorVerdict& v);
 // {"kernel", "ok", "problems", "report_missing", "btf", "families", "bulk_frees", "capabilities":
 // {"required", "have", "missing"}, "tracefs", "kallsyms", "memlock", "cgroup2", "proc", "bpf"}
 nlohmann::json doctor_json(const DoctorFacts& f, const DoctorVerdict& v);
+std::string render_doctor_json(const DoctorFacts& f, const DoctorVerdict& v);  // doctor_json, indented, '\n'
+
+// doctor's --format table (format_table.h): text, json.
+using DoctorFormat = DocFormat<DoctorFacts, const DoctorVerdict&>;
+std::span<const DoctorFormat> doctor_formats();
 
 DoctorFacts collect_doctor_facts(const KernelProbe& probe);
 

@@ -12,9 +12,11 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "kleak/format_table.h"
 #include "kleak/meminfo.h"
 #include "kleak/report.h"
 #include "kleak/slab_aliases.h"
@@ -117,5 +119,9 @@ void explain(HuntReport& hr, const Accounting& before, const Accounting& after);
 
 std::string render_hunt_text(const HuntReport& hr);
 std::string render_hunt_json(const HuntReport& hr);
+
+// hunt's --format table (format_table.h): text, json.
+using HuntFormat = DocFormat<HuntReport>;
+std::span<const HuntFormat> hunt_formats();
 
 }  // namespace kleak

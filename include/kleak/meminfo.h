@@ -5,7 +5,7 @@
 //                                     remainder named `unaccounted`, vmalloc and slab detail)
 //   diff_accountings(a, b)        ->  MeminfoDiff (every part, slab cache and vmalloc caller,
 //                                     biggest growth first)
-//   render_*                      ->  text or JSON
+//   render_*                      ->  text or JSON (the --format tables: meminfo_formats() ...)
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -13,10 +13,12 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "kleak/format_table.h"
 #include "kleak/procfs.h"
 #include "kleak/snapshot.h"
 
@@ -166,5 +168,27 @@ std::string render_text(const Accounting& a, const RenderOptions& opt = {});
 std::string render_json(const Accounting& a, const RenderOptions& opt = {});
 std::string render_diff_text(const MeminfoDiff& d, const RenderOptions& opt = {});
 std::string render_diff_json(const MeminfoDiff& d, const RenderOptions& opt = {});
+
+// One step of `meminfo --watch`: its header (n == 0: what is sampled, the first sample) or
+// sample n, diffed against the first.
+struct WatchStep {
+  std::size_t n = 0;
+  std::string every;                  // the sampling period as shown: "5s"
+  const Accounting* base = nullptr;   // the first sample
+  const Accounting* now = nullptr;    // n > 0: this sample
+  const MeminfoDiff* diff = nullptr;  // n > 0: base -> now
+};
+// text: a header, then each sample's growth table; json: one compact object per sample (JSON
+// lines, the diff's fields plus "sample" and "unaccounted_kb"), nothing for the header.
+std::string render_watch_text(const WatchStep& w, const RenderOptions& opt = {});
+std::string render_watch_json(const WatchStep& w, const RenderOptions& opt = {});
+
+// The --format tables of the three documents (format_table.h): text and json each.
+using AccountingFormat = DocFormat<Accounting, const RenderOptions&>;
+using MeminfoDiffFormat = DocFormat<MeminfoDiff, const RenderOptions&>;
+using WatchFormat = DocFormat<WatchStep, const RenderOptions&>;
+std::span<const AccountingFormat> meminfo_formats();
+std::span<const MeminfoDiffFormat> meminfo_diff_formats();
+std::span<const WatchFormat> meminfo_watch_formats();
 
 }  // namespace kleak

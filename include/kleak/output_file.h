@@ -11,8 +11,10 @@
 #pragma once
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace kleak {
 
@@ -56,5 +58,26 @@ void write_file_atomically(const std::string& path, std::string_view bytes, cons
 // Writes all of `bytes` to stdout (fd 1), or throws an Error naming the errno: a report lost to
 // a full disk or a closed pipe is an error, not exit 0.
 void write_stdout(std::string_view bytes);
+
+// Where a subcommand's output goes (every --format of every subcommand, format_table.h): stdout,
+// or the -o file. The first write() replaces the file whole; later ones (--interval reports,
+// meminfo --watch samples) are appended to it and synced.
+class OutputSink {
+ public:
+  OutputSink() = default;  // stdout
+  explicit OutputSink(std::string path, OutputOptions opts = {}) : path_(std::move(path)), opts_(opts) {}
+
+  // Before a long run: the -o file can be written (check_output_path); nothing for stdout.
+  void check() const;
+  void write(std::string_view text);
+
+  bool to_stdout() const { return path_.empty(); }
+  const OutputOptions& options() const { return opts_; }
+
+ private:
+  std::string path_;
+  OutputOptions opts_;
+  std::optional<AtomicFile> file_;
+};
 
 }  // namespace kleak

@@ -20,7 +20,9 @@
 #include <string_view>
 #include <vector>
 
+#include "kleak/format_table.h"
 #include "kleak/report.h"
+#include "kleak/text_escape.h"
 
 namespace kleak {
 
@@ -62,10 +64,7 @@ std::vector<std::string> flame_path(const Report& r, const StackGroup& g);
 // then ' ' -> '_' and ';' -> ':'.
 std::string folded_frame(std::string_view name);
 
-// `s` with every invalid UTF-8 sequence replaced by '?': comms and cgroup paths are arbitrary
-// bytes and protobuf strings must be UTF-8. Control characters are kept: pprof is exact, as
-// JSON is (text formats escape them: text_escape.h).
-std::string sanitize_utf8(std::string_view s);
+// sanitize_utf8 (pprof's and the metrics' strings) is text_escape.h's, beside the one UTF-8 decoder.
 
 // ---- the one table of formats, shared by trace, report and --serve
 
@@ -113,7 +112,9 @@ std::string stack_id(const StackGroup& g);
 std::string attach_modes(const Report& r);
 
 // The diff's formats (render stage): text and json.
-std::string render_diff(const ReportDiff& d, std::string_view format);  // usage_error otherwise
-void check_diff_format(std::string_view format);
+using DiffFormat = DocFormat<ReportDiff>;
+std::span<const DiffFormat> diff_formats();
+const DiffFormat& diff_format(std::string_view name);  // usage_error naming text and json otherwise
+std::string render_diff(const ReportDiff& d, std::string_view format);
 
 }  // namespace kleak

@@ -27,4 +27,9 @@ std::string escape_lines(std::string_view s);
 // left out): for input echoed in a one-line error message.
 std::string escape_capped(std::string_view s, size_t max);
 
+// `s` with every invalid UTF-8 sequence replaced by '?': comms and cgroup paths are arbitrary
+// bytes and protobuf strings must be UTF-8. Control characters are kept: pprof is exact, as
+// JSON is (text formats escape them with escape_text).
+std::string sanitize_utf8(std::string_view s);
+
 }  // namespace kleak

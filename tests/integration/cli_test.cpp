@@ -63,6 +63,30 @@ TEST(Cli, VersionAsJson) {
   EXPECT_EQ(bad.err, "kleak: bad --format 'yaml' for version (use text or json)\n");
 }
 
+// Every subcommand's --format goes through one table (format_table.h): a format the command
+// cannot produce is one line naming the ones it can, exit 2, before anything is read or traced.
+// Was: meminfo and hunt said CLI11's "--format: svg not in {text,json}".
+TEST(Cli, AFormatACommandCannotProduceIsOneLineInEveryCommand) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string err;
+  };
+  const std::vector<Case> cases = {
+      {{"meminfo", "--format", "svg"}, "kleak: bad --format 'svg' for meminfo (use text or json)\n"},
+      {{"meminfo", "--watch", "1s", "--format", "pprof"}, "kleak: bad --format 'pprof' for meminfo --watch (use text or json)\n"},
+      {{"hunt", "--format", "folded"}, "kleak: bad --format 'folded' for hunt (use text or json)\n"},
+      {{"doctor", "--format", "svg"}, "kleak: bad --format 'svg' for doctor (use text or json)\n"},
+      {{"diff", kPipes, kPipes, "--format", "pprof"}, "kleak: bad --format 'pprof' for diff (use text or json)\n"},
+      {{"report", kPipes, "--format", "yaml"}, "kleak: bad --format 'yaml' (use text, json, folded, pprof or svg)\n"},
+  };
+  for (const auto& c : cases) {
+    RunResult r = kleak(c.args);
+    EXPECT_EQ(r.status, 2) << c.args[0];
+    EXPECT_EQ(r.err, c.err);
+    EXPECT_EQ(r.out, "");
+  }
+}
+
 // Was: trace's durations and files were TEXT where hunt's were D and FILE.
 TEST(Cli, HelpNamesValuesTheSameInEveryCommand) {
   for (std::string sub : {"trace", "hunt", "meminfo", "report", "diff", "doctor", "version"}) {

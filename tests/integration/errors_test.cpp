@@ -70,6 +70,7 @@ TEST(Errors, NotRoot) {
     EXPECT_TRUE(one_line_error(r, "missing capabilities"));
     return;
   }
+  KLEAK_NEEDS(Setpriv);
   // Drop to nobody with no capabilities, as a real unprivileged user would run it.
   RunResult r = run({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                      "--inh-caps=-all", "--bounding-set=-all", KLEAK_BIN, "trace", "--duration", "1s"});

@@ -198,6 +198,12 @@ enum class Need {
   // no bpf_prog_active guard drops a free that lands while another kleak program runs (classic
   // tracepoints share it: 5.10, whose kmalloc and slab prototypes differ from kleak's raw_tp ones).
   KmemFreesOnRawTp,
+  // Tools the test runs beside kleak: bpftool (counts kleak's BPF objects, reads its maps) and
+  // util-linux setpriv (runs kleak as nobody with chosen capabilities; busybox's has no --reuid).
+  // Absent from a lane's guest (arm64's), the test skips there with the reason; on the host
+  // (CI) it runs and fails without them, as every BPF test must.
+  Bpftool,
+  Setpriv,
 };
 
 inline int kernel_version_code() {
@@ -205,6 +211,15 @@ inline int kernel_version_code() {
   int major = 0, minor = 0;
   if (uname(&u) != 0 || std::sscanf(u.release, "%d.%d", &major, &minor) != 2) return 0;
   return major * 1000 + minor;
+}
+
+// Whether `name` is an executable in a directory of $PATH.
+inline bool on_path(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path ? path : "/usr/sbin:/usr/bin:/sbin:/bin");
+  for (std::string dir; std::getline(dirs, dir, ':');)
+    if (!dir.empty() && access((dir + "/" + name).c_str(), X_OK) == 0) return true;
+  return false;
 }
 
 // "" when the box meets `n`, else why not.
@@ -239,6 +254,15 @@ inline std::string unmet(Need n) {
         return "kleak doctor --format json: " + std::string(e.what()) + ": " + r.err;
       }
       return why.empty() ? "" : "kmem frees are not on raw_tp here (" + why + "): no free twins, and bpf_prog_active drops frees";
+    }
+    case Need::Bpftool:
+      return lane && !on_path("bpftool") ? "bpftool is not in this lane's guest" : "";
+    case Need::Setpriv: {
+      if (!lane) return "";
+      RunResult r = run({"/usr/bin/setpriv", "--help"});
+      return (r.out + r.err).find("--reuid") == std::string::npos
+                 ? "no util-linux setpriv (with --reuid) in this lane's guest"
+                 : "";
     }
   }
   return "";

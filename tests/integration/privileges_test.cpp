@@ -91,6 +91,7 @@ bool one_line(const std::string& err, const std::string& needle) {
 
 #define KLEAK_REQUIRE_ROOT_FOR_SETPRIV() \
   KLEAK_REQUIRE_BPF_OR_SKIP();           \
+  KLEAK_NEEDS(Setpriv);                  \
   if (!fs::exists("/usr/bin/setpriv")) FAIL() << "setpriv (util-linux) is missing"
 
 // The command of issue 11: the two capabilities the old error named. It died with

@@ -14,6 +14,7 @@ std::string tmp(const std::string& name) { return ::testing::TempDir() + "kleak-
 
 TEST(Recording, ReplaysIdenticallyWithoutRoot) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
+  KLEAK_NEEDS(Setpriv);
   std::string file = tmp("a.kleak");
   Tracing t({"--duration", "1h", "--format", "json", "--top", "50", "--record", file});
   {

@@ -3,13 +3,12 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
-#include <zlib.h>
-
 #include <fstream>
 #include <regex>
 
 #include "pprof/profile.pb.h"
 
+#include "kleak/gzip.h"
 #include "harness.h"
 
 namespace kleak::test {
@@ -87,24 +86,6 @@ TEST(Serve, MetricsPassAPrometheusParserAndShowThePlantedPipes) {
   EXPECT_TRUE(within(std::stod(pm[1]), std::stod(planted.at("pipe_page_bytes")), 0.10)) << body.substr(0, 2000);
   EXPECT_NE(body.find("kleak_stack_outstanding_bytes{stack_id=\""), std::string::npos);
   EXPECT_NE(body.find("kleak_dropped_total{cause=\"alloc_map_full\"} 0"), std::string::npos);
-}
-
-std::string gunzip(const std::string& gz) {
-  z_stream zs{};
-  inflateInit2(&zs, 15 + 32);
-  std::string out;
-  char buf[65536];
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
-  zs.avail_in = static_cast<uInt>(gz.size());
-  int rc;
-  do {
-    zs.next_out = reinterpret_cast<Bytef*>(buf);
-    zs.avail_out = sizeof buf;
-    rc = inflate(&zs, Z_NO_FLUSH);
-    out.append(buf, sizeof buf - zs.avail_out);
-  } while (rc == Z_OK);
-  inflateEnd(&zs);
-  return out;
 }
 
 // On the live box (hundreds of groups): 4a8f649 served 10 groups in /profile and 10 series for a

@@ -182,6 +182,7 @@ uint64_t kleak_objects_loaded() {
 
 TEST(Trace, SigtermStillReportsAndLeavesNoProgramBehind) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
+  KLEAK_NEEDS(Bpftool);
   {
     Tracing t({"--duration", "1h", "--format", "json", "--top", "1000"});
     EXPECT_GT(kleak_objects_loaded(), 0u);
@@ -198,6 +199,7 @@ TEST(Trace, SigtermStillReportsAndLeavesNoProgramBehind) {
 
 TEST(Trace, KillNineLeavesNoProgramLinkOrMapBehind) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
+  KLEAK_NEEDS(Bpftool);
   {
     Tracing t({"--duration", "1h"});
     EXPECT_GT(kleak_objects_loaded(), 0u);
@@ -245,6 +247,7 @@ bool skips_a_stack(pid_t pid) {
 
 TEST(Trace, PageCacheIsCountedNotTrackedSoItCannotFillTheMap) {
   KLEAK_REQUIRE_BPF_OR_SKIP();
+  KLEAK_NEEDS(Bpftool);
   // 20000 entries hold 78 MiB of pages; the page cache written below is 4x that. The writer
   // runs in a cgroup of its own so that the rest of a busy box cannot fill the map instead.
   ScopedCgroup cg;

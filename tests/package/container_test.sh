@@ -47,15 +47,17 @@ fi
 echo "no capability: exit $st, $(head -1 "$work/nocap.err")"
 
 echo "capabilities: $caps"
-KLEAK_IMAGE=$tag "$run" trace --duration 5s --format json --top 1000 \
-  >"$work/report.json" 2>"$work/trace.err" &
+# Ready when kleak writes its --ready-fd line (podman --preserve-fds 1 hands fd 3 to the
+# container), or failed when it exits first or within 60 s.
+KLEAK_IMAGE=$tag "$run" --preserve-fds 1 -- trace --ready-fd 3 --duration 5s --format json --top 1000 \
+  >"$work/report.json" 2>"$work/trace.err" 3>"$work/trace.ready" &
 trace_pid=$!
 for _ in $(seq 600); do
-  grep -q 'kleak: tracing' "$work/trace.err" && break
+  grep -q '"ready":true' "$work/trace.ready" && break
   kill -0 $trace_pid 2>/dev/null || break
   sleep 0.1
 done
-grep -q 'kleak: tracing' "$work/trace.err" || { wait $trace_pid || true; echo "FAIL: kleak in the container did not start tracing: $(cat "$work/trace.err")"; exit 1; }
+grep -q '"ready":true' "$work/trace.ready" || { wait $trace_pid || true; echo "FAIL: kleak in the container did not start tracing: $(cat "$work/trace.err")"; exit 1; }
 # Planted on the host while the container traces; holds past the 5 s window.
 "$planter" --pipes 300 --fill 60000 --hold 30 >"$work/planted" &
 planter_pid=$!

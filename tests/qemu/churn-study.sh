@@ -15,12 +15,15 @@ while [ $i -lt "$ROUNDS" ]; do
   i=$((i + 1))
   kpid=
   if [ "$ARM" = kleak ]; then
-    rm -f "$out/study.err"
-    "$KLEAK_BIN" trace --duration 1h --format json --top 1000 --interval 5s -o "$out/study.json" \
-      $STUDY_KLEAK_ARGS 2>"$out/study.err" &
+    rm -f "$out/study.err" "$out/study.ready"
+    "$KLEAK_BIN" trace --ready-fd 3 --duration 1h --format json --top 1000 --interval 5s -o "$out/study.json" \
+      $STUDY_KLEAK_ARGS 2>"$out/study.err" 3>"$out/study.ready" &
     kpid=$!
-    # Ready when it says it is tracing (kleak's own readiness line), or gone.
-    while kill -0 $kpid 2>/dev/null && ! grep -q 'kleak: tracing' "$out/study.err"; do sleep 1; done
+    # Ready when its --ready-fd line is written (every program attached), or gone; 2 min at most.
+    w=0
+    while kill -0 $kpid 2>/dev/null && ! grep -q '"ready":true' "$out/study.ready" && [ $w -lt 600 ]; do
+      w=$((w + 1)); sleep 0.2
+    done
   fi
   "$KLEAK_PLANTER" --pipes 300 --fill 60000 --churn-seconds "$S" --hold "$S" >/dev/null &
   ppid=$!

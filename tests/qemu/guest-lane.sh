@@ -121,20 +121,36 @@ done
 say "attach modes surveyed"
 
 # ---- helpers for the scenarios -------------------------------------------------------------
+# await_ready FILE PID SECONDS: until the kleak at PID (started with `--ready-fd 3 3>FILE`) has
+# written its ready line to FILE: every program attached. 0 then; 1 when it exited without one,
+# 2 after SECONDS. A file rather than a fifo: a fifo's writer blocks in open() until the reader
+# comes, which would start the bulk scenario's two tracers one after the other.
+await_ready() {
+  ar_w=0
+  while ! grep -q '"ready":true' "$1" 2>/dev/null; do
+    if ! kill -0 "$2" 2>/dev/null; then
+      grep -q '"ready":true' "$1" 2>/dev/null && return 0
+      return 1
+    fi
+    ar_w=$((ar_w + 1))
+    [ $ar_w -gt $(($3 * 5)) ] && return 2
+    sleep 0.2
+  done
+}
 # start_trace DIR [ARGS]: `kleak trace` in the background, JSON report to DIR/trace.json; waits
-# until it says it is tracing. Sets TRACE_PID.
+# until it is ready (DIR/trace.ready). Sets TRACE_PID.
 start_trace() {
   sd=$1
   shift
-  $KLEAK_RUN trace --duration 1h --format json --top 1000 -o "$sd/trace.json" "$@" 2>"$sd/trace.err" &
+  $KLEAK_RUN trace --ready-fd 3 --duration 1h --format json --top 1000 -o "$sd/trace.json" "$@" \
+    2>"$sd/trace.err" 3>"$sd/trace.ready" &
   TRACE_PID=$!
-  w=0
-  while ! grep -q 'kleak: tracing' "$sd/trace.err" 2>/dev/null; do
-    if ! kill -0 "$TRACE_PID" 2>/dev/null; then say "kleak trace exited before tracing"; return 1; fi
-    w=$((w + 1))
-    if [ $w -gt $((SCENARIO_TIMEOUT * 2)) ]; then say "kleak trace did not start"; return 1; fi
-    sleep 0.5
-  done
+  await_ready "$sd/trace.ready" "$TRACE_PID" "$SCENARIO_TIMEOUT"
+  case $? in
+    0) ;;
+    1) say "kleak trace exited before tracing"; return 1 ;;
+    *) say "kleak trace did not start"; return 1 ;;
+  esac
 }
 stop_trace() {
   kill -INT "$TRACE_PID"
@@ -219,24 +235,28 @@ leaky_held() {
   last_report "$lh_f" | jq -r '[$ARGS.positional[] as $f | "\($f)=\([.stacks[] | select((.frames[0] // "") | startswith($f + "+")) | .count] | add // 0)"] | join(" ")' --args "$@" 2>/dev/null | grep . ||
     for lh_fn in "$@"; do printf '%s=-1 ' "$lh_fn"; done
 }
-# start_trace_in DIR ARGS: `kleak trace` in the background into DIR (trace.json, trace.err).
+# start_trace_in DIR ARGS: `kleak trace` in the background into DIR (trace.json, trace.err,
+# trace.ready).
 start_trace_in() {
   st_d=$1
   shift
   mkdir -p "$st_d"
-  $KLEAK_RUN trace --duration 1h --format json --top 1000 -o "$st_d/trace.json" "$@" 2>"$st_d/trace.err" &
+  $KLEAK_RUN trace --ready-fd 3 --duration 1h --format json --top 1000 -o "$st_d/trace.json" "$@" \
+    2>"$st_d/trace.err" 3>"$st_d/trace.ready" &
 }
-# await_tracing DIR PID [DIR PID]: until each DIR's kleak (PID) says it traces; 1 when one exits
-# first or after SCENARIO_TIMEOUT.
+# await_tracing DIR PID [DIR PID]: until each DIR's kleak (PID) is ready (DIR/trace.ready); 1 when
+# one exits first or after SCENARIO_TIMEOUT (for them all).
 await_tracing() {
-  w=0
+  at_t0=$(cut -d. -f1 /proc/uptime)
   while [ $# -ge 2 ]; do
-    while ! grep -q 'kleak: tracing' "$1/trace.err" 2>/dev/null; do
-      if ! kill -0 "$2" 2>/dev/null; then say "bulk: kleak trace exited before tracing: $(tail -n 1 "$1/trace.err")"; return 1; fi
-      w=$((w + 1))
-      if [ $w -gt $((SCENARIO_TIMEOUT * 2)) ]; then say "bulk: kleak trace did not start"; return 1; fi
-      sleep 0.5
-    done
+    at_left=$((SCENARIO_TIMEOUT - ($(cut -d. -f1 /proc/uptime) - at_t0)))
+    [ $at_left -gt 0 ] || at_left=1
+    await_ready "$1/trace.ready" "$2" "$at_left"
+    case $? in
+      0) ;;
+      1) say "bulk: kleak trace exited before tracing: $(tail -n 1 "$1/trace.err")"; return 1 ;;
+      *) say "bulk: kleak trace did not start"; return 1 ;;
+    esac
     shift 2
   done
 }
@@ -404,8 +424,8 @@ hunt_balloon() {
     echo "no device" >"$H/error.txt"; say "virtio_balloon is not bound to a device"; return
   fi
   target=$(balloon_now)
-  $KLEAK_RUN hunt --watch "${HUNT_WATCH_S}s" --duration "${HUNT_TRACE_S}s" --format json \
-    -o /results/hunt-balloon/hunt.json 2>"$H/hunt.err" &
+  $KLEAK_RUN hunt --ready-fd 3 --watch "${HUNT_WATCH_S}s" --duration "${HUNT_TRACE_S}s" --format json \
+    -o /results/hunt-balloon/hunt.json 2>"$H/hunt.err" 3>"$H/hunt.ready" &
   hpid=$!
   wait_for "$H/hunt.err" 'kleak: watching' "$hpid" 60 || say "hunt did not start watching"
   # Grow during the watch, until the hunt says what it will trace.
@@ -415,7 +435,7 @@ hunt_balloon() {
   # Settled before the attach line is awaited: a page inflated between the attach and the count
   # below would be traced but not counted (one 2 MiB step, +5%, when the host lagged).
   settle "$target"
-  if wait_for "$H/hunt.err" 'kleak: tracing [0-9]* events' "$hpid" 120; then
+  if await_ready "$H/hunt.ready" "$hpid" 120; then
     a=$(vmstat_get balloon_inflate); ta=$(now)
     while [ $(($(now) - ta)) -lt "$HUNT_INFLATE_S" ] && kill -0 "$hpid" 2>/dev/null; do
       target=$((target + step)); echo "LANE-BALLOON-TARGET $target" >/dev/console; sleep 1

@@ -2,12 +2,11 @@
 // the listen address, and every comm in the pprof labels. Each case names the defect of 4a8f649
 // it pins down.
 #include <gtest/gtest.h>
-#include <zlib.h>
-
 #include <cstdio>
 #include <fstream>
 #include <regex>
 
+#include "kleak/gzip.h"
 #include "kleak/error.h"
 #include "frame_text.h"
 #include "kleak/render.h"
@@ -217,20 +216,6 @@ TEST(ListenAddress, APortAloneIsLoopback) {
   EXPECT_EQ(parse_listen_address("0.0.0.0:2").host, "0.0.0.0");
   EXPECT_THROW(parse_listen_address("9464"), Error);
   EXPECT_THROW(parse_listen_address(":99999"), Error);
-}
-
-std::string gunzip(const std::string& gz) {
-  z_stream zs{};
-  inflateInit2(&zs, 15 + 32);
-  std::string out(1 << 20, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
-  zs.avail_in = static_cast<uInt>(gz.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  inflate(&zs, Z_FINISH);
-  out.resize(zs.total_out);
-  inflateEnd(&zs);
-  return out;
 }
 
 // pprof's comm label kept only a group's main process: -tagfocus comm=ld found 6 of 598.

@@ -88,12 +88,14 @@ WatchResult watch_proc(std::chrono::nanoseconds watch, double min_kb, const Slab
 }
 
 int run_hunt(const HuntOptions& o) {
+  const HuntFormat& format = find_format(hunt_formats(), o.format, "hunt");
   auto watch = parse_duration(o.watch);
   parse_duration(o.duration);  // checked now, not after the watch
   double min_kb = parse_rate_kb(o.min_growth);
   OutputOptions out_opts;
   out_opts.force = o.force;
-  if (!o.output.empty()) check_output_path(o.output, out_opts);
+  OutputSink out(o.output, out_opts);
+  out.check();
   if (!o.record.empty()) check_output_path(o.record, out_opts);
   if (o.ready_fd) check_ready_fd(*o.ready_fd);
   check_privileges();  // before the watch: a box that cannot trace says so at once
@@ -122,11 +124,7 @@ int run_hunt(const HuntOptions& o) {
       hr.plan = std::move(plan);
     }
   }
-  std::string text = o.format == "json" ? render_hunt_json(hr) : render_hunt_text(hr);
-  if (o.output.empty())
-    write_stdout(text);
-  else
-    write_file_atomically(o.output, text, out_opts);
+  out.write(format.render(hr));
   return rc;
 }
 
@@ -144,8 +142,7 @@ void register_hunt_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--min-growth", o->min_growth,
                   "A line grows when it rises in most samples and at least this fast, per minute (default 256k)")
       ->type_name("RATE");
-  cmd->add_option("--format", o->format, "Output format: text (one screen) or json")
-      ->check(CLI::IsMember({"text", "json"}));
+  cmd->add_option("--format", o->format, "Output format: text (one screen) or json");
   cmd->add_option("-o,--output", o->output, "Write the answer to FILE (mode 0600) instead of stdout")->type_name("FILE");
   cmd->add_option("--record", o->record, "Also keep the trace in FILE for `kleak report FILE`")->type_name("FILE");
   cmd->add_option("-n,--top", o->top, "Growing stacks shown per line in text (default 3; 0 = all)")

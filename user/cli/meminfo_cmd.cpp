@@ -5,9 +5,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <optional>
 #include <memory>
-#include <nlohmann/json.hpp>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -41,36 +39,14 @@ std::int64_t now_unix() {
       .count();
 }
 
-// Where the output goes: stdout, or the -o file through AtomicFile: the first write replaces the
-// previous file whole, later ones (--watch samples) are appended and synced.
-class Output {
- public:
-  Output(const std::string& path, const OutputOptions& opts) : path_(path), opts_(opts) {
-    if (!path.empty()) check_output_path(path, opts);
-  }
-  void write(const std::string& text) {
-    if (path_.empty()) return write_stdout(text);
-    if (!file_) {
-      file_.emplace(path_, opts_);
-      file_->write(text);
-      file_->commit();
-      return;
-    }
-    file_->write(text);
-    file_->sync();
-  }
-
- private:
-  std::string path_;
-  OutputOptions opts_;
-  std::optional<AtomicFile> file_;
-};
-
 OutputOptions output_options(const MeminfoOptions& o) {
   OutputOptions oo;
   oo.force = o.force;
   return oo;
 }
+
+// stdout or -o (the first write replaces the file, --watch samples are appended).
+OutputSink output(const MeminfoOptions& o) { return OutputSink(o.output, output_options(o)); }
 
 Snapshot take_snapshot(const MeminfoOptions& o) {
   if (!o.proc.empty()) return load_snapshot(o.proc);
@@ -85,41 +61,37 @@ void save_snapshot(const Snapshot& s, const std::string& path, const OutputOptio
 }
 
 int run_diff(const MeminfoOptions& o, const RenderOptions& r) {
+  const MeminfoDiffFormat& format = find_format(meminfo_diff_formats(), o.format, "meminfo --diff");
   Accounting before = account(load_snapshot(o.diff.at(0)));
   Accounting after = account(load_snapshot(o.diff.at(1)));
   MeminfoDiff d = diff_accountings(before, after);
-  Output out(o.output, output_options(o));
-  out.write(o.format == "json" ? render_diff_json(d, r) : render_diff_text(d, r));
+  OutputSink out = output(o);
+  out.check();
+  out.write(format.render(d, r));
   return kExitOk;
 }
 
 int run_watch(const MeminfoOptions& o, const RenderOptions& r) {
+  const WatchFormat& format = find_format(meminfo_watch_formats(), o.format, "meminfo --watch");
   const auto every = parse_duration(o.watch);
-  Output out(o.output, output_options(o));
+  OutputSink out = output(o);
+  out.check();
   BlockedSignals signals;
   const Accounting base = account(take_snapshot(o));
-  const bool json = o.format == "json";
-  if (!json) {
-    out.write(fmt::format(
-        "kleak meminfo --watch {}: sampling {} every {}; growth since the first sample, biggest "
-        "first. Ctrl-C stops.\nfirst sample: MemTotal {} kB, unaccounted {} kB\n",
-        format_duration(every), base.source, format_duration(every),
-        base.mem_total_kb.value_or(0), base.unaccounted_kb.value_or(0)));
-  }
+  WatchStep step{0, format_duration(every), &base};
+  // Nothing is written for an empty step (json's header): -o is replaced at the first sample.
+  auto emit = [&] {
+    if (std::string text = format.render(step, r); !text.empty()) out.write(text);
+  };
+  emit();
   for (std::size_t n = 1; o.samples == 0 || n <= o.samples; ++n) {
     if (signals.wait(every) != 0) break;
     Accounting now = account(take_snapshot(o));
     MeminfoDiff d = diff_accountings(base, now);
-    if (json) {
-      // One compact JSON object per sample (JSON lines).
-      auto j = nlohmann::json::parse(render_diff_json(d, r));
-      j["sample"] = n;
-      j["unaccounted_kb"] = now.unaccounted_kb ? nlohmann::json(*now.unaccounted_kb) : nlohmann::json(nullptr);
-      out.write(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
-    } else {
-      out.write(fmt::format("\n--- sample {} (unaccounted now {} kB) ---\n", n, now.unaccounted_kb.value_or(0)) +
-                render_diff_text(d, r));
-    }
+    step.n = n;
+    step.now = &now;
+    step.diff = &d;
+    emit();
   }
   return kExitOk;
 }
@@ -129,8 +101,10 @@ int run_meminfo(const MeminfoOptions& o) {
   r.top = o.top;
   if (!o.diff.empty()) return run_diff(o, r);
   if (!o.watch.empty()) return run_watch(o, r);
+  const AccountingFormat& format = find_format(meminfo_formats(), o.format, "meminfo");
   if (!o.save.empty()) check_output_path(o.save, output_options(o));
-  Output out(o.output, output_options(o));
+  OutputSink out = output(o);
+  out.check();
   Snapshot s = take_snapshot(o);
   // As for trace: the snapshot and the table are written on their own, each failure named.
   std::vector<std::string> failed;
@@ -144,7 +118,7 @@ int run_meminfo(const MeminfoOptions& o) {
   }
   Accounting a = account(s);
   try {
-    out.write(o.format == "json" ? render_json(a, r) : render_text(a, r));
+    out.write(format.render(a, r));
   } catch (const Error& e) {
     failed.push_back(e.what());
   }
@@ -164,9 +138,7 @@ void register_meminfo_command(CLI::App& app, int& exit_code) {
                   "Read this directory of /proc files (meminfo, vmallocinfo, slabinfo, vmstat, "
                   "modules, optional sys/), or a --save file, instead of the live /proc")
                    ->type_name("DIR|FILE");
-  sub->add_option("--format", o->format, "Output format: text (a table) or json")
-      ->check(CLI::IsMember({"text", "json"}))
-      ->capture_default_str();
+  sub->add_option("--format", o->format, "Output format: text (a table) or json")->capture_default_str();
   sub->add_option("-o,--output", o->output,
                   "Write the output to this file instead of stdout (mode 0600, replaced whole)")
       ->type_name("FILE");

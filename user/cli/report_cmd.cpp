@@ -84,12 +84,12 @@ int run_report(const ReplayOptions& o) {
 
 // Groups of both runs by identity; B minus A, biggest change first.
 int run_diff(const ReplayOptions& o) {
-  check_diff_format(o.view.format);
+  const DiffFormat& format = diff_format(o.view.format);
   Filter filter = Filter::parse(o.view.filter);
   Replay a = load(o.file), b = load(o.file_b);
   Report ra = replay_report(a, filter, o.view, SIZE_MAX), rb = replay_report(b, filter, o.view, SIZE_MAX);
   size_t top = o.view.top == 0 ? SIZE_MAX : o.view.top;
-  emit(o.view, render_diff(diff_reports(ra, rb, o.file, o.file_b, top), o.view.format));
+  emit(o.view, format.render(diff_reports(ra, rb, o.file, o.file_b, top)));
   return kExitOk;
 }
 

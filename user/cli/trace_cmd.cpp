@@ -21,35 +21,13 @@ namespace kleak {
 
 namespace {
 
-// The report's destination: stdout, or -o FILE, where with --interval the first report replaces
-// the previous file whole and the later ones (the final report too) are appended to it.
-class ReportOutput {
- public:
-  explicit ReportOutput(const ViewOptions& v) : path_(v.output) { opts_.force = v.force; }
-
-  // `interval`: a report while the window runs; the final one comes last.
-  void write(const std::string& text, bool interval) {
-    if (path_.empty()) {
-      write_stdout(text);
-    } else if (file_) {
-      file_->write(text);
-      file_->sync();
-    } else if (interval) {
-      file_.emplace(path_, opts_);
-      file_->write(text);
-      file_->commit();
-    } else {
-      write_file_atomically(path_, text, opts_);
-    }
-  }
-
-  const OutputOptions& options() const { return opts_; }
-
- private:
-  std::string path_;
-  OutputOptions opts_;
-  std::optional<AtomicFile> file_;
-};
+// The report's destination (OutputSink): stdout, or -o FILE, where with --interval the first
+// report replaces the previous file whole and the later ones (the final report too) are appended.
+OutputSink report_output(const ViewOptions& v) {
+  OutputOptions opts;
+  opts.force = v.force;
+  return OutputSink(v.output, opts);
+}
 
 // --record: the run saved, or the failure's line appended to `failed`.
 void save_run(const TraceOptions& o, const TraceResult& res, const OutputOptions& opts,
@@ -84,10 +62,10 @@ void write_to_report_dir(const TraceOptions& o, const Report& r) {
 
 // Each output is written on its own: a recording lost to a full disk does not take the report
 // with it, nor the other way round. Every failure is named; exit 2 if any failed.
-void write_outputs(const TraceOptions& o, const TraceResult& res, ReportOutput& out) {
+void write_outputs(const TraceOptions& o, const TraceResult& res, OutputSink& out) {
   std::vector<std::string> failed;
   try {
-    if (o.report_dir.empty()) out.write(report_format(o.view.format).render(res.report), false);
+    if (o.report_dir.empty()) out.write(report_format(o.view.format).render(res.report));
     else write_to_report_dir(o, res.report);
   } catch (const Error& e) {
     failed.push_back(e.what());
@@ -120,9 +98,9 @@ int exit_code_of(const Report& r, const TraceOptions& o) {
 }
 
 int run_trace(const TraceOptions& o) {
-  ReportOutput out(o.view);
+  OutputSink out = report_output(o.view);
   TraceResult res = trace_window(o, [&](const Report& r) {
-    out.write(report_format(o.view.format).render(r) + "\n", true);
+    out.write(report_format(o.view.format).render(r) + "\n");
   });
   write_outputs(o, res, out);
   return exit_code_of(res.report, o);

@@ -273,4 +273,11 @@ nlohmann::json doctor_json(const DoctorFacts& f, const DoctorVerdict& v) {
   };
 }
 
+std::string render_doctor_json(const DoctorFacts& f, const DoctorVerdict& v) { return doctor_json(f, v).dump(2) + "\n"; }
+
+std::span<const DoctorFormat> doctor_formats() {
+  static constexpr DoctorFormat kFormats[] = {{"text", render_doctor_text}, {"json", render_doctor_json}};
+  return kFormats;
+}
+
 }  // namespace kleak

@@ -5,6 +5,7 @@
 #include "kleak/commands.h"
 #include "kleak/doctor.h"
 #include "kleak/error.h"
+#include "kleak/output_file.h"
 
 namespace kleak {
 
@@ -17,17 +18,13 @@ struct DoctorOptions {
 };
 
 int run_doctor(const DoctorOptions& o) {
-  if (o.format != "text" && o.format != "json")
-    throw usage_error("bad --format '" + o.format + "' for doctor (use text or json)");
+  const DoctorFormat& format = find_format(doctor_formats(), o.format, "doctor");
   KernelProbe probe;
   probe.btf_path = o.btf;
   probe.tracefs = o.tracefs;
   DoctorFacts facts = collect_doctor_facts(probe);
   DoctorVerdict verdict = judge(facts);
-  if (o.format == "json")
-    fmt::print("{}\n", doctor_json(facts, verdict).dump(2));
-  else
-    fmt::print("{}", render_doctor_text(facts, verdict));
+  OutputSink().write(format.render(facts, verdict));
   if (verdict.ok()) return kExitOk;
   std::string why;
   for (const auto& p : verdict.problems) why += (why.empty() ? "" : "; ") + p;

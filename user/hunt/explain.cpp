@@ -223,4 +223,9 @@ std::string render_hunt_json(const HuntReport& hr) {
   return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
+std::span<const HuntFormat> hunt_formats() {
+  static constexpr HuntFormat kFormats[] = {{"text", render_hunt_text}, {"json", render_hunt_json}};
+  return kFormats;
+}
+
 }  // namespace kleak

@@ -309,4 +309,37 @@ std::string render_diff_json(const MeminfoDiff& d, const RenderOptions&) {
   return dump(j);
 }
 
+std::string render_watch_text(const WatchStep& w, const RenderOptions& opt) {
+  if (w.n == 0)
+    return fmt::format(
+        "kleak meminfo --watch {}: sampling {} every {}; growth since the first sample, biggest "
+        "first. Ctrl-C stops.\nfirst sample: MemTotal {} kB, unaccounted {} kB\n",
+        w.every, w.base->source, w.every, w.base->mem_total_kb.value_or(0), w.base->unaccounted_kb.value_or(0));
+  return fmt::format("\n--- sample {} (unaccounted now {} kB) ---\n", w.n, w.now->unaccounted_kb.value_or(0)) +
+         render_diff_text(*w.diff, opt);
+}
+
+std::string render_watch_json(const WatchStep& w, const RenderOptions& opt) {
+  if (w.n == 0) return "";
+  auto j = json::parse(render_diff_json(*w.diff, opt));
+  j["sample"] = w.n;
+  j["unaccounted_kb"] = w.now->unaccounted_kb ? json(*w.now->unaccounted_kb) : json(nullptr);
+  return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+std::span<const AccountingFormat> meminfo_formats() {
+  static constexpr AccountingFormat kFormats[] = {{"text", render_text}, {"json", render_json}};
+  return kFormats;
+}
+
+std::span<const MeminfoDiffFormat> meminfo_diff_formats() {
+  static constexpr MeminfoDiffFormat kFormats[] = {{"text", render_diff_text}, {"json", render_diff_json}};
+  return kFormats;
+}
+
+std::span<const WatchFormat> meminfo_watch_formats() {
+  static constexpr WatchFormat kFormats[] = {{"text", render_watch_text}, {"json", render_watch_json}};
+  return kFormats;
+}
+
 }  // namespace kleak

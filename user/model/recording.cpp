@@ -11,6 +11,7 @@
 
 #include "kleak/bounded_read.h"
 #include "kleak/error.h"
+#include "kleak/gzip.h"
 #include "kleak/output_file.h"
 #include "kleak/text_escape.h"
 
@@ -27,34 +28,6 @@ constexpr int kMaxJsonDepth = 16;  // the header nests 4 deep (series -> id -> p
 constexpr size_t kRecordBytes = sizeof(AllocRecord::key) + sizeof(AllocRecord::a);
 
 std::string magic_line() { return std::string(kMagicPrefix) + std::to_string(kRecordingFormat) + "\n"; }
-
-// gzip of `data` with zlib's deflate (windowBits 15 + 16: a gzip wrapper, mtime 0).
-std::string gzip(std::string_view data) {
-  z_stream z{};
-  if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) throw Error("zlib: deflateInit2 failed");
-  std::string out(deflateBound(&z, data.size()), '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  // One call per 1 GiB: avail_in/avail_out are 32-bit.
-  int rc = Z_OK;
-  size_t in_left = data.size(), out_left = out.size();
-  while (rc != Z_STREAM_END) {
-    uInt in_chunk = static_cast<uInt>(std::min<size_t>(in_left, 1u << 30));
-    uInt out_chunk = static_cast<uInt>(std::min<size_t>(out_left, 1u << 30));
-    z.avail_in = in_chunk;
-    z.avail_out = out_chunk;
-    rc = deflate(&z, in_chunk == in_left ? Z_FINISH : Z_NO_FLUSH);
-    if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
-      deflateEnd(&z);
-      throw Error("zlib: deflate failed");
-    }
-    in_left -= in_chunk - z.avail_in;
-    out_left -= out_chunk - z.avail_out;
-  }
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
 
 uint32_t crc_of(uint32_t crc, const void* p, size_t n) {
   const Bytef* b = static_cast<const Bytef*>(p);

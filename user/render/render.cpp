@@ -1,9 +1,9 @@
-// One table of report formats: trace, report and --serve accept and render the same ones.
+// One table of report formats: trace, report and --serve accept and render the same ones
+// (the mechanism every subcommand's --format shares: format_table.h).
 #include "kleak/render.h"
 
-#include <algorithm>
-
 #include "kleak/error.h"
+#include "kleak/format_table.h"
 
 namespace kleak {
 
@@ -21,22 +21,9 @@ constexpr ReportFormat kFormats[] = {
 
 std::span<const ReportFormat> report_formats() { return kFormats; }
 
-std::string report_format_names() {
-  std::string out;
-  for (size_t i = 0; i < std::size(kFormats); ++i) {
-    if (i) out += i + 1 == std::size(kFormats) ? " or " : ", ";
-    out += kFormats[i].name;
-  }
-  return out;
-}
+std::string report_format_names() { return format_names(report_formats()); }
 
-const ReportFormat& report_format(std::string_view name) {
-  auto it = std::find_if(std::begin(kFormats), std::end(kFormats),
-                         [&](const ReportFormat& f) { return f.name == name; });
-  if (it == std::end(kFormats))
-    throw usage_error("bad --format '" + std::string(name) + "' (use " + report_format_names() + ")");
-  return *it;
-}
+const ReportFormat& report_format(std::string_view name) { return find_format(report_formats(), name, ""); }
 
 void check_output(const ReportFormat& f, bool to_terminal) {
   if (f.binary && to_terminal)

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kleak/error.h"
+#include "kleak/format_table.h"
 #include "kleak/render.h"
 #include "kleak/text_escape.h"
 
@@ -56,14 +57,13 @@ std::string diff_text(const ReportDiff& d) {
 
 }  // namespace
 
-void check_diff_format(std::string_view format) {
-  if (format != "text" && format != "json")
-    throw usage_error("bad --format '" + std::string(format) + "' for diff (use text or json)");
+std::span<const DiffFormat> diff_formats() {
+  static constexpr DiffFormat kFormats[] = {{"text", diff_text}, {"json", diff_json}};
+  return kFormats;
 }
 
-std::string render_diff(const ReportDiff& d, std::string_view format) {
-  check_diff_format(format);
-  return format == "json" ? diff_json(d) : diff_text(d);
-}
+const DiffFormat& diff_format(std::string_view name) { return find_format(diff_formats(), name, "diff"); }
+
+std::string render_diff(const ReportDiff& d, std::string_view format) { return diff_format(format).render(d); }
 
 }  // namespace kleak

@@ -1,8 +1,7 @@
 // pprof renderer: the report as a gzipped perftools.profiles.Profile, shaped like a Go heap
 // profile, built with the protobuf classes generated from google/pprof's profile.proto (the
-// CMake block at the end of CMakeLists.txt) and gzipped with zlib.
+// CMake block at the end of CMakeLists.txt) and gzipped (gzip.h).
 #include <fmt/format.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cmath>
@@ -11,6 +10,7 @@
 #include <unordered_map>
 
 #include "kleak/error.h"
+#include "kleak/gzip.h"
 #include "kleak/hash.h"
 #include "kleak/render.h"
 #include "pprof/profile.pb.h"
@@ -122,23 +122,6 @@ class Builder {
   std::unordered_map<std::string, uint64_t> functions_;
   std::unordered_map<std::string, uint64_t> locations_;
 };
-
-std::string gzip(const std::string& raw) {
-  z_stream zs{};
-  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-    throw Error("pprof: zlib deflateInit2 failed");
-  std::string out(deflateBound(&zs, raw.size()) + 32, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(raw.data()));
-  zs.avail_in = static_cast<uInt>(raw.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  int rc = deflate(&zs, Z_FINISH);
-  size_t n = zs.total_out;
-  deflateEnd(&zs);
-  if (rc != Z_STREAM_END) throw Error(fmt::format("pprof: zlib deflate failed ({})", rc));
-  out.resize(n);
-  return out;
-}
 
 }  // namespace
 

@@ -218,4 +218,20 @@ void write_stdout(std::string_view bytes) {
   }
 }
 
+void OutputSink::check() const {
+  if (!path_.empty()) check_output_path(path_, opts_);
+}
+
+void OutputSink::write(std::string_view text) {
+  if (path_.empty()) return write_stdout(text);
+  if (file_) {
+    file_->write(text);
+    file_->sync();
+    return;
+  }
+  file_.emplace(path_, opts_);
+  file_->write(text);
+  file_->commit();
+}
+
 }  // namespace kleak

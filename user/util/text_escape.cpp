@@ -80,6 +80,25 @@ std::string escape_text(std::string_view s) { return escape(s, false); }
 
 std::string escape_lines(std::string_view s) { return escape(s, true); }
 
+std::string sanitize_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    uint32_t cp = 0;
+    // ASCII, control characters too (valid UTF-8: pprof keeps them exact), or a whole sequence.
+    size_t n = static_cast<unsigned char>(s[i]) < 0x80 ? 1 : utf8_sequence(s, i, cp);
+    if (n == 0) {
+      out += '?';
+      ++i;
+      continue;
+    }
+    out.append(s.substr(i, n));
+    i += n;
+  }
+  return out;
+}
+
 std::string escape_capped(std::string_view s, size_t max) {
   // Escaping at most quadruples a byte: escape no more than could be shown.
   std::string_view head = s.substr(0, max);
