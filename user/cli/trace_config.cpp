@@ -12,6 +12,7 @@
 #include "kleak/bounded_read.h"
 #include "kleak/readiness.h"
 #include "kleak/duration.h"
+#include "kleak/byte_size.h"
 #include "kleak/error.h"
 #include "kleak/kind.h"
 #include "kleak/output_file.h"
@@ -19,23 +20,8 @@
 namespace kleak {
 
 uint64_t parse_size(const std::string& flag, const std::string& text) {
-  size_t pos = 0;
-  uint64_t v = 0;
-  try {
-    if (text.empty() || text[0] == '-') throw std::invalid_argument("sign");
-    v = std::stoull(text, &pos, 0);
-  } catch (const std::exception&) {
-    throw usage_error("bad size for " + flag + ": '" + text + "' (use bytes, or a k/M/G suffix)");
-  }
-  std::string suffix = text.substr(pos);
-  uint64_t mul = 1;
-  if (suffix == "" ) mul = 1;
-  else if (suffix == "k" || suffix == "K" || suffix == "KiB") mul = 1ull << 10;
-  else if (suffix == "M" || suffix == "MiB") mul = 1ull << 20;
-  else if (suffix == "G" || suffix == "GiB") mul = 1ull << 30;
-  else throw usage_error("bad size for " + flag + ": '" + text + "' (use bytes, or a k/M/G suffix)");
-  if (v > UINT64_MAX / mul) throw usage_error("size too large for " + flag + ": '" + text + "'");
-  return v * mul;
+  if (auto bytes = parse_bytes(text)) return *bytes;
+  throw usage_error("bad size for " + flag + ": '" + text + "' (use bytes, or a k/M/G or KiB/MiB/GiB suffix)");
 }
 
 Filter build_filter(const TraceOptions& o) {
