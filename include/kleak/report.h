@@ -14,6 +14,7 @@
 
 #include "kleak/category.h"
 #include "kleak/collect.h"
+#include "kleak/counts.h"
 #include "kleak/frame.h"
 
 namespace kleak {
@@ -108,9 +109,10 @@ struct Report {
   std::map<std::string, std::string> sources;      // event -> "attached" or the reason
   std::map<std::string, std::string> attach_mode;  // event -> raw_tp/tracepoint/kprobe
   std::string bpf_variant;  // which task helpers the programs were loaded with ("" = not known)
-  std::map<std::string, uint64_t> dropped;         // cause -> count (losses only)
-  std::map<std::string, uint64_t> events;          // allocs_seen, frees_seen, ...
-  std::map<std::string, std::map<std::string, uint64_t>> events_by_kind;  // kind -> cause -> n
+  // Named at the edges by counts.h's tables (JSON "dropped", "events", "events_by_kind").
+  std::map<Loss, uint64_t> dropped;                // losses only
+  std::map<EventCount, uint64_t> events;           // allocs_seen, frees_seen, ...
+  std::map<kleak_kind, std::map<kleak_cause, uint64_t>> events_by_kind;  // kind -> cause -> n
   uint64_t missed_frees = 0;     // frees that could not be seen: each may be a fake leak below
   std::vector<std::string> warnings;
   std::optional<SelfCost> cost;  // live traces only (not kept in recordings)
