@@ -26,6 +26,7 @@ namespace kleak {
 struct WatchedLine {
   std::string kind;                  // "part" or "cache"
   std::string name;                  // "unaccounted", "vmalloc", ... or the cache's reported name
+  std::optional<MeminfoPart> part;   // kind "part": which one (name is its meminfo_part_name)
   std::string label;                 // "unaccounted", "slab cache signal_cache (also UNIX, UNIX-STREAM)"
   std::vector<std::string> aliases;  // caches: the other names SLUB merged into it
   int64_t first_kb = 0, last_kb = 0;

@@ -16,6 +16,7 @@
 #include "kleak/collect.h"
 #include "kleak/counts.h"
 #include "kleak/frame.h"
+#include "kleak/meminfo_part.h"
 
 namespace kleak {
 
@@ -26,8 +27,8 @@ class Filter;
 struct StackGroup {
   std::string kind;              // kmalloc, slab, page, vmalloc, percpu
   std::string category;          // classify.h category name
-  std::string meminfo_line;      // the /proc/meminfo part it lands in ("" for backing pages;
-                                 // set by reconcile(): slab by its cache's reclaimability)
+  std::optional<MeminfoPart> meminfo_line;  // the /proc/meminfo part it lands in (none for backing
+                                            // pages; set by reconcile(): slab by its cache's reclaimability)
   uint64_t bytes = 0;            // sum of bytes_alloc
   uint64_t bytes_req = 0;        // sum of bytes_req
   uint64_t count = 0;
@@ -141,7 +142,7 @@ struct Report {
 
   // How /proc/meminfo moved during the window next to what the trace explains (reconcile.h).
   struct ReconcileRow {
-    std::string line;   // meminfo part key: "vmalloc", "slab_unreclaimable", "unaccounted", ...
+    MeminfoPart line = MeminfoPart::unaccounted;  // JSON: its meminfo_part_name()
     std::string label;  // for people
     int64_t moved_kb = 0;      // end - start
     int64_t explained_kb = 0;  // outstanding bytes of the categories that land in this line

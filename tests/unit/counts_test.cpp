@@ -6,6 +6,7 @@
 #include <string>
 
 #include "kleak/counts.h"
+#include "kleak/meminfo_part.h"
 
 namespace kleak {
 namespace {
@@ -61,6 +62,22 @@ TEST(CountNames, CountsOfACounterShareItsName) {
     if (row.cause != kNoCause) EXPECT_EQ(row.name, cause_name(static_cast<kleak_cause>(row.cause)));
   for (const auto& row : kEventCounts)
     if (row.cause != kNoCause) EXPECT_EQ(row.name, cause_name(static_cast<kleak_cause>(row.cause)));
+}
+
+// The meminfo parts (meminfo_part.h): the JSON's "parts"[].key, "reconciliation"[].line and a
+// group's "meminfo_line".
+TEST(CountNames, EveryMeminfoPartHasAUniqueNameThatReadsBack) {
+  std::set<std::string_view> names;
+  for (size_t i = 0; i < kMeminfoPartNames.size(); ++i) {
+    const auto part = static_cast<MeminfoPart>(i);
+    EXPECT_TRUE(names.insert(meminfo_part_name(part)).second) << meminfo_part_name(part);
+    EXPECT_EQ(meminfo_part_from_name(meminfo_part_name(part)), part);
+  }
+  EXPECT_EQ(meminfo_part_from_name("slab_"), std::nullopt);
+  EXPECT_EQ(meminfo_part_name(MeminfoPart::slab_unreclaimable), "slab_unreclaimable");
+  EXPECT_EQ(meminfo_part_name(MeminfoPart::unaccounted), "unaccounted");
+  EXPECT_TRUE(is_slab_part(MeminfoPart::slab_reclaimable));
+  EXPECT_FALSE(is_slab_part(MeminfoPart::vmalloc));
 }
 
 }  // namespace

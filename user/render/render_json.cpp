@@ -18,7 +18,7 @@ json groups(const std::vector<StackGroup>& gs) {
     stacks.push_back({
         {"kind", g.kind},
         {"category", g.category},
-        {"meminfo_line", g.meminfo_line.empty() ? json(nullptr) : json(g.meminfo_line)},
+        {"meminfo_line", g.meminfo_line ? json(meminfo_part_name(*g.meminfo_line)) : json(nullptr)},
         {"bytes", g.bytes},
         {"bytes_req", g.bytes_req},
         {"count", g.count},
@@ -127,7 +127,7 @@ std::string render_json(const Report& r) {
   j["churn_total"] = r.churn_total;
   json rec = json::array();
   for (const auto& row : r.reconciliation)
-    rec.push_back({{"line", row.line},
+    rec.push_back({{"line", meminfo_part_name(row.line)},
                    {"label", row.label},
                    {"moved_kb", row.moved_kb},
                    {"explained_kb", row.explained_kb},

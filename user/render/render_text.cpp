@@ -102,6 +102,17 @@ std::string kind_and_category(const StackGroup& g) {
   return kind + " " + (g.category == "mixed" ? "several categories" : g.category);
 }
 
+namespace {
+
+// " -> slab_unreclaimable": the meminfo part a group lands in, unless the category says it.
+std::string meminfo_line_note(const StackGroup& g) {
+  if (!g.meminfo_line) return "";
+  const std::string_view line = meminfo_part_name(*g.meminfo_line);
+  return line == g.category ? "" : " -> " + std::string(line);
+}
+
+}  // namespace
+
 std::string render_text(const Report& r) {
   std::string o;
   // A recording's strings (kernel, filter, warnings, notes) are anyone's: one line each.
@@ -185,7 +196,7 @@ std::string render_text(const Report& r) {
       if (comms.size() < 3) comms.push_back(fmt::format("{}({})", escape_text(c), n));
     o += fmt::format("\n#{} {} in {} allocations  [{}{}{}]  oldest {:.1f}s ago  comm {}\n", ++i,
                      human_bytes(g.bytes), g.count, kind_and_category(g),
-                     g.meminfo_line.empty() || g.meminfo_line == g.category ? "" : " -> " + g.meminfo_line,
+                     meminfo_line_note(g),
                      g.cache ? " cache=" + escape_text(describe_cache(*g.cache, g.cache_aliases)) : "", g.oldest_age_s, fmt::join(comms, " "));
     if (!g.verdict.empty())
       o += fmt::format("    {}{}{}, grew in {:.0f}% of {} samples\n", g.verdict,
