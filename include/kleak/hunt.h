@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "kleak/filter.h"
 #include "kleak/meminfo.h"
 #include "kleak/report.h"
 #include "kleak/slab_aliases.h"
@@ -74,10 +75,13 @@ struct TracePlan {
   // tracepoint): slab is then traced whole and its stacks explain the Slab lines, not a cache.
   std::string slab_caches_unknown;
   std::string kinds() const;             // "slab,page"
+  uint32_t kinds_mask() const;           // the same as kind_bit()s (kind.h)
   // `--cache X` when one cache of one family is all that is traced, else "".
   std::string cache_flag() const;
   // The --filter text when more than --kinds and --cache is needed, else "".
   std::string filter() const;
+  // filter() as the trace takes it (match_all for ""): what kleak hunt hands the trace.
+  Filter trace_filter() const;
   // `kleak trace --duration D --kinds ... [--cache X | --filter '...']`
   std::string command_line(const std::string& duration) const;
   bool empty() const { return families.empty(); }

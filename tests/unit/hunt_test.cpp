@@ -102,6 +102,10 @@ TEST(HuntPlan, GrowingLinesChooseOnlyTheirFamilies) {
   EXPECT_TRUE(f.matches(page));
 
   EXPECT_EQ(plan_trace(watched(true)).kinds(), "slab,page,vmalloc");
+  // What the trace is handed: the same, typed (kleak hunt -> trace_for_hunt).
+  EXPECT_EQ(p.kinds_mask(), kind_bit(KLEAK_KIND_SLAB) | kind_bit(KLEAK_KIND_PAGE));
+  EXPECT_EQ(p.trace_filter().to_string(), f.to_string());
+  EXPECT_EQ(TracePlan{}.trace_filter().to_string(), Filter::match_all().to_string());
 }
 
 TEST(HuntPlan, MappingOfEachLine) {

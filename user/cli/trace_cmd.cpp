@@ -133,9 +133,8 @@ int run_trace(const TraceOptions& o) {
 int trace_for_hunt(const HuntTraceRequest& req, Report& out) {
   TraceOptions o;
   o.duration = req.duration;
-  o.kinds = req.kinds;
+  o.selection = TraceSelection{req.filter, req.kinds_mask};
   o.cache = req.cache;
-  o.view.filter = req.filter;
   o.view.top = 0;  // every group: hunt picks those that explain a line
   o.record = req.record;
   o.view.force = req.force;

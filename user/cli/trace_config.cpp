@@ -24,18 +24,22 @@ uint64_t parse_size(const std::string& flag, const std::string& text) {
   throw usage_error("bad size for " + flag + ": '" + text + "' (use bytes, or a k/M/G or KiB/MiB/GiB suffix)");
 }
 
+TraceSelection parse_selection(const TraceOptions& o) {
+  return {Filter::parse(o.view.filter), o.kinds.empty() ? 0 : parse_kinds(o.kinds)};
+}
+
 Filter build_filter(const TraceOptions& o) {
-  Filter f = Filter::parse(o.view.filter);
+  const TraceSelection sel = o.selection ? *o.selection : parse_selection(o);
+  Filter f = sel.filter;
   auto add = [&](const std::string& text) { f = conjoin(f, Filter::parse(text)); };
   if (!o.min_size.empty()) add("bytes_req >= " + std::to_string(parse_size("--min-size", o.min_size)));
   if (!o.max_size.empty()) add("bytes_req <= " + std::to_string(parse_size("--max-size", o.max_size)));
   if (o.pid) add("pid == " + std::to_string(*o.pid));
   if (!o.cache.empty()) add("cache == " + filter_quote(o.cache));
-  if (!o.kinds.empty()) {
-    uint32_t mask = parse_kinds(o.kinds);
+  if (sel.kinds_mask) {
     std::string any;
     for (int k = KLEAK_KIND_KMALLOC; k < KLEAK_KIND_MAX; ++k) {
-      if (!(mask & kind_bit(static_cast<kleak_kind>(k)))) continue;
+      if (!(sel.kinds_mask & kind_bit(static_cast<kleak_kind>(k)))) continue;
       if (!any.empty()) any += " || ";
       any += "kind == " + filter_quote(kind_name(static_cast<kleak_kind>(k)));
     }

@@ -69,6 +69,18 @@ std::string TracePlan::kinds() const {
   return fmt::format("{}", fmt::join(k, ","));
 }
 
+uint32_t TracePlan::kinds_mask() const {
+  uint32_t mask = 0;
+  for (const auto& f : families)
+    if (auto kind = kind_from_name(f.family)) mask |= kind_bit(*kind);
+  return mask;
+}
+
+Filter TracePlan::trace_filter() const {
+  const std::string text = filter();
+  return text.empty() ? Filter::match_all() : Filter::parse(text);
+}
+
 std::string TracePlan::cache_flag() const {
   if (families.size() != 1 || caches.size() != 1) return "";
   const auto& names = caches.begin()->second;
