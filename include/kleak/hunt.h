@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "kleak/format_table.h"
+#include "kleak/filter.h"
 #include "kleak/meminfo.h"
 #include "kleak/report.h"
 #include "kleak/slab_aliases.h"
@@ -28,6 +29,7 @@ namespace kleak {
 struct WatchedLine {
   std::string kind;                  // "part" or "cache"
   std::string name;                  // "unaccounted", "vmalloc", ... or the cache's reported name
+  std::optional<MeminfoPart> part;   // kind "part": which one (name is its meminfo_part_name)
   std::string label;                 // "unaccounted", "slab cache signal_cache (also UNIX, UNIX-STREAM)"
   std::vector<std::string> aliases;  // caches: the other names SLUB merged into it
   int64_t first_kb = 0, last_kb = 0;
@@ -75,10 +77,13 @@ struct TracePlan {
   // tracepoint): slab is then traced whole and its stacks explain the Slab lines, not a cache.
   std::string slab_caches_unknown;
   std::string kinds() const;             // "slab,page"
+  uint32_t kinds_mask() const;           // the same as kind_bit()s (kind.h)
   // `--cache X` when one cache of one family is all that is traced, else "".
   std::string cache_flag() const;
   // The --filter text when more than --kinds and --cache is needed, else "".
   std::string filter() const;
+  // filter() as the trace takes it (match_all for ""): what kleak hunt hands the trace.
+  Filter trace_filter() const;
   // `kleak trace --duration D --kinds ... [--cache X | --filter '...']`
   std::string command_line(const std::string& duration) const;
   bool empty() const { return families.empty(); }

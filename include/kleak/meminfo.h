@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "kleak/format_table.h"
+#include "kleak/meminfo_part.h"
 #include "kleak/procfs.h"
 #include "kleak/snapshot.h"
 
@@ -43,7 +44,7 @@ std::string_view part_group_name(PartGroup g);  // "free", "user", "kernel", "un
 
 // One additive part of MemTotal.
 struct Part {
-  std::string key;    // stable name: "free", "user_anon", "slab_unreclaimable", "unaccounted", ...
+  MeminfoPart key = MeminfoPart::unaccounted;  // named by meminfo_part_name(): "free", "user_anon", ...
   std::string label;  // for people: "slab, unreclaimable"
   PartGroup group = PartGroup::kKernel;
   std::int64_t kb = 0;
@@ -132,7 +133,7 @@ struct Accounting {
   std::vector<std::string> notes;       // what was done where the counters disagree or lie
   std::vector<std::string> missing;     // what the snapshot lacks and what that costs
 
-  std::optional<std::int64_t> part_kb(std::string_view key) const;
+  std::optional<std::int64_t> part_kb(MeminfoPart key) const;
 };
 
 Accounting account(const Snapshot& snapshot);

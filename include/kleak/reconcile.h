@@ -10,10 +10,10 @@
 
 namespace kleak {
 
-// The meminfo part key (meminfo.h Part::key) a category's outstanding memory lands in. Slab
-// objects go to slab_reclaimable or slab_unreclaimable by their cache; backing pages land in
-// the same line as the object above them and are not counted again.
-std::string_view meminfo_line_for(Category c, bool reclaimable_slab);
+// The meminfo part (meminfo.h Part::key) a category's outstanding memory lands in. Slab objects
+// go to slab_reclaimable or slab_unreclaimable by their cache; backing pages land in the same
+// line as the object above them and are not counted again (nullopt).
+std::optional<MeminfoPart> meminfo_line_for(Category c, bool reclaimable_slab);
 
 // Fills r.reconciliation from two accountings of the live /proc (window start and end) and the
 // report's per-category totals. `end_snapshot` tells which slab caches are reclaimable.

@@ -14,7 +14,9 @@
 
 #include "kleak/category.h"
 #include "kleak/collect.h"
+#include "kleak/counts.h"
 #include "kleak/frame.h"
+#include "kleak/meminfo_part.h"
 
 namespace kleak {
 
@@ -25,8 +27,8 @@ class Filter;
 struct StackGroup {
   std::string kind;              // kmalloc, slab, page, vmalloc, percpu
   std::string category;          // classify.h category name
-  std::string meminfo_line;      // the /proc/meminfo part it lands in ("" for backing pages;
-                                 // set by reconcile(): slab by its cache's reclaimability)
+  std::optional<MeminfoPart> meminfo_line;  // the /proc/meminfo part it lands in (none for backing
+                                            // pages; set by reconcile(): slab by its cache's reclaimability)
   uint64_t bytes = 0;            // sum of bytes_alloc
   uint64_t bytes_req = 0;        // sum of bytes_req
   uint64_t count = 0;
@@ -108,9 +110,10 @@ struct Report {
   std::map<std::string, std::string> sources;      // event -> "attached" or the reason
   std::map<std::string, std::string> attach_mode;  // event -> raw_tp/tracepoint/kprobe
   std::string bpf_variant;  // which task helpers the programs were loaded with ("" = not known)
-  std::map<std::string, uint64_t> dropped;         // cause -> count (losses only)
-  std::map<std::string, uint64_t> events;          // allocs_seen, frees_seen, ...
-  std::map<std::string, std::map<std::string, uint64_t>> events_by_kind;  // kind -> cause -> n
+  // Named at the edges by counts.h's tables (JSON "dropped", "events", "events_by_kind").
+  std::map<Loss, uint64_t> dropped;                // losses only
+  std::map<EventCount, uint64_t> events;           // allocs_seen, frees_seen, ...
+  std::map<kleak_kind, std::map<kleak_cause, uint64_t>> events_by_kind;  // kind -> cause -> n
   uint64_t missed_frees = 0;     // frees that could not be seen: each may be a fake leak below
   std::vector<std::string> warnings;
   std::optional<SelfCost> cost;  // live traces only (not kept in recordings)
@@ -139,7 +142,7 @@ struct Report {
 
   // How /proc/meminfo moved during the window next to what the trace explains (reconcile.h).
   struct ReconcileRow {
-    std::string line;   // meminfo part key: "vmalloc", "slab_unreclaimable", "unaccounted", ...
+    MeminfoPart line = MeminfoPart::unaccounted;  // JSON: its meminfo_part_name()
     std::string label;  // for people
     int64_t moved_kb = 0;      // end - start
     int64_t explained_kb = 0;  // outstanding bytes of the categories that land in this line

@@ -73,7 +73,7 @@ TEST(AggregateStream, CountsTheRecordsFedAsOutstanding) {
   Recording rec = load_recording(kRecordings[0]);
   Kallsyms syms = Kallsyms::parse(rec.kallsyms);
   Report r = streamed(rec.collected, 100, syms, Filter::match_all(), {});
-  EXPECT_EQ(r.events["outstanding_records"], rec.collected.allocs.size());
+  EXPECT_EQ(r.events[EventCount::outstanding_records], rec.collected.allocs.size());
 }
 
 // The frees derived from the churn groups, records fed a batch at a time, equal the whole's.

@@ -129,9 +129,9 @@ TEST(Aggregate, LostStacksAreNamedNotDropped) {
 TEST(Aggregate, LossesAndMissedFreesAreReported) {
   Kallsyms syms = Kallsyms::parse(kSyms);
   Report r = aggregate(snapshot(), syms, Filter::match_all(), {});
-  EXPECT_EQ(r.dropped.at("alloc_map_full"), 7u);
-  EXPECT_EQ(r.dropped.at("free_recursion_misses"), 3u);
-  EXPECT_EQ(r.dropped.at("alloc_recursion_misses"), 1u);
+  EXPECT_EQ(r.dropped.at(Loss::alloc_map_full), 7u);
+  EXPECT_EQ(r.dropped.at(Loss::free_recursion_misses), 3u);
+  EXPECT_EQ(r.dropped.at(Loss::alloc_recursion_misses), 1u);
   EXPECT_EQ(r.missed_frees, 3u);
 }
 
@@ -143,8 +143,8 @@ TEST(Aggregate, AFullChurnMapIsALossNamed) {
   Collected s = snapshot();
   s.counters[static_cast<size_t>(KLEAK_KIND_NONE) * KLEAK_CAUSE_MAX + KLEAK_CHURN_MAP_FULL] = 5;
   Report r = aggregate(s, syms, Filter::match_all(), {});
-  ASSERT_TRUE(r.dropped.count("churn_map_full"));
-  EXPECT_EQ(r.dropped.at("churn_map_full"), 5u);
+  ASSERT_TRUE(r.dropped.count(Loss::churn_map_full));
+  EXPECT_EQ(r.dropped.at(Loss::churn_map_full), 5u);
 }
 
 TEST(Aggregate, FilterTopAndFullStacks) {
@@ -152,7 +152,7 @@ TEST(Aggregate, FilterTopAndFullStacks) {
   Report r = aggregate(snapshot(), syms, Filter::parse("kind == \"page\""), {});
   for (const auto& g : r.stacks) EXPECT_EQ(g.kind, "page");
   EXPECT_EQ(r.filter, "kind == \"page\"");
-  EXPECT_EQ(r.events.at("records_filtered_out"), 5u);
+  EXPECT_EQ(r.events.at(EventCount::records_filtered_out), 5u);
 
   AggregateOptions top1;
   top1.top = 1;

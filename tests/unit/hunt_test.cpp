@@ -8,17 +8,18 @@
 
 #include "kleak/filter.h"
 #include "kleak/frame.h"
+#include "kleak/kind.h"
 
 namespace kleak {
 namespace {
 
 Accounting acct(int64_t unaccounted_kb, int64_t vmalloc_kb, int64_t signal_cache_kb, int64_t dentry_kb = 5000) {
   Accounting a;
-  a.parts.push_back({"free", "free", PartGroup::kFree, 1'000'000 - unaccounted_kb, "MemFree"});
-  a.parts.push_back({"unaccounted", "unaccounted", PartGroup::kUnaccounted, unaccounted_kb, ""});
-  a.parts.push_back({"vmalloc", "vmalloc", PartGroup::kKernel, vmalloc_kb, ""});
-  a.parts.push_back({"percpu", "per-CPU allocations", PartGroup::kKernel, 900, "Percpu"});
-  a.parts.push_back({"slab_unreclaimable", "slab, unreclaimable", PartGroup::kKernel, 40'000 + signal_cache_kb, ""});
+  a.parts.push_back({MeminfoPart::free, "free", PartGroup::kFree, 1'000'000 - unaccounted_kb, "MemFree"});
+  a.parts.push_back({MeminfoPart::unaccounted, "unaccounted", PartGroup::kUnaccounted, unaccounted_kb, ""});
+  a.parts.push_back({MeminfoPart::vmalloc, "vmalloc", PartGroup::kKernel, vmalloc_kb, ""});
+  a.parts.push_back({MeminfoPart::percpu, "per-CPU allocations", PartGroup::kKernel, 900, "Percpu"});
+  a.parts.push_back({MeminfoPart::slab_unreclaimable, "slab, unreclaimable", PartGroup::kKernel, 40'000 + signal_cache_kb, ""});
   SlabCacheUsage c;
   c.name = "signal_cache";
   c.total_kb = signal_cache_kb;
@@ -101,6 +102,10 @@ TEST(HuntPlan, GrowingLinesChooseOnlyTheirFamilies) {
   EXPECT_TRUE(f.matches(page));
 
   EXPECT_EQ(plan_trace(watched(true)).kinds(), "slab,page,vmalloc");
+  // What the trace is handed: the same, typed (kleak hunt -> trace_for_hunt).
+  EXPECT_EQ(p.kinds_mask(), kind_bit(KLEAK_KIND_SLAB) | kind_bit(KLEAK_KIND_PAGE));
+  EXPECT_EQ(p.trace_filter().to_string(), f.to_string());
+  EXPECT_EQ(TracePlan{}.trace_filter().to_string(), Filter::match_all().to_string());
 }
 
 TEST(HuntPlan, MappingOfEachLine) {
@@ -108,6 +113,7 @@ TEST(HuntPlan, MappingOfEachLine) {
     WatchResult w;
     WatchedLine l;
     l.kind = std::move(kind);
+    if (l.kind == "part") l.part = meminfo_part_from_name(name);  // as watch_proc sets it
     l.name = l.label = std::move(name);
     l.growing = true;
     w.lines.push_back(l);
@@ -143,7 +149,7 @@ StackGroup group(std::string kind, std::string category, std::string line, uint6
   StackGroup g;
   g.kind = std::move(kind);
   g.category = std::move(category);
-  g.meminfo_line = std::move(line);
+  g.meminfo_line = meminfo_part_from_name(line);
   g.bytes = bytes;
   g.count = bytes / 4096 + 1;
   g.verdict = "growing";

@@ -82,17 +82,17 @@ TEST(MeminfoAccount, CentosVmwareBalloonKnownAnswer) {
                 (f("Active") + f("Inactive") + f("Unevictable") + f("HugePages_Total") * f("Hugepagesize")));
   EXPECT_EQ(a.mem_total_kb, 7994080);
   EXPECT_EQ(sum_parts(a), 7994080);
-  EXPECT_EQ(a.part_kb("unaccounted"), 5125296);
-  EXPECT_EQ(a.parts.front().key, "unaccounted");  // biggest first
-  EXPECT_EQ(a.part_kb("free"), 125256);
-  EXPECT_EQ(a.part_kb("user_anon"), 693796 + 717156);
-  EXPECT_EQ(a.part_kb("user_file"), 488424 + 496804);
-  EXPECT_EQ(a.part_kb("slab_reclaimable"), 86720);
-  EXPECT_EQ(a.part_kb("slab_unreclaimable"), 56500);
-  EXPECT_EQ(a.part_kb("hugetlb"), 0);
+  EXPECT_EQ(a.part_kb(MeminfoPart::unaccounted), 5125296);
+  EXPECT_EQ(a.parts.front().key, MeminfoPart::unaccounted);  // biggest first
+  EXPECT_EQ(a.part_kb(MeminfoPart::free), 125256);
+  EXPECT_EQ(a.part_kb(MeminfoPart::user_anon), 693796 + 717156);
+  EXPECT_EQ(a.part_kb(MeminfoPart::user_file), 488424 + 496804);
+  EXPECT_EQ(a.part_kb(MeminfoPart::slab_reclaimable), 86720);
+  EXPECT_EQ(a.part_kb(MeminfoPart::slab_unreclaimable), 56500);
+  EXPECT_EQ(a.part_kb(MeminfoPart::hugetlb), 0);
   // No vmallocinfo: falls back to VmallocUsed, and says so.
   EXPECT_EQ(a.vmalloc.source, "VmallocUsed");
-  EXPECT_EQ(a.part_kb("vmalloc"), 191584);
+  EXPECT_EQ(a.part_kb(MeminfoPart::vmalloc), 191584);
   EXPECT_TRUE(any_contains(a.notes, "vmalloc taken from VmallocUsed"));
   EXPECT_TRUE(any_contains(a.missing, "no slabinfo"));
   EXPECT_FALSE(a.balloon.checked);
@@ -109,7 +109,7 @@ TEST(MeminfoAccount, PartialAarch64VmallocUsedZero) {
   EXPECT_EQ(sum_parts(a), 1653372);
   EXPECT_EQ(a.vmalloc.source, "vmallocinfo");
   EXPECT_EQ(a.vmalloc.owned_kb, 7800);  // 1950 pages
-  EXPECT_EQ(a.part_kb("vmalloc"), 7800);
+  EXPECT_EQ(a.part_kb(MeminfoPart::vmalloc), 7800);
   EXPECT_TRUE(a.vmalloc.vmalloc_used_zero);
   EXPECT_EQ(a.vmalloc.owning_areas, 10u);
   ASSERT_FALSE(a.vmalloc.callers.empty());
@@ -123,7 +123,7 @@ TEST(MeminfoAccount, PartialAarch64VmallocUsedZero) {
   EXPECT_EQ(a.page_size_from, "vmallocinfo");
   // MemTotal - MemFree - (Active + Inactive) - vmalloc - Percpu
   EXPECT_EQ(*a.unaccounted_kb, 1653372 - 942324 - (261400 + 118008) - 7800 - 944);
-  EXPECT_EQ(a.part_kb("user_lru"), 261400 + 118008);
+  EXPECT_EQ(a.part_kb(MeminfoPart::user_lru), 261400 + 118008);
   EXPECT_TRUE(any_contains(a.notes, "hard-code VmallocUsed to 0"));
   EXPECT_TRUE(any_contains(a.missing, "meminfo is an excerpt"));
   EXPECT_TRUE(any_contains(a.missing, "vmallocinfo is an excerpt"));
@@ -139,13 +139,13 @@ TEST(MeminfoAccount, Firecracker618StacksCountedOnce) {
   EXPECT_EQ(a.vmalloc.owned_kb, 14268);
   // 94 kernel_clone + 1 fork_idle stacks (1520 kB) in vmallocinfo; KernelStack says 1492 kB.
   EXPECT_EQ(a.vmalloc.stack_overlap_kb, 1492);
-  EXPECT_EQ(a.part_kb("vmalloc"), 14268 - 1492);
-  EXPECT_EQ(a.part_kb("kernel_stack"), 1492);
-  EXPECT_EQ(a.part_kb("percpu"), 976);
-  EXPECT_EQ(a.part_kb("balloon"), 0);
-  EXPECT_EQ(a.part_kb("zsmalloc"), 0);
+  EXPECT_EQ(a.part_kb(MeminfoPart::vmalloc), 14268 - 1492);
+  EXPECT_EQ(a.part_kb(MeminfoPart::kernel_stack), 1492);
+  EXPECT_EQ(a.part_kb(MeminfoPart::percpu), 976);
+  EXPECT_EQ(a.part_kb(MeminfoPart::balloon), 0);
+  EXPECT_EQ(a.part_kb(MeminfoPart::zsmalloc), 0);
   // 19288 kB of it are free pages on the per-CPU lists (zoneinfo pagesets), which MemFree omits.
-  EXPECT_EQ(a.part_kb("free_pcp"), 19288);
+  EXPECT_EQ(a.part_kb(MeminfoPart::free_pcp), 19288);
   EXPECT_EQ(a.unaccounted_kb, 33684 - 19288);
   ASSERT_EQ(a.slab.caches.size(), 235u);
   EXPECT_EQ(a.slab.slabinfo_total_kb, 65120);
@@ -170,9 +170,9 @@ TEST(MeminfoAccount, LiveProcAddsUpToMemTotal) {
   ASSERT_TRUE(a.unaccounted_kb);
   EXPECT_EQ(sum_parts(a), *a.mem_total_kb);
   EXPECT_EQ(parse_meminfo(s.files.at("meminfo")).get("MemTotal"), a.mem_total_kb);
-  EXPECT_TRUE(a.part_kb("free"));
-  EXPECT_TRUE(a.part_kb("kernel_stack"));
-  EXPECT_TRUE(a.part_kb("page_tables"));
+  EXPECT_TRUE(a.part_kb(MeminfoPart::free));
+  EXPECT_TRUE(a.part_kb(MeminfoPart::kernel_stack));
+  EXPECT_TRUE(a.part_kb(MeminfoPart::page_tables));
   if (geteuid() == 0) {
     EXPECT_EQ(a.vmalloc.source, "vmallocinfo");
     EXPECT_FALSE(a.slab.caches.empty());
@@ -207,7 +207,7 @@ TEST(MeminfoAccount, NegativeRemainderIsReportedNotClamped) {
   ASSERT_TRUE(a.unaccounted_kb);
   EXPECT_EQ(*a.unaccounted_kb, -150);
   EXPECT_EQ(sum_parts(a), 1000);
-  EXPECT_EQ(a.parts.back().key, "unaccounted");
+  EXPECT_EQ(a.parts.back().key, MeminfoPart::unaccounted);
   EXPECT_NE(a.unaccounted_explanation.find("negative"), std::string::npos);
   EXPECT_NE(render_text(a).find("-150"), std::string::npos);
 }
@@ -253,7 +253,7 @@ TEST(MeminfoAccount, VmallocUsedZeroWithoutVmallocinfo) {
   Accounting a = account(s);
   EXPECT_EQ(a.vmalloc.source, "none");
   EXPECT_TRUE(a.vmalloc.vmalloc_used_zero);
-  EXPECT_FALSE(a.part_kb("vmalloc"));
+  EXPECT_FALSE(a.part_kb(MeminfoPart::vmalloc));
   EXPECT_TRUE(any_contains(a.missing, "hard-code it to 0"));
   EXPECT_EQ(a.unaccounted_kb, 900);
   // A 5.3+ kernel that reads 0 simply has no vmalloc pages.
@@ -267,21 +267,21 @@ TEST(MeminfoAccount, HugetlbAndNewCounters) {
                                        {"SUnreclaim", 100}, {"SecPageTables", 30}, {"Zswap", 40},
                                        {"Unaccepted", 50}, {"Balloon", 60}}));
   Accounting a = account(s);
-  EXPECT_EQ(a.part_kb("hugetlb"), 20480);
-  EXPECT_EQ(a.part_kb("kernel_misc_reclaimable"), 200);
-  EXPECT_EQ(a.part_kb("sec_page_tables"), 30);
-  EXPECT_EQ(a.part_kb("zswap"), 40);
-  EXPECT_EQ(a.part_kb("unaccepted"), 50);
-  EXPECT_EQ(a.part_kb("balloon"), 60);
+  EXPECT_EQ(a.part_kb(MeminfoPart::hugetlb), 20480);
+  EXPECT_EQ(a.part_kb(MeminfoPart::kernel_misc_reclaimable), 200);
+  EXPECT_EQ(a.part_kb(MeminfoPart::sec_page_tables), 30);
+  EXPECT_EQ(a.part_kb(MeminfoPart::zswap), 40);
+  EXPECT_EQ(a.part_kb(MeminfoPart::unaccepted), 50);
+  EXPECT_EQ(a.part_kb(MeminfoPart::balloon), 60);
   EXPECT_EQ(sum_parts(a), 100000);
   // Hugetlb (all sizes) wins over HugePages_Total x Hugepagesize when the kernel prints it.
   s.files["meminfo"] += "Hugetlb: 1050624 kB\n";
-  EXPECT_EQ(account(s).part_kb("hugetlb"), 1050624);
+  EXPECT_EQ(account(s).part_kb(MeminfoPart::hugetlb), 1050624);
   // zsmalloc pages from vmstat replace Zswap when larger (one pool, counted once).
   s.files["vmstat"] = "nr_zspages 100\n";
   Accounting z = account(s);
-  EXPECT_EQ(z.part_kb("zsmalloc"), 400);
-  EXPECT_FALSE(z.part_kb("zswap"));
+  EXPECT_EQ(z.part_kb(MeminfoPart::zsmalloc), 400);
+  EXPECT_FALSE(z.part_kb(MeminfoPart::zswap));
 }
 
 TEST(MeminfoBalloon, ModulesAndSysfsEvidence) {
@@ -311,7 +311,7 @@ TEST(MeminfoBalloon, VirtioDeflateOnOomDecidesWhetherBalloonIsInsideMemTotal) {
   s.sys["/sys/bus/virtio/drivers/virtio_balloon"] = "";
   s.sys["/sys/bus/virtio/drivers/virtio_balloon/virtio0/features"] = "0110010100";  // bit 2 set
   Accounting in = account(s);
-  EXPECT_EQ(in.part_kb("balloon"), 4000);
+  EXPECT_EQ(in.part_kb(MeminfoPart::balloon), 4000);
   EXPECT_FALSE(in.balloon.outside_memtotal);
   EXPECT_EQ(in.balloon.drivers, std::vector<std::string>{"virtio_balloon (bound to virtio0)"});
   EXPECT_EQ(in.unaccounted_kb, 5000);
@@ -319,7 +319,7 @@ TEST(MeminfoBalloon, VirtioDeflateOnOomDecidesWhetherBalloonIsInsideMemTotal) {
   s.sys["/sys/bus/virtio/drivers/virtio_balloon/virtio0/features"] = "0100010100";  // no DEFLATE_ON_OOM
   Accounting out = account(s);
   EXPECT_TRUE(out.balloon.outside_memtotal);
-  EXPECT_FALSE(out.part_kb("balloon"));
+  EXPECT_FALSE(out.part_kb(MeminfoPart::balloon));
   EXPECT_EQ(out.unaccounted_kb, 9000);
   EXPECT_TRUE(any_contains(out.notes, "not a part of MemTotal"));
 }

@@ -10,35 +10,35 @@ namespace {
 
 Accounting acc(std::initializer_list<std::pair<const char*, int64_t>> parts) {
   Accounting a;
-  for (auto [k, kb] : parts) a.parts.push_back({k, k, PartGroup::kKernel, kb, ""});
+  for (auto [k, kb] : parts) a.parts.push_back({*meminfo_part_from_name(k), k, PartGroup::kKernel, kb, ""});
   return a;
 }
 
 const Report::ReconcileRow* row(const Report& r, const std::string& line) {
   for (const auto& x : r.reconciliation)
-    if (x.line == line) return &x;
+    if (meminfo_part_name(x.line) == line) return &x;
   return nullptr;
 }
 
 }  // namespace
 
 TEST(Reconcile, EveryCategoryHasALine) {
-  EXPECT_EQ(meminfo_line_for(Category::slab, true), "slab_reclaimable");
-  EXPECT_EQ(meminfo_line_for(Category::slab, false), "slab_unreclaimable");
-  EXPECT_EQ(meminfo_line_for(Category::kmalloc_large, false), "slab_unreclaimable");
-  EXPECT_EQ(meminfo_line_for(Category::vmalloc, false), "vmalloc");
-  EXPECT_EQ(meminfo_line_for(Category::percpu, false), "percpu");
-  EXPECT_EQ(meminfo_line_for(Category::page_tables, false), "page_tables");
-  EXPECT_EQ(meminfo_line_for(Category::kernel_stack, false), "kernel_stack");
-  EXPECT_EQ(meminfo_line_for(Category::user_anon, false), "user_anon");
-  EXPECT_EQ(meminfo_line_for(Category::page_cache, false), "user_file");
-  EXPECT_EQ(meminfo_line_for(Category::balloon, false), "balloon");
+  EXPECT_EQ(meminfo_line_for(Category::slab, true), MeminfoPart::slab_reclaimable);
+  EXPECT_EQ(meminfo_line_for(Category::slab, false), MeminfoPart::slab_unreclaimable);
+  EXPECT_EQ(meminfo_line_for(Category::kmalloc_large, false), MeminfoPart::slab_unreclaimable);
+  EXPECT_EQ(meminfo_line_for(Category::vmalloc, false), MeminfoPart::vmalloc);
+  EXPECT_EQ(meminfo_line_for(Category::percpu, false), MeminfoPart::percpu);
+  EXPECT_EQ(meminfo_line_for(Category::page_tables, false), MeminfoPart::page_tables);
+  EXPECT_EQ(meminfo_line_for(Category::kernel_stack, false), MeminfoPart::kernel_stack);
+  EXPECT_EQ(meminfo_line_for(Category::user_anon, false), MeminfoPart::user_anon);
+  EXPECT_EQ(meminfo_line_for(Category::page_cache, false), MeminfoPart::user_file);
+  EXPECT_EQ(meminfo_line_for(Category::balloon, false), MeminfoPart::balloon);
   for (Category c : {Category::pipe, Category::socket, Category::page_direct})
-    EXPECT_EQ(meminfo_line_for(c, false), "unaccounted");
+    EXPECT_EQ(meminfo_line_for(c, false), MeminfoPart::unaccounted);
   // Backing pages explain nothing on their own: their objects do.
   for (Category c : {Category::slab_backing, Category::kmalloc_large_backing, Category::vmalloc_backing,
                      Category::percpu_backing})
-    EXPECT_EQ(meminfo_line_for(c, false), "");
+    EXPECT_EQ(meminfo_line_for(c, false), std::nullopt);
 }
 
 TEST(Reconcile, LinesMovedNextToWhatTheTraceExplains) {
@@ -80,10 +80,10 @@ TEST(Reconcile, LinesMovedNextToWhatTheTraceExplains) {
   EXPECT_EQ(f->moved_kb, -100000 - 1000);  // MemFree and the per-CPU lists together
   EXPECT_EQ(row(r, "free_pcp"), nullptr);
   EXPECT_FALSE(r.reconciliation_note.empty());
-  EXPECT_EQ(r.stacks[0].meminfo_line, "slab_reclaimable");
-  EXPECT_EQ(r.stacks[1].meminfo_line, "unaccounted");
+  EXPECT_EQ(r.stacks[0].meminfo_line, MeminfoPart::slab_reclaimable);
+  EXPECT_EQ(r.stacks[1].meminfo_line, MeminfoPart::unaccounted);
   // Sorted by the larger of moved and explained.
-  EXPECT_EQ(r.reconciliation.front().line, "free");
+  EXPECT_EQ(r.reconciliation.front().line, MeminfoPart::free);
 }
 
 // A kmalloc or slab object is in Slab whatever stack it is under: a pipe's pipe_inode_info and a
@@ -111,7 +111,7 @@ TEST(Reconcile, ObjectsUnderPipesAndSocketsAreInSlab) {
   reconcile(r, a, a, Snapshot{}, 4096);
   EXPECT_EQ(row(r, "unaccounted")->explained_kb, 400);  // the pipe pages only
   EXPECT_EQ(row(r, "slab_unreclaimable")->explained_kb, 150);
-  EXPECT_EQ(r.stacks[0].meminfo_line, "unaccounted");
-  EXPECT_EQ(r.stacks[1].meminfo_line, "slab_unreclaimable");
-  EXPECT_EQ(r.stacks[2].meminfo_line, "slab_unreclaimable");
+  EXPECT_EQ(r.stacks[0].meminfo_line, MeminfoPart::unaccounted);
+  EXPECT_EQ(r.stacks[1].meminfo_line, MeminfoPart::slab_unreclaimable);
+  EXPECT_EQ(r.stacks[2].meminfo_line, MeminfoPart::slab_unreclaimable);
 }

@@ -33,7 +33,7 @@ StackGroup group(std::string kind, std::string category, uint64_t bytes, uint64_
   StackGroup g;
   g.kind = std::move(kind);
   g.category = std::move(category);
-  g.meminfo_line = g.category;
+  g.meminfo_line = meminfo_part_from_name(g.category);  // none for "pipe"
   g.bytes = g.bytes_req = bytes;
   g.count = count;
   g.frames = kleak::test::stack(texts);
@@ -69,7 +69,7 @@ Report sample_report() {
                          "entry_SYSCALL_64_after_hwframe+0x76"},
                         "ld");
   bh.cache = "buffer_head";
-  bh.meminfo_line = "slab_reclaimable";
+  bh.meminfo_line = MeminfoPart::slab_reclaimable;
   bh.allocs = 9000;
   bh.alloc_bytes = 935'000;
   StackGroup released = group("vmalloc", "vmalloc", 0, 0, {"alloc_thread_stack_node+0x2c", "copy_process+0x1c4"},

@@ -37,8 +37,11 @@ Report sample_report() {
                    {Category::pipe, {8192, 2}},
                    {Category::user_anon, {1 << 20, 256}},
                    {Category::slab_backing, {4096, 1}}};
-  r.events = {{"allocs_seen", 100}, {"frees_seen", 90}, {"outstanding_records", 9419}, {"records_filtered_out", 3}};
-  r.dropped = {{"alloc_map_full", 0}, {"drain_incomplete", 2}};
+  r.events = {{EventCount::allocs_seen, 100},
+              {EventCount::frees_seen, 90},
+              {EventCount::outstanding_records, 9419},
+              {EventCount::records_filtered_out, 3}};
+  r.dropped = {{Loss::alloc_map_full, 0}, {Loss::drain_incomplete, 2}};
   for (int i = 0; i < 30; ++i) r.stacks.push_back(group("f" + std::to_string(i) + "+0x1", 4096 * (i + 1), i % 3 ? 0 : i));
   r.groups_total = r.stacks.size();
   return r;

@@ -117,7 +117,7 @@ StackGroup merged_group() {
   StackGroup g;
   g.kind = "slab";
   g.category = "slab";
-  g.meminfo_line = "slab_unreclaimable";
+  g.meminfo_line = MeminfoPart::slab_unreclaimable;
   g.bytes = g.bytes_req = 1152;
   g.count = 1;
   g.cache = "signal_cache";

@@ -72,3 +72,22 @@ TEST(TraceConfig, BadSizesAreUsageErrors) {
   EXPECT_THROW(parse_size("--min-size", "4X"), Error);
   EXPECT_EQ(parse_size("--min-size", "1M"), 1u << 20);
 }
+
+// kleak hunt hands --filter and --kinds typed (TraceOptions::selection); the trace makes of them
+// what it makes of the same text from the command line.
+TEST(TraceConfig, ATypedSelectionIsTheTextParsed) {
+  TraceOptions text;
+  text.view.filter = "bytes_req >= 128";
+  text.kinds = "slab,page";
+  text.cache = "dentry";
+  TraceOptions typed;
+  typed.selection = TraceSelection{Filter::parse("bytes_req >= 128"), kind_bit(KLEAK_KIND_SLAB) | kind_bit(KLEAK_KIND_PAGE)};
+  typed.cache = "dentry";
+  EXPECT_EQ(build_filter(typed).to_string(), build_filter(text).to_string());
+  BpfConfig a = config_of(text), b = config_of(typed);
+  EXPECT_EQ(b.kinds_mask, a.kinds_mask);
+  EXPECT_EQ(b.min_bytes_req, 128u);
+  ASSERT_TRUE(b.cache);
+  EXPECT_EQ(*b.cache, "dentry");
+  EXPECT_EQ(parse_selection(text).kinds_mask, typed.selection->kinds_mask);
+}

@@ -112,7 +112,8 @@ int run_hunt(const HuntOptions& o) {
     if (!plan.empty()) {
       hr.command_line = plan.command_line(o.duration);
       fmt::print(stderr, "kleak: tracing only {}: {}\n", plan.kinds(), hr.command_line);
-      HuntTraceRequest req{o.duration, plan.kinds(), plan.cache_flag(), plan.filter(), o.record, o.force, o.ready_fd};
+      HuntTraceRequest req{o.duration, plan.kinds_mask(), plan.cache_flag(), plan.trace_filter(), o.record, o.force,
+                           o.ready_fd};
       Accounting before = account_now();
       Report r;
       rc = trace_for_hunt(req, r);

@@ -4,15 +4,16 @@
 #include <optional>
 #include <string>
 
+#include "kleak/filter.h"
 #include "kleak/report.h"
 
 namespace kleak {
 
 struct HuntTraceRequest {
-  std::string duration;  // --duration
-  std::string kinds;     // --kinds
-  std::string cache;     // --cache ("" = none)
-  std::string filter;    // --filter ("" = none)
+  std::string duration;     // --duration
+  uint32_t kinds_mask = 0;  // --kinds: kind_bit()s (kind.h)
+  std::string cache;        // --cache ("" = none)
+  Filter filter;            // --filter, parsed (match_all = none)
   std::string record;    // --record ("" = none)
   bool force = false;    // --force for --record
   std::optional<int> ready_fd;  // --ready-fd: written when the trace attaches

@@ -21,6 +21,13 @@
 
 namespace kleak {
 
+// What to trace, typed: --filter parsed and --kinds as a mask. The command line's text is parsed
+// into it once (parse_selection); kleak hunt hands its own (HuntTraceRequest), never as text.
+struct TraceSelection {
+  Filter filter;            // --filter (match_all: none)
+  uint32_t kinds_mask = 0;  // --kinds: kind_bit()s; 0 = every kind
+};
+
 // The flags of `kleak trace`, as typed.
 struct TraceOptions {
   ViewOptions view;  // --filter, --top, --format, -o, --by, --sort, --full-stacks, --user-pages
@@ -52,12 +59,19 @@ struct TraceOptions {
   std::string report_dir;               // --report-dir: the window's report to a file there, one line on stderr
   std::optional<uint32_t> keep_reports;  // --keep-reports: how many of them stay (report_dir.h's default)
   std::optional<int> ready_fd;           // --ready-fd: one JSON line there once tracing (readiness.h)
+  // Set by a caller that has --filter and --kinds typed (kleak hunt): used instead of the text of
+  // view.filter and kinds, which stay "".
+  std::optional<TraceSelection> selection;
 };
+
+// view.filter and kinds parsed. Throws usage_error (a bad filter or kind list).
+TraceSelection parse_selection(const TraceOptions& o);
 
 // "4096", "4k", "1M", "2G" (binary multiples). Throws usage_error naming `flag`.
 uint64_t parse_size(const std::string& flag, const std::string& text);
 
-// --filter and the shorthands (--min-size, --max-size, --pid, --cache, --kinds), AND-ed.
+// --filter and the shorthands (--min-size, --max-size, --pid, --cache, --kinds), AND-ed; from
+// o.selection where it is set, else from the text (parsed here, once).
 Filter build_filter(const TraceOptions& o);
 
 // What the BPF programs are configured with: the kernel side of the filter (its prefilter), the

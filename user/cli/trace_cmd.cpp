@@ -45,7 +45,7 @@ void save_run(const TraceOptions& o, const TraceResult& res, const OutputOptions
 // A map filled: allocations or their caches are missing from the report (exit 3). `dropped`
 // holds other losses too (stacks not captured), which every report on a busy box has.
 bool incomplete(const Report& r) {
-  for (const char* cause : {"alloc_map_full", "cache_map_full"})
+  for (Loss cause : {Loss::alloc_map_full, Loss::cache_map_full})
     if (auto it = r.dropped.find(cause); it != r.dropped.end() && it->second > 0) return true;
   return false;
 }
@@ -78,16 +78,16 @@ void write_outputs(const TraceOptions& o, const TraceResult& res, OutputSink& ou
 // allocations; the cache map loses the slab cache of allocations (their cache= and --by cache
 // group are unknown), which exited 0 with cache_map_full=7656 on the dropped line only.
 int exit_code_of(const Report& r, const TraceOptions& o) {
-  auto dropped = [&](const char* cause) { return r.dropped.count(cause) ? r.dropped.at(cause) : 0; };
+  auto dropped = [&](Loss cause) { auto it = r.dropped.find(cause); return it == r.dropped.end() ? 0 : it->second; };
   int rc = kExitOk;
-  if (uint64_t lost = dropped("alloc_map_full")) {
+  if (uint64_t lost = dropped(Loss::alloc_map_full)) {
     fmt::print(stderr,
                "{}kleak: {} allocations were not tracked because the allocation map ({} entries) "
                "was full; the report is incomplete (raise --max-allocs or narrow --filter)\n",
                log_prefix(LogLevel::warning), lost, o.max_allocs);
     rc = kExitIncomplete;
   }
-  if (uint64_t unnamed = dropped("cache_map_full")) {
+  if (uint64_t unnamed = dropped(Loss::cache_map_full)) {
     fmt::print(stderr,
                "{}kleak: {} allocations have no slab cache name because the cache map ({} entries) was "
                "full; the report is incomplete (raise --max-caches)\n",
@@ -111,9 +111,8 @@ int run_trace(const TraceOptions& o) {
 int trace_for_hunt(const HuntTraceRequest& req, Report& out) {
   TraceOptions o;
   o.duration = req.duration;
-  o.kinds = req.kinds;
+  o.selection = TraceSelection{req.filter, req.kinds_mask};
   o.cache = req.cache;
-  o.view.filter = req.filter;
   o.view.top = 0;  // every group: hunt picks those that explain a line
   o.record = req.record;
   o.view.force = req.force;

@@ -12,6 +12,7 @@
 #include "kleak/bounded_read.h"
 #include "kleak/readiness.h"
 #include "kleak/duration.h"
+#include "kleak/byte_size.h"
 #include "kleak/error.h"
 #include "kleak/kind.h"
 #include "kleak/output_file.h"
@@ -19,37 +20,26 @@
 namespace kleak {
 
 uint64_t parse_size(const std::string& flag, const std::string& text) {
-  size_t pos = 0;
-  uint64_t v = 0;
-  try {
-    if (text.empty() || text[0] == '-') throw std::invalid_argument("sign");
-    v = std::stoull(text, &pos, 0);
-  } catch (const std::exception&) {
-    throw usage_error("bad size for " + flag + ": '" + text + "' (use bytes, or a k/M/G suffix)");
-  }
-  std::string suffix = text.substr(pos);
-  uint64_t mul = 1;
-  if (suffix == "" ) mul = 1;
-  else if (suffix == "k" || suffix == "K" || suffix == "KiB") mul = 1ull << 10;
-  else if (suffix == "M" || suffix == "MiB") mul = 1ull << 20;
-  else if (suffix == "G" || suffix == "GiB") mul = 1ull << 30;
-  else throw usage_error("bad size for " + flag + ": '" + text + "' (use bytes, or a k/M/G suffix)");
-  if (v > UINT64_MAX / mul) throw usage_error("size too large for " + flag + ": '" + text + "'");
-  return v * mul;
+  if (auto bytes = parse_bytes(text)) return *bytes;
+  throw usage_error("bad size for " + flag + ": '" + text + "' (use bytes, or a k/M/G or KiB/MiB/GiB suffix)");
+}
+
+TraceSelection parse_selection(const TraceOptions& o) {
+  return {Filter::parse(o.view.filter), o.kinds.empty() ? 0 : parse_kinds(o.kinds)};
 }
 
 Filter build_filter(const TraceOptions& o) {
-  Filter f = Filter::parse(o.view.filter);
+  const TraceSelection sel = o.selection ? *o.selection : parse_selection(o);
+  Filter f = sel.filter;
   auto add = [&](const std::string& text) { f = conjoin(f, Filter::parse(text)); };
   if (!o.min_size.empty()) add("bytes_req >= " + std::to_string(parse_size("--min-size", o.min_size)));
   if (!o.max_size.empty()) add("bytes_req <= " + std::to_string(parse_size("--max-size", o.max_size)));
   if (o.pid) add("pid == " + std::to_string(*o.pid));
   if (!o.cache.empty()) add("cache == " + filter_quote(o.cache));
-  if (!o.kinds.empty()) {
-    uint32_t mask = parse_kinds(o.kinds);
+  if (sel.kinds_mask) {
     std::string any;
     for (int k = KLEAK_KIND_KMALLOC; k < KLEAK_KIND_MAX; ++k) {
-      if (!(mask & kind_bit(static_cast<kleak_kind>(k)))) continue;
+      if (!(sel.kinds_mask & kind_bit(static_cast<kleak_kind>(k)))) continue;
       if (!any.empty()) any += " || ";
       any += "kind == " + filter_quote(kind_name(static_cast<kleak_kind>(k)));
     }

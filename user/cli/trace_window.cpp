@@ -269,7 +269,7 @@ class Window {
     AggregateOptions serve_aopts = aopts_;
     serve_aopts.top = SIZE_MAX;
     Report r = build_report(inputs(c, serve_aopts, std::nullopt), std::move(all));
-    uint64_t events = r.events["allocs_seen"] + r.events["frees_seen"];
+    uint64_t events = r.events[EventCount::allocs_seen] + r.events[EventCount::frees_seen];
     double dt = static_cast<double>(c.now_ns - last_served_ns_) / 1e9;
     double rate = dt > 0 ? static_cast<double>(events - last_served_events_) / dt : 0;
     last_served_ns_ = c.now_ns;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "kleak/byte_size.h"
 #include "kleak/error.h"
 
 namespace kleak {
@@ -58,18 +59,8 @@ void add_view_options(CLI::App* cmd, ViewOptions& o, const std::string& formats)
 }
 
 double parse_rate_kb(const std::string& text, const std::string& option) {
-  size_t pos = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &pos);
-  } catch (const std::exception&) {
-    pos = 0;
-  }
-  std::string unit = text.substr(pos);
-  double mul = unit.empty() ? 1.0 / 1024 : unit == "k" || unit == "K" ? 1 : unit == "M" ? 1024 : unit == "G" ? 1024 * 1024 : -1;
-  if (pos == 0 || mul < 0 || !(v >= 0) || !std::isfinite(v))
-    throw usage_error("bad " + option + " '" + text + "' (bytes per minute: 4096, 256k, 1M)");
-  return v * mul;
+  if (auto bytes = parse_bytes_real(text)) return *bytes / 1024;
+  throw usage_error("bad " + option + " '" + text + "' (bytes per minute: 4096, 256k, 1M)");
 }
 
 double min_growth_bytes_per_s(const ViewOptions& o) { return parse_rate_kb(o.min_growth) * 1024 / 60; }

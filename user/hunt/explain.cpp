@@ -22,7 +22,7 @@ namespace {
 constexpr size_t kFramesShown = 5;
 
 std::optional<int64_t> line_kb(const Accounting& a, const WatchedLine& l) {
-  if (l.kind == "part") return a.part_kb(l.name);
+  if (l.kind == "part") return l.part ? a.part_kb(*l.part) : std::nullopt;
   for (const auto& c : a.slab.caches)
     if (c.name == l.name) return c.total_kb;
   return std::nullopt;
@@ -30,7 +30,9 @@ std::optional<int64_t> line_kb(const Accounting& a, const WatchedLine& l) {
 
 // Whether the group's memory lands in the line.
 bool lands_in(const StackGroup& g, const WatchedLine& l) {
-  if (l.kind == "part") return g.meminfo_line == l.name || (l.name == "slab" && g.meminfo_line.starts_with("slab_"));
+  if (l.kind == "part")
+    return l.part && (g.meminfo_line == l.part ||
+                      (l.part == MeminfoPart::slab && g.meminfo_line && is_slab_part(*g.meminfo_line)));
   if (!g.cache) return false;
   return *g.cache == l.name || *g.cache == kmalloc_class(l.name).value_or("");
 }
@@ -70,7 +72,7 @@ void explain(HuntReport& hr, const Accounting& before, const Accounting& after) 
   const bool slab_stands_in = slab_lines_stand_in(hr);
   for (size_t i = 0; i < hr.watch.lines.size(); ++i) {
     const WatchedLine& l = hr.watch.lines[i];
-    const bool slab_line = l.kind == "part" && l.name.starts_with("slab");
+    const bool slab_line = l.kind == "part" && l.part && is_slab_part(*l.part);
     if (!l.growing && !(slab_stands_in && slab_line)) continue;
     ExplainedLine e;
     e.line = i;
@@ -80,7 +82,7 @@ void explain(HuntReport& hr, const Accounting& before, const Accounting& after) 
     // default, measured as "unexplained" vmalloc growth otherwise): preferred where it has the line.
     if (hr.trace)
       for (const auto& row : hr.trace->reconciliation)
-        if (l.kind == "part" && row.line == l.name) e.moved_kb = row.moved_kb;
+        if (l.kind == "part" && row.line == l.part) e.moved_kb = row.moved_kb;
     if (hr.trace) {
       const auto& stacks = hr.trace->stacks;
       for (size_t j = 0; j < stacks.size(); ++j) {

@@ -16,16 +16,17 @@ namespace {
 
 // Part keys -> the family that allocates what lands in them, and why.
 struct PartFamily {
-  std::string_view part, family, why;
+  MeminfoPart part;
+  std::string_view family, why;
 };
 constexpr PartFamily kPartFamilies[] = {
-    {"unaccounted", "page", "pages no counter shows (drivers' alloc_pages, balloons, pipe and socket buffers)"},
-    {"balloon", "page", "balloon drivers take pages with alloc_pages"},
-    {"page_tables", "page", "page tables are whole pages"},
-    {"sec_page_tables", "page", "page tables are whole pages"},
-    {"kernel_stack", "page", "kernel stacks are whole pages"},
-    {"vmalloc", "vmalloc", "VmallocUsed is vmalloc areas"},
-    {"percpu", "percpu", "Percpu is percpu_alloc_percpu"},
+    {MeminfoPart::unaccounted, "page", "pages no counter shows (drivers' alloc_pages, balloons, pipe and socket buffers)"},
+    {MeminfoPart::balloon, "page", "balloon drivers take pages with alloc_pages"},
+    {MeminfoPart::page_tables, "page", "page tables are whole pages"},
+    {MeminfoPart::sec_page_tables, "page", "page tables are whole pages"},
+    {MeminfoPart::kernel_stack, "page", "kernel stacks are whole pages"},
+    {MeminfoPart::vmalloc, "vmalloc", "VmallocUsed is vmalloc areas"},
+    {MeminfoPart::percpu, "percpu", "Percpu is percpu_alloc_percpu"},
 };
 
 void add_family(TracePlan& p, std::string_view family, std::string why) {
@@ -41,10 +42,6 @@ int kind_order(const std::string& family) {
   for (int k = KLEAK_KIND_KMALLOC; k < KLEAK_KIND_MAX; ++k)
     if (kind_name(static_cast<kleak_kind>(k)) == family) return k;
   return KLEAK_KIND_MAX;
-}
-
-bool slab_part(const std::string& key) {
-  return key == "slab" || key == "slab_reclaimable" || key == "slab_unreclaimable";
 }
 
 std::string quote_shell(const std::string& s) {
@@ -70,6 +67,18 @@ std::string TracePlan::kinds() const {
   std::vector<std::string> k;
   for (const auto& f : families) k.push_back(f.family);
   return fmt::format("{}", fmt::join(k, ","));
+}
+
+uint32_t TracePlan::kinds_mask() const {
+  uint32_t mask = 0;
+  for (const auto& f : families)
+    if (auto kind = kind_from_name(f.family)) mask |= kind_bit(*kind);
+  return mask;
+}
+
+Filter TracePlan::trace_filter() const {
+  const std::string text = filter();
+  return text.empty() ? Filter::match_all() : Filter::parse(text);
 }
 
 std::string TracePlan::cache_flag() const {
@@ -124,7 +133,7 @@ TracePlan plan_trace(const WatchResult& w, const std::string& slab_caches_unknow
   }
   for (const auto& l : w.lines) {
     if (!l.growing || l.kind != "part") continue;
-    if (slab_part(l.name)) {
+    if (l.part && is_slab_part(*l.part)) {
       // The growing caches explain it; if none grows alone, every slab allocation is traced.
       if (cache_grows) continue;
       add_family(p, "slab", l.label + " grows, no single cache stands out");
@@ -134,7 +143,7 @@ TracePlan plan_trace(const WatchResult& w, const std::string& slab_caches_unknow
       continue;
     }
     auto it = std::find_if(std::begin(kPartFamilies), std::end(kPartFamilies),
-                           [&](const PartFamily& f) { return f.part == l.name; });
+                           [&](const PartFamily& f) { return f.part == l.part; });
     if (it == std::end(kPartFamilies)) {
       p.untraceable.push_back(l.label + ": no allocation event of its own");
       continue;

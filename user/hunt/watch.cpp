@@ -29,13 +29,15 @@ bool WatchResult::any_growing() const {
 
 void Watcher::add(double t_s, const Accounting& a) {
   Report sample;
-  auto note = [&](const std::string& kind, const std::string& name, const std::string& label, int64_t kb) {
+  auto note = [&](const std::string& kind, const std::string& name, const std::string& label, int64_t kb,
+                  std::optional<MeminfoPart> part) {
     StackGroup g = as_group(kind, name, kb);
     auto [it, fresh] = lines_.try_emplace(group_key(g));
     WatchedLine& l = it->second;
     if (fresh) {
       l.kind = kind;
       l.name = name;
+      l.part = part;
       l.label = label;
       l.first_kb = times_.empty() ? kb : 0;  // a cache that appears mid-watch held 0 before
     }
@@ -43,8 +45,8 @@ void Watcher::add(double t_s, const Accounting& a) {
     sample.stacks.push_back(std::move(g));
   };
   for (const auto& p : a.parts)
-    if (watched(p)) note("part", p.key, p.label, p.kb);
-  for (const auto& c : a.slab.caches) note("cache", c.name, "slab cache " + c.name, c.total_kb);
+    if (watched(p)) note("part", std::string(meminfo_part_name(p.key)), p.label, p.kb, p.key);
+  for (const auto& c : a.slab.caches) note("cache", c.name, "slab cache " + c.name, c.total_kb, std::nullopt);
   // A line missing from this sample (a cache destroyed) holds 0 now.
   for (auto& [key, l] : lines_)
     if (std::none_of(sample.stacks.begin(), sample.stacks.end(),

@@ -398,7 +398,7 @@ std::string_view part_group_name(PartGroup g) {
   return "?";
 }
 
-std::optional<std::int64_t> Accounting::part_kb(std::string_view key) const {
+std::optional<std::int64_t> Accounting::part_kb(MeminfoPart key) const {
   for (const auto& p : parts)
     if (p.key == key) return p.kb;
   return std::nullopt;
@@ -445,40 +445,40 @@ Accounting account(const Snapshot& s) {
   gather_balloon(s, p, a);
 
   a.mem_total_kb = m.get("MemTotal");
-  auto add = [&](std::string key, std::string label, PartGroup g, std::int64_t kb, std::string from) {
-    a.parts.push_back({std::move(key), std::move(label), g, clamp_value(kb), std::move(from)});
+  auto add = [&](MeminfoPart key, std::string label, PartGroup g, std::int64_t kb, std::string from) {
+    a.parts.push_back({key, std::move(label), g, clamp_value(kb), std::move(from)});
   };
-  auto field = [&](const char* key, std::string pkey, std::string label, PartGroup g) {
-    if (auto v = m.get(key)) add(std::move(pkey), std::move(label), g, *v, key);
+  auto field = [&](const char* key, MeminfoPart pkey, std::string label, PartGroup g) {
+    if (auto v = m.get(key)) add(pkey, std::move(label), g, *v, key);
   };
 
-  field("MemFree", "free", "free", PartGroup::kFree);
+  field("MemFree", MeminfoPart::free, "free", PartGroup::kFree);
   // Free pages cached on the per-CPU lists are not in MemFree: without this part they would
   // pass for unaccounted memory (about 200 MiB on a 24 GiB 6.18 box).
   if (p.pcp_pages)
-    add("free_pcp", "free, on per-CPU page lists", PartGroup::kFree,
+    add(MeminfoPart::free_pcp, "free, on per-CPU page lists", PartGroup::kFree,
         pages_to_kb(static_cast<std::uint64_t>(*p.pcp_pages), a.page_size), "zoneinfo pagesets count");
 
   // User memory: the LRU lists (see the comment at the top of this file).
   const bool split = m.has("Active(anon)") && m.has("Inactive(anon)") && m.has("Active(file)") &&
                      m.has("Inactive(file)");
   if (split) {
-    add("user_anon", "user, anonymous and shmem (LRU)", PartGroup::kUser,
+    add(MeminfoPart::user_anon, "user, anonymous and shmem (LRU)", PartGroup::kUser,
         sat_add(m.get_or("Active(anon)", 0), m.get_or("Inactive(anon)", 0)), "Active(anon) + Inactive(anon)");
-    add("user_file", "user, page cache and buffers (LRU)", PartGroup::kUser,
+    add(MeminfoPart::user_file, "user, page cache and buffers (LRU)", PartGroup::kUser,
         sat_add(m.get_or("Active(file)", 0), m.get_or("Inactive(file)", 0)), "Active(file) + Inactive(file)");
   } else if (m.has("Active") && m.has("Inactive")) {
-    add("user_lru", "user, active + inactive (LRU)", PartGroup::kUser,
+    add(MeminfoPart::user_lru, "user, active + inactive (LRU)", PartGroup::kUser,
         sat_add(m.get_or("Active", 0), m.get_or("Inactive", 0)), "Active + Inactive");
   } else {
-    field("Active", "user_active", "user, active (LRU)", PartGroup::kUser);
-    field("Inactive", "user_inactive", "user, inactive (LRU)", PartGroup::kUser);
+    field("Active", MeminfoPart::user_active, "user, active (LRU)", PartGroup::kUser);
+    field("Inactive", MeminfoPart::user_inactive, "user, inactive (LRU)", PartGroup::kUser);
   }
-  field("Unevictable", "user_unevictable", "user, unevictable (mlocked, ramfs)", PartGroup::kUser);
+  field("Unevictable", MeminfoPart::user_unevictable, "user, unevictable (mlocked, ramfs)", PartGroup::kUser);
   if (auto h = m.get("Hugetlb")) {
-    add("hugetlb", "hugetlb pages (all sizes)", PartGroup::kUser, *h, "Hugetlb");
+    add(MeminfoPart::hugetlb, "hugetlb pages (all sizes)", PartGroup::kUser, *h, "Hugetlb");
   } else if (auto n = m.get("HugePages_Total"), sz = m.get("Hugepagesize"); n && sz) {
-    add("hugetlb", "hugetlb pages", PartGroup::kUser, sat_mul(*n, *sz), "HugePages_Total x Hugepagesize");
+    add(MeminfoPart::hugetlb, "hugetlb pages", PartGroup::kUser, sat_mul(*n, *sz), "HugePages_Total x Hugepagesize");
   }
   a.user_formula =
       "user memory = Active + Inactive + Unevictable (the LRU lists) + hugetlb. Every page-cache, "
@@ -487,26 +487,26 @@ Accounting account(const Snapshot& s) {
 
   // Kernel memory.
   if (m.has("SReclaimable") && m.has("SUnreclaim")) {
-    field("SReclaimable", "slab_reclaimable", "slab, reclaimable", PartGroup::kKernel);
-    field("SUnreclaim", "slab_unreclaimable", "slab, unreclaimable", PartGroup::kKernel);
+    field("SReclaimable", MeminfoPart::slab_reclaimable, "slab, reclaimable", PartGroup::kKernel);
+    field("SUnreclaim", MeminfoPart::slab_unreclaimable, "slab, unreclaimable", PartGroup::kKernel);
   } else {
-    field("Slab", "slab", "slab", PartGroup::kKernel);
+    field("Slab", MeminfoPart::slab, "slab", PartGroup::kKernel);
   }
   if (auto kr = m.get("KReclaimable"), sr = m.get("SReclaimable"); kr && sr && *kr > *sr)
-    add("kernel_misc_reclaimable", "other reclaimable kernel memory", PartGroup::kKernel, *kr - *sr,
+    add(MeminfoPart::kernel_misc_reclaimable, "other reclaimable kernel memory", PartGroup::kKernel, *kr - *sr,
         "KReclaimable - SReclaimable");
   if (a.vmalloc.source == "vmallocinfo")
-    add("vmalloc", "vmalloc", PartGroup::kKernel, a.vmalloc.kb,
+    add(MeminfoPart::vmalloc, "vmalloc", PartGroup::kKernel, a.vmalloc.kb,
         a.vmalloc.stack_overlap_kb ? "vmallocinfo pages= (thread stacks left to KernelStack)" : "vmallocinfo pages=");
   else if (a.vmalloc.source == "VmallocUsed")
-    add("vmalloc", "vmalloc", PartGroup::kKernel, a.vmalloc.kb, "VmallocUsed");
-  field("PageTables", "page_tables", "page tables", PartGroup::kKernel);
-  field("SecPageTables", "sec_page_tables", "secondary page tables (KVM, IOMMU)", PartGroup::kKernel);
-  field("KernelStack", "kernel_stack", "kernel stacks", PartGroup::kKernel);
-  field("ShadowCallStack", "shadow_call_stack", "shadow call stacks (arm64)", PartGroup::kKernel);
-  field("Percpu", "percpu", "per-CPU allocations", PartGroup::kKernel);
-  field("HardwareCorrupted", "hardware_corrupted", "hardware-corrupted pages", PartGroup::kKernel);
-  field("Bounce", "bounce", "bounce buffers", PartGroup::kKernel);
+    add(MeminfoPart::vmalloc, "vmalloc", PartGroup::kKernel, a.vmalloc.kb, "VmallocUsed");
+  field("PageTables", MeminfoPart::page_tables, "page tables", PartGroup::kKernel);
+  field("SecPageTables", MeminfoPart::sec_page_tables, "secondary page tables (KVM, IOMMU)", PartGroup::kKernel);
+  field("KernelStack", MeminfoPart::kernel_stack, "kernel stacks", PartGroup::kKernel);
+  field("ShadowCallStack", MeminfoPart::shadow_call_stack, "shadow call stacks (arm64)", PartGroup::kKernel);
+  field("Percpu", MeminfoPart::percpu, "per-CPU allocations", PartGroup::kKernel);
+  field("HardwareCorrupted", MeminfoPart::hardware_corrupted, "hardware-corrupted pages", PartGroup::kKernel);
+  field("Bounce", MeminfoPart::bounce, "bounce buffers", PartGroup::kKernel);
   {
     // Compressed memory: zsmalloc backs zram and zswap and has no meminfo line of its own
     // (vmstat nr_zspages); Zswap is the zswap pool. Take the larger, never both.
@@ -515,9 +515,9 @@ Accounting account(const Snapshot& s) {
       if (auto n = p.vmstat->get("nr_zspages")) zs = pages_to_kb(static_cast<std::uint64_t>(*n), a.page_size);
     auto zswap = m.get("Zswap");
     if (zs && (!zswap || *zs >= *zswap))
-      add("zsmalloc", "compressed memory (zram, zswap)", PartGroup::kKernel, *zs, "vmstat nr_zspages");
+      add(MeminfoPart::zsmalloc, "compressed memory (zram, zswap)", PartGroup::kKernel, *zs, "vmstat nr_zspages");
     else if (zswap)
-      add("zswap", "zswap pool", PartGroup::kKernel, *zswap, "Zswap");
+      add(MeminfoPart::zswap, "zswap pool", PartGroup::kKernel, *zswap, "Zswap");
   }
   if (auto bal = m.get("Balloon")) {
     if (a.balloon.outside_memtotal)
@@ -526,9 +526,9 @@ Accounting account(const Snapshot& s) {
           "inflated pages out of MemTotal itself",
           *bal));
     else
-      add("balloon", "balloon driver pages", PartGroup::kKernel, *bal, "Balloon");
+      add(MeminfoPart::balloon, "balloon driver pages", PartGroup::kKernel, *bal, "Balloon");
   }
-  field("Unaccepted", "unaccepted", "memory not yet accepted (confidential VM)", PartGroup::kKernel);
+  field("Unaccepted", MeminfoPart::unaccepted, "memory not yet accepted (confidential VM)", PartGroup::kKernel);
 
   if (a.mem_total_kb) {
     std::int64_t sum = 0;
@@ -536,7 +536,7 @@ Accounting account(const Snapshot& s) {
     // Each part is at most 2^56 kB, so neither the sum nor this difference can overflow, and
     // the parts add up to MemTotal exactly. Not clamped: a negative remainder is a finding.
     a.unaccounted_kb = sat_add(*a.mem_total_kb, -sum);
-    a.parts.push_back({"unaccounted", "unaccounted", PartGroup::kUnaccounted, *a.unaccounted_kb,
+    a.parts.push_back({MeminfoPart::unaccounted, "unaccounted", PartGroup::kUnaccounted, *a.unaccounted_kb,
                        "MemTotal - every part above"});
   } else {
     a.parts.clear();
@@ -554,7 +554,7 @@ Accounting account(const Snapshot& s) {
     a.breakdown.push_back({"cached_anon_buffers", "Cached + AnonPages + Buffers", alt});
     std::int64_t lru = 0;
     for (const auto& part : a.parts)
-      if (part.group == PartGroup::kUser && part.key != "hugetlb") lru = sat_add(lru, part.kb);
+      if (part.group == PartGroup::kUser && part.key != MeminfoPart::hugetlb) lru = sat_add(lru, part.kb);
     a.notes.push_back(fmt::format(
         "cross-check: Cached + AnonPages + Buffers = {} kB against the LRU lists' {} kB ({:+} kB: "
         "swap cache, shmem being swapped, pages between lists)",

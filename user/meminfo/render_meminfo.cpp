@@ -198,7 +198,7 @@ std::string render_json(const Accounting& a, const RenderOptions& opt) {
   j["user_formula"] = a.user_formula;
   j["parts"] = json::array();
   for (const auto& p : a.parts)
-    j["parts"].push_back({{"key", p.key},
+    j["parts"].push_back({{"key", meminfo_part_name(p.key)},
                           {"label", p.label},
                           {"group", part_group_name(p.group)},
                           {"kb", p.kb},

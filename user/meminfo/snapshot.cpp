@@ -121,7 +121,7 @@ MeminfoDiff diff_accountings(const Accounting& before, const Accounting& after) 
       auto& r = rows[{std::move(kind), std::move(name)}];
       (is_after ? r.second : r.first) = text::sat_add(is_after ? r.second : r.first, kb);
     };
-    for (const auto& p : a.parts) put("part", p.key, p.kb);
+    for (const auto& p : a.parts) put("part", std::string(meminfo_part_name(p.key)), p.kb);
     for (const auto& c : a.slab.caches) put("slab", c.name, c.total_kb);
     for (const auto& c : a.vmalloc.callers)
       put("vmalloc", c.module.empty() ? c.function : fmt::format("{} [{}]", c.function, c.module), c.kb);

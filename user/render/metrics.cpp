@@ -36,7 +36,14 @@ void family(std::string& o, const char* name, const char* type, const char* help
 }
 
 // Report::events entries that describe the present, not a count of events: they go down.
-const std::set<std::string> kEventGauges{"outstanding_records", "records_filtered_out"};
+// Report::events that are gauges, not counters: printed on their own or not at all.
+bool is_gauge(EventCount e) { return e == EventCount::outstanding_records || e == EventCount::records_filtered_out; }
+
+template <typename K>
+uint64_t count_of(const std::map<K, uint64_t>& counts, K what) {
+  auto it = counts.find(what);
+  return it == counts.end() ? 0 : it->second;
+}
 
 enum class Memory { kernel, user, backing };
 Memory memory_of(Category c) {
@@ -123,7 +130,8 @@ std::string render_metrics(const Report& r, const MetricsOptions& opts, const Bu
               "Pages under objects already counted in kleak_kernel_outstanding_bytes (not to be added),");
   family(o, "kleak_dropped_total", "counter", "Events kleak could not account for, by cause.");
   for (const auto& [cause, n] : r.dropped)
-    if (cause != "drain_incomplete") o += fmt::format("kleak_dropped_total{{cause=\"{}\"}} {}\n", label(cause), n);
+    if (cause != Loss::drain_incomplete)
+      o += fmt::format("kleak_dropped_total{{cause=\"{}\"}} {}\n", label(count_name(cause)), n);
   // Not losses of kleak's: the kernel freed these where no tracepoint fires (bulk frees, RCU
   // batches, sheaves), and kleak found out when the address came back. Kept out of
   // kleak_dropped_total so that KleakEventsDropped means a real loss.
@@ -136,12 +144,12 @@ std::string render_metrics(const Report& r, const MetricsOptions& opts, const Bu
   if (r.cost) self_cost_metrics(o, *r.cost, r.sample_every);
   family(o, "kleak_last_drain_incomplete_records", "gauge",
          "Records the last read of the BPF maps could not read whole (per read, not cumulative).");
-  o += fmt::format("kleak_last_drain_incomplete_records {}\n", r.dropped.count("drain_incomplete") ? r.dropped.at("drain_incomplete") : 0);
+  o += fmt::format("kleak_last_drain_incomplete_records {}\n", count_of(r.dropped, Loss::drain_incomplete));
   family(o, "kleak_events_total", "counter", "Allocation and free events seen and what became of them.");
   for (const auto& [what, n] : r.events)
-    if (!kEventGauges.count(what)) o += fmt::format("kleak_events_total{{event=\"{}\"}} {}\n", label(what), n);
+    if (!is_gauge(what)) o += fmt::format("kleak_events_total{{event=\"{}\"}} {}\n", label(count_name(what)), n);
   family(o, "kleak_outstanding_records", "gauge", "Allocation records held in the BPF map now (its fill).");
-  o += fmt::format("kleak_outstanding_records {}\n", r.events.count("outstanding_records") ? r.events.at("outstanding_records") : 0);
+  o += fmt::format("kleak_outstanding_records {}\n", count_of(r.events, EventCount::outstanding_records));
   family(o, "kleak_events_per_second", "gauge", "Allocation and free events per second over the last interval.");
   o += fmt::format("kleak_events_per_second {:.1f}\n", events_per_s);
   family(o, "kleak_groups", "gauge", "Groups (stacks) holding memory now; the per-stack series below show --serve-top of them.");

@@ -1,6 +1,7 @@
 // JSON renderer: the stable machine format. Field names are a contract (docs/output.md "JSON report" documents them).
 #include <nlohmann/json.hpp>
 
+#include "kleak/kind.h"
 #include "kleak/render.h"
 
 namespace kleak {
@@ -17,7 +18,7 @@ json groups(const std::vector<StackGroup>& gs) {
     stacks.push_back({
         {"kind", g.kind},
         {"category", g.category},
-        {"meminfo_line", g.meminfo_line.empty() ? json(nullptr) : json(g.meminfo_line)},
+        {"meminfo_line", g.meminfo_line ? json(meminfo_part_name(*g.meminfo_line)) : json(nullptr)},
         {"bytes", g.bytes},
         {"bytes_req", g.bytes_req},
         {"count", g.count},
@@ -46,6 +47,23 @@ json groups(const std::vector<StackGroup>& gs) {
   return stacks;
 }
 
+// The counts by name (counts.h): the one place their JSON keys are made.
+template <typename K>
+json by_name(const std::map<K, uint64_t>& counts) {
+  json o = json::object();
+  for (const auto& [what, n] : counts) o[std::string(count_name(what))] = n;
+  return o;
+}
+
+json events_by_kind(const Report& r) {
+  json o = json::object();
+  for (const auto& [kind, causes] : r.events_by_kind) {
+    json& k = o[std::string(kind_name(kind))] = json::object();
+    for (const auto& [cause, n] : causes) k[std::string(cause_name(cause))] = n;
+  }
+  return o;
+}
+
 }  // namespace
 
 std::string render_json(const Report& r) {
@@ -57,9 +75,9 @@ std::string render_json(const Report& r) {
   j["sources"] = r.sources;
   j["attach_mode"] = r.attach_mode;
   j["bpf_variant"] = r.bpf_variant;
-  j["dropped"] = r.dropped;
-  j["events"] = r.events;
-  j["events_by_kind"] = r.events_by_kind;
+  j["dropped"] = by_name(r.dropped);
+  j["events"] = by_name(r.events);
+  j["events_by_kind"] = events_by_kind(r);
   j["missed_frees"] = r.missed_frees;
   // Frees kleak did not see, and the growth it therefore cannot confirm (verdict.h).
   j["unseen_frees"] = r.unseen_frees;
@@ -109,7 +127,7 @@ std::string render_json(const Report& r) {
   j["churn_total"] = r.churn_total;
   json rec = json::array();
   for (const auto& row : r.reconciliation)
-    rec.push_back({{"line", row.line},
+    rec.push_back({{"line", meminfo_part_name(row.line)},
                    {"label", row.label},
                    {"moved_kb", row.moved_kb},
                    {"explained_kb", row.explained_kb},

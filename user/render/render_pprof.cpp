@@ -180,7 +180,7 @@ std::string render_pprof(const Report& r) {
     };
     label("kind", g.kind);
     label("category", g.category);
-    label("meminfo_line", g.meminfo_line);
+    if (g.meminfo_line) label("meminfo_line", std::string(meminfo_part_name(*g.meminfo_line)));
     if (g.cache) label("cache", *g.cache);
     for (const auto& [comm, n] : g.comms) label("comm", comm);  // every comm: -tagfocus comm=X finds them all
     label("context", g.context);

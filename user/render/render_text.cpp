@@ -44,12 +44,13 @@ std::string sources_line(const Report& r) {
 }
 
 // The rest of the frees seen, each bucket named, so that the events line adds up.
-std::string other_frees(const std::function<uint64_t(const char*)>& ev) {
+std::string other_frees(const std::function<uint64_t(EventCount)>& ev) {
   std::string o;
-  if (uint64_t n = ev("frees_of_null")) o += fmt::format(", {} of NULL", n);
-  if (uint64_t n = ev("frees_batched_unmatched")) o += fmt::format(", {} batched page frees already seen or not tracked", n);
-  if (uint64_t n = ev("frees_sampled_out")) o += fmt::format(", {} sampled out", n);
-  if (uint64_t n = ev("frees_in_bulk")) o += fmt::format("; {} of them in bulk", n);
+  if (uint64_t n = ev(EventCount::frees_of_null)) o += fmt::format(", {} of NULL", n);
+  if (uint64_t n = ev(EventCount::frees_batched_unmatched))
+    o += fmt::format(", {} batched page frees already seen or not tracked", n);
+  if (uint64_t n = ev(EventCount::frees_sampled_out)) o += fmt::format(", {} sampled out", n);
+  if (uint64_t n = ev(EventCount::frees_in_bulk)) o += fmt::format("; {} of them in bulk", n);
   return o;
 }
 
@@ -101,6 +102,17 @@ std::string kind_and_category(const StackGroup& g) {
   return kind + " " + (g.category == "mixed" ? "several categories" : g.category);
 }
 
+namespace {
+
+// " -> slab_unreclaimable": the meminfo part a group lands in, unless the category says it.
+std::string meminfo_line_note(const StackGroup& g) {
+  if (!g.meminfo_line) return "";
+  const std::string_view line = meminfo_part_name(*g.meminfo_line);
+  return line == g.category ? "" : " -> " + std::string(line);
+}
+
+}  // namespace
+
 std::string render_text(const Report& r) {
   std::string o;
   // A recording's strings (kernel, filter, warnings, notes) are anyone's: one line each.
@@ -108,15 +120,16 @@ std::string render_text(const Report& r) {
                    r.filter.empty() ? "" : ", filter: " + escape_text(r.filter));
   o += "sources:\n" + sources_line(r);
   if (!r.bpf_variant.empty()) o += "  programs: " + escape_text(r.bpf_variant) + "\n";
-  auto ev = [&](const char* k) { auto it = r.events.find(k); return it == r.events.end() ? 0 : it->second; };
+  auto ev = [&](EventCount k) { auto it = r.events.find(k); return it == r.events.end() ? 0 : it->second; };
   o += fmt::format("events: {} allocations seen ({} tracked, {} filtered in kernel), {} frees seen "
                    "({} matched, {} of allocations made before the window or not tracked{})\n",
-                   ev("allocs_seen"), ev("allocs_tracked"), ev("allocs_filtered_in_kernel"),
-                   ev("frees_seen"), ev("frees_matched"), ev("frees_of_untracked"), other_frees(ev));
+                   ev(EventCount::allocs_seen), ev(EventCount::allocs_tracked), ev(EventCount::allocs_filtered_in_kernel),
+                   ev(EventCount::frees_seen), ev(EventCount::frees_matched), ev(EventCount::frees_of_untracked),
+                   other_frees(ev));
   o += unseen_frees_line(r);
   std::vector<std::string> losses;
   for (const auto& [cause, n] : r.dropped)
-    if (n) losses.push_back(fmt::format("{}={}", cause, n));
+    if (n) losses.push_back(fmt::format("{}={}", count_name(cause), n));
   o += losses.empty() ? "dropped: none\n" : fmt::format("dropped: {}\n", fmt::join(losses, " "));
   if (r.missed_frees)
     o += fmt::format("WARNING: {} frees were missed (BPF recursion): up to that many allocations "
@@ -183,7 +196,7 @@ std::string render_text(const Report& r) {
       if (comms.size() < 3) comms.push_back(fmt::format("{}({})", escape_text(c), n));
     o += fmt::format("\n#{} {} in {} allocations  [{}{}{}]  oldest {:.1f}s ago  comm {}\n", ++i,
                      human_bytes(g.bytes), g.count, kind_and_category(g),
-                     g.meminfo_line.empty() || g.meminfo_line == g.category ? "" : " -> " + g.meminfo_line,
+                     meminfo_line_note(g),
                      g.cache ? " cache=" + escape_text(describe_cache(*g.cache, g.cache_aliases)) : "", g.oldest_age_s, fmt::join(comms, " "));
     if (!g.verdict.empty())
       o += fmt::format("    {}{}{}, grew in {:.0f}% of {} samples\n", g.verdict,

@@ -579,33 +579,18 @@ void sort_groups(std::vector<StackGroup>& groups) {
 void count_events(Report& r, const Collected& snap, uint64_t records, uint64_t filtered_out) {
   const Counters& c = snap.counters;
   auto sum = [&](int cause) { return counter_total(c, cause); };
-  r.events["allocs_seen"] = sum(KLEAK_ALLOC_SEEN);
-  r.events["allocs_filtered_in_kernel"] = sum(KLEAK_ALLOC_FILTERED);
-  r.events["allocs_tracked"] = sum(KLEAK_ALLOC_TRACKED);
-  r.events["frees_seen"] = sum(KLEAK_FREE_SEEN);
-  r.events["frees_matched"] = sum(KLEAK_FREE_MATCHED);
-  r.events["frees_of_untracked"] = sum(KLEAK_FREE_UNTRACKED);
-  r.events["frees_of_null"] = sum(KLEAK_FREE_NULL);
-  r.events["frees_batched_unmatched"] = sum(KLEAK_FREE_BATCHED_UNMATCHED);
-  r.events["frees_sampled_out"] = sum(KLEAK_FREE_SAMPLED_OUT);
-  r.events["allocs_null"] = sum(KLEAK_ALLOC_NULL);
-  r.events["frees_in_bulk"] = sum(KLEAK_FREE_BULK);
-  r.events["outstanding_records"] = records;
-  r.events["records_filtered_out"] = filtered_out;
+  // The counts that sum a BPF counter over the kinds; userspace's own are set below.
+  for (const auto& row : kEventCounts)
+    if (row.cause != kNoCause) r.events[row.value] = sum(row.cause);
+  for (const auto& row : kLosses)
+    if (row.cause != kNoCause) r.dropped[row.value] = sum(row.cause);
+  r.events[EventCount::outstanding_records] = records;
+  r.events[EventCount::records_filtered_out] = filtered_out;
 
-  static constexpr auto kCauseNames = [] {
-    std::array<const char*, KLEAK_CAUSE_MAX> names{};
-#define KLEAK_CAUSE_NAME_(cause, name, value) names[KLEAK_##cause] = #name;
-    KLEAK_CAUSES(KLEAK_CAUSE_NAME_)
-#undef KLEAK_CAUSE_NAME_
-    return names;
-  }();
-  static_assert(std::ranges::none_of(kCauseNames, [](const char* n) { return n == nullptr; }),
-                "every cause below KLEAK_CAUSE_MAX has a name in KLEAK_CAUSES");
   for (int k = KLEAK_KIND_KMALLOC; k < KLEAK_KIND_MAX; ++k) {
-    auto& m = r.events_by_kind[std::string(kind_name(static_cast<kleak_kind>(k)))];
+    auto& m = r.events_by_kind[static_cast<kleak_kind>(k)];
     for (int cause = 0; cause < KLEAK_CAUSE_MAX; ++cause)
-      if (uint64_t n = counter(c, k, cause)) m[kCauseNames[cause]] = n;
+      if (uint64_t n = counter(c, k, cause)) m[static_cast<kleak_cause>(cause)] = n;
   }
 
   // Allocations past the sampling test end as tracked, filtered, skipped as user memory or
@@ -628,26 +613,17 @@ void count_events(Report& r, const Collected& snap, uint64_t records, uint64_t f
   // A free program's recursion miss is a lost free unless its twin handled the event. Both are
   // shown: a twin that handled more than its primary skipped would be handling frees twice.
   uint64_t rescued = sum(KLEAK_FREE_RESCUED);
-  r.events["frees_skipped_in_recursion"] = free_misses;
-  r.events["frees_rescued_from_recursion"] = rescued;
+  r.events[EventCount::frees_skipped_in_recursion] = free_misses;
+  r.events[EventCount::frees_rescued_from_recursion] = rescued;
   free_misses = free_misses > rescued ? free_misses - rescued : 0;
   r.missed_frees = free_misses;
-  r.dropped["alloc_map_full"] = sum(KLEAK_ALLOC_MAP_FULL);
-  r.dropped["stack_collision"] = sum(KLEAK_STACK_COLLISION);
-  r.dropped["stack_lost"] = sum(KLEAK_STACK_LOST);
-  r.dropped["cache_map_full"] = sum(KLEAK_CACHE_MAP_FULL);
-  // Allocations and frees not counted in their group's churn (`in the window: alloc N free M`):
-  // a full churn map undercounts them (its outstanding bytes stay exact).
-  r.dropped["churn_map_full"] = sum(KLEAK_CHURN_MAP_FULL);
   // Frees kleak did not see, found when the address came back: not a loss of kleak's (nothing
   // was dropped), the kernel freeing where no tracepoint fires. Reported on their own, and the
   // groups they touch are held against the kernel's counts (verdict.h: unconfirmed).
   r.unseen_frees = sum(KLEAK_ALLOC_REPLACED);
-  // Objects of one bulk free past KLEAK_BULK_MAX: not followed, a loss.
-  r.dropped["bulk_frees_truncated"] = sum(KLEAK_FREE_BULK_TRUNCATED);
-  r.dropped["alloc_recursion_misses"] = alloc_misses;
-  r.dropped["free_recursion_misses"] = free_misses;
-  r.dropped["drain_incomplete"] = snap.dropped_in_drain;
+  r.dropped[Loss::alloc_recursion_misses] = alloc_misses;
+  r.dropped[Loss::free_recursion_misses] = free_misses;
+  r.dropped[Loss::drain_incomplete] = snap.dropped_in_drain;
 }
 
 }  // namespace

@@ -11,27 +11,28 @@
 
 namespace kleak {
 
-std::string_view meminfo_line_for(Category c, bool reclaimable_slab) {
+std::optional<MeminfoPart> meminfo_line_for(Category c, bool reclaimable_slab) {
+  using P = MeminfoPart;
   switch (c) {
-    case Category::slab: return reclaimable_slab ? "slab_reclaimable" : "slab_unreclaimable";
-    case Category::kmalloc_large: return "slab_unreclaimable";  // counted in SUnreclaim since 5.x
-    case Category::vmalloc: return "vmalloc";
-    case Category::percpu: return "percpu";
-    case Category::page_tables: return "page_tables";
-    case Category::kernel_stack: return "kernel_stack";
-    case Category::user_anon: return "user_anon";
-    case Category::page_cache: return "user_file";
-    case Category::balloon: return "balloon";
+    case Category::slab: return reclaimable_slab ? P::slab_reclaimable : P::slab_unreclaimable;
+    case Category::kmalloc_large: return P::slab_unreclaimable;  // counted in SUnreclaim since 5.x
+    case Category::vmalloc: return P::vmalloc;
+    case Category::percpu: return P::percpu;
+    case Category::page_tables: return P::page_tables;
+    case Category::kernel_stack: return P::kernel_stack;
+    case Category::user_anon: return P::user_anon;
+    case Category::page_cache: return P::user_file;
+    case Category::balloon: return P::balloon;
     case Category::slab_backing:
     case Category::kmalloc_large_backing:
     case Category::vmalloc_backing:
-    case Category::percpu_backing: return "";
+    case Category::percpu_backing: return std::nullopt;
     case Category::pipe:
     case Category::socket:
     case Category::page_direct:
-    case Category::unknown: return "unaccounted";
+    case Category::unknown: return P::unaccounted;
   }
-  return "unaccounted";
+  return P::unaccounted;
 }
 
 namespace {
@@ -46,19 +47,19 @@ bool slab_reclaimable(const Snapshot& snap, const std::string& cache) {
 
 void reconcile(Report& r, const Accounting& start, const Accounting& end,
                const Snapshot& end_snapshot, uint64_t page_size) {
-  std::map<std::string, Report::ReconcileRow> rows;
+  std::map<MeminfoPart, Report::ReconcileRow> rows;  // in name order, as the rows are sorted from
   for (const auto& p : end.parts) {
     // Free pages on the per-CPU lists are free memory too: one "free" row for both.
-    std::string key = p.key == "free_pcp" ? "free" : p.key;
+    const MeminfoPart key = p.key == MeminfoPart::free_pcp ? MeminfoPart::free : p.key;
     auto& row = rows[key];
     row.line = key;
-    row.label = key == "free" ? "free (MemFree + per-CPU lists)" : p.label;
+    row.label = key == MeminfoPart::free ? "free (MemFree + per-CPU lists)" : p.label;
     row.moved_kb += p.kb - start.part_kb(p.key).value_or(0);
   }
-  auto explain = [&](const std::string& line, const std::string& category, int64_t bytes) {
-    if (line.empty()) return;
+  auto explain = [&](std::optional<MeminfoPart> line, const std::string& category, int64_t bytes) {
+    if (!line) return;
     // A balloon the kernel does not report (no Balloon: line) is unaccounted memory.
-    std::string key = rows.count(line) ? line : "unaccounted";
+    const MeminfoPart key = rows.count(*line) ? *line : MeminfoPart::unaccounted;
     auto& row = rows[key];
     row.line = key;
     row.explained_kb += bytes / 1024;
@@ -74,12 +75,12 @@ void reconcile(Report& r, const Accounting& start, const Accounting& end,
       if (o->second.count == sum.count) continue;      // objects only: nothing of this line
     }
     if (cat == Category::vmalloc) bytes -= static_cast<int64_t>(page_size * sum.count);  // guard pages
-    std::string line(meminfo_line_for(cat, false));
-    if (!line.empty()) total += bytes;
+    const auto line = meminfo_line_for(cat, false);
+    if (line) total += bytes;
     explain(line, std::string(category_name(cat)), bytes);
   }
   for (const auto& [cache, sum] : r.slab_by_cache) {
-    std::string line(meminfo_line_for(Category::slab, slab_reclaimable(end_snapshot, cache)));
+    const auto line = meminfo_line_for(Category::slab, slab_reclaimable(end_snapshot, cache));
     total += static_cast<int64_t>(sum.bytes);
     explain(line, "slab", static_cast<int64_t>(sum.bytes));
   }
@@ -89,15 +90,15 @@ void reconcile(Report& r, const Accounting& start, const Accounting& end,
     // A kmalloc or slab object is in Slab whatever stack it is under (a socket's sk, a pipe's
     // pipe_inode_info); large kmallocs are counted in SUnreclaim too.
     if ((g.kind == "kmalloc" || g.kind == "slab") && cat != Category::kmalloc_large) cat = Category::slab;
-    std::string line(meminfo_line_for(cat, g.cache && slab_reclaimable(end_snapshot, *g.cache)));
-    g.meminfo_line = line.empty() || rows.count(line) ? line : "unaccounted";
+    const auto line = meminfo_line_for(cat, g.cache && slab_reclaimable(end_snapshot, *g.cache));
+    g.meminfo_line = !line || rows.count(*line) ? line : MeminfoPart::unaccounted;
   }
-  if (rows.count("free")) {
-    rows["free"].explained_kb = -total / 1024;
-    rows["free"].categories = {"everything traced"};
+  if (rows.count(MeminfoPart::free)) {
+    rows[MeminfoPart::free].explained_kb = -total / 1024;
+    rows[MeminfoPart::free].categories = {"everything traced"};
   }
   for (auto& [key, row] : rows) {
-    row.partial = key == "user_anon" || key == "user_file";
+    row.partial = key == MeminfoPart::user_anon || key == MeminfoPart::user_file;
     if (row.moved_kb == 0 && row.explained_kb == 0) continue;
     r.reconciliation.push_back(row);
   }
