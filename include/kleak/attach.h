@@ -16,7 +16,7 @@
 namespace kleak {
 
 // What the BPF programs are configured with, written to the object's rodata and map sizes before
-// load (Tracer::start). Made once from the options (bpf_config(), user/cli/trace_config.cpp).
+// load (Tracer::start). Made once from the options (bpf_config(), user/session/trace_config.cpp).
 struct BpfConfig {
   uint32_t max_allocs = KLEAK_DEFAULT_MAX_ALLOCS;
   uint32_t max_stacks = KLEAK_DEFAULT_MAX_STACKS;

@@ -83,11 +83,6 @@ std::string report_format_names();
 // usage_error when a binary format would go to a terminal (stdout, no -o).
 void check_output(const ReportFormat& f, bool to_terminal);
 
-// Compatibility wrappers over the table.
-void check_report_format(const std::string& format);      // usage_error on an unknown one
-bool format_wants_all_groups(const std::string& format);
-std::string render_report(const Report& r, const std::string& format);
-
 // ---- /metrics: the Prometheus text exposition of a report (metrics.cpp), served by --serve.
 struct MetricsOptions {
   size_t top = 20;  // stacks exported as labelled series, by growth: the cardinality bound

@@ -78,7 +78,7 @@ struct Summary {
   uint64_t count = 0;
 };
 
-// --max-cpu: one thing the budget did (cli/budget.h decides).
+// --max-cpu: one thing the budget did (session/budget.h decides).
 struct BudgetAction {
   enum class What { raise_sampling, lower_sampling, detach } what = What::raise_sampling;
   double t_s = 0;             // seconds into the window

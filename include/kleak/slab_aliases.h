@@ -17,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include "kleak/cache_name.h"  // describe_cache, for hunt's notes
+
 namespace kleak {
 
 struct SlabAliases {
@@ -63,7 +65,5 @@ struct CacheSelection {
 // `aliases` is not empty: without sysfs and slabinfo nothing can be checked).
 CacheSelection select_cache(const SlabAliases& aliases, std::string_view name);
 
-// "ftrace_event_field (also Acpi-Parse, damon_region, ...)": for the stderr notes.
-std::string describe_cache(std::string_view reported, const std::vector<std::string>& others);
 
 }  // namespace kleak

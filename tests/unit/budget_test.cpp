@@ -1,7 +1,7 @@
 // --max-cpu: what the budget does with measurements made by hand.
 #include <gtest/gtest.h>
 
-#include "cli/budget.h"
+#include "session/budget.h"
 #include "kleak/error.h"
 
 using namespace kleak;

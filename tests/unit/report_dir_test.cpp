@@ -1,4 +1,4 @@
-// --report-dir (cli/report_dir.h) and the journal's priority prefixes (journal.h), on a scratch
+// --report-dir (session/report_dir.h) and the journal's priority prefixes (journal.h), on a scratch
 // directory: what is refused, how reports are named, kept and pruned, the one line per window.
 #include <gtest/gtest.h>
 #include <fcntl.h>
@@ -12,7 +12,7 @@
 
 #include <fmt/format.h>
 
-#include "cli/report_dir.h"
+#include "session/report_dir.h"
 #include "fixture_file.h"
 #include "kleak/error.h"
 #include "kleak/journal.h"

@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "cli/cache_aliases.h"
+#include "session/cache_aliases.h"
 #include "kleak/build_report.h"
 #include "kleak/error.h"
 #include "kleak/filter.h"

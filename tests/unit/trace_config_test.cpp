@@ -1,7 +1,7 @@
 // The one path from `kleak trace`'s options to what the BPF programs are configured with.
 #include <gtest/gtest.h>
 
-#include "cli/trace.h"
+#include "session/trace.h"
 #include "kleak/error.h"
 
 using namespace kleak;

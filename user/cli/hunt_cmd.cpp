@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include "cli/cache_aliases.h"
+#include "session/cache_aliases.h"
 #include "cli/hunt_trace.h"
 #include "cli/view_options.h"
 #include "kleak/commands.h"

@@ -1,4 +1,4 @@
-// `kleak trace`: a trace window (trace_window.cpp), then its report to stdout or -o and the run
+// `kleak trace`: a trace window (session/trace_window.cpp), then its report to stdout or -o and the run
 // to --record. Exit 3 when the allocation map filled (the report is incomplete).
 #include <cstdio>
 #include <memory>
@@ -8,8 +8,9 @@
 #include <fmt/ranges.h>
 
 #include "cli/hunt_trace.h"
-#include "cli/report_dir.h"
-#include "cli/trace.h"
+#include "cli/view_options.h"
+#include "session/report_dir.h"
+#include "session/trace.h"
 #include "kleak/commands.h"
 #include "kleak/error.h"
 #include "kleak/journal.h"

@@ -1,22 +1,12 @@
 #include "cli/view_options.h"
 
-#include <unistd.h>
-
 #include <charconv>
-#include <cmath>
 #include <cstdint>
 #include <string>
 
-#include "kleak/byte_size.h"
 #include "kleak/error.h"
 
 namespace kleak {
-
-size_t ViewOptions::groups_shown() const {
-  if (top == 0) return SIZE_MAX;
-  if (!top_given && report_format(format).all_groups) return SIZE_MAX;
-  return top;
-}
 
 CLI::Validator top_validator() {
   // Checked before CLI11's conversion, which takes "-3" as a huge size_t and a 30-digit number
@@ -56,17 +46,6 @@ void add_view_options(CLI::App* cmd, ViewOptions& o, const std::string& formats)
       ->type_name("RATE");
   cmd->add_flag("--full-stacks", o.full_stacks, "Do not hide allocator and tracer frames");
   cmd->add_flag("--user-pages", o.user_pages, "Show stacks of pages backing user memory (anon, page cache)");
-}
-
-double parse_rate_kb(const std::string& text, const std::string& option) {
-  if (auto bytes = parse_bytes_real(text)) return *bytes / 1024;
-  throw usage_error("bad " + option + " '" + text + "' (bytes per minute: 4096, 256k, 1M)");
-}
-
-double min_growth_bytes_per_s(const ViewOptions& o) { return parse_rate_kb(o.min_growth) * 1024 / 60; }
-
-void check_view_output(const ViewOptions& o) {
-  check_output(report_format(o.format), o.output.empty() && isatty(STDOUT_FILENO));
 }
 
 }  // namespace kleak

@@ -1,30 +1,13 @@
-// The options that choose how a report is viewed, registered once for trace, report and diff.
+// The view options (session/view.h) as flags, registered once for trace, report and diff.
 #pragma once
 #include <CLI/CLI.hpp>
 
 #include <cstddef>
 #include <string>
 
-#include "kleak/render.h"
+#include "session/view.h"
 
 namespace kleak {
-
-struct ViewOptions {
-  std::string filter;
-  size_t top = 10;  // 0 = every group
-  bool top_given = false;
-  std::string format = "text";
-  std::string output;
-  std::string by = "stack";
-  std::string sort = "growth";
-  bool full_stacks = false;
-  bool user_pages = false;
-  bool force = false;  // -o (and trace's --record) over a symlink or another user's file
-  std::string min_growth = "64k";  // per minute: growth that ranks first (verdict.h)
-
-  // How many groups to show: --top (0 = all); without --top, all for flame graphs and profiles.
-  size_t groups_shown() const;
-};
 
 // --top's check (trace, report, diff, hunt, meminfo): a whole number from 0 (all) to kMaxTop.
 inline constexpr size_t kMaxTop = 1'000'000'000;
@@ -33,14 +16,5 @@ CLI::Validator top_validator();
 // --filter, --top, --format, -o, --force, --by, --sort, --full-stacks, --user-pages. `formats` is the help
 // text of --format (diff takes fewer).
 void add_view_options(CLI::App* cmd, ViewOptions& o, const std::string& formats);
-
-// "256k", "1M", "4096" (bytes per minute) -> kB per minute; usage_error naming `option`.
-double parse_rate_kb(const std::string& text, const std::string& option = "--min-growth");
-// --min-growth in bytes per second.
-double min_growth_bytes_per_s(const ViewOptions& o);
-
-// Writes `text` to -o FILE, or to stdout; a binary format is refused on a terminal before
-// anything runs (check_view_output), not after the window.
-void check_view_output(const ViewOptions& o);
 
 }  // namespace kleak

@@ -117,9 +117,4 @@ CacheSelection select_cache(const SlabAliases& aliases, std::string_view name) {
   return s;
 }
 
-std::string describe_cache(std::string_view reported, const std::vector<std::string>& others) {
-  if (others.empty()) return std::string(reported);
-  return fmt::format("{} (also {})", reported, fmt::join(others, ", "));
-}
-
 }  // namespace kleak

@@ -31,12 +31,4 @@ void check_output(const ReportFormat& f, bool to_terminal) {
                       " is binary: write it with -o FILE or into a pipe, not to a terminal");
 }
 
-void check_report_format(const std::string& format) { report_format(format); }
-
-bool format_wants_all_groups(const std::string& format) { return report_format(format).all_groups; }
-
-std::string render_report(const Report& r, const std::string& format) {
-  return report_format(format).render(r);
-}
-
 }  // namespace kleak

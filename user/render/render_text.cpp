@@ -6,7 +6,7 @@
 #include <set>
 
 #include "kleak/render.h"
-#include "kleak/slab_aliases.h"
+#include "kleak/cache_name.h"
 #include "kleak/text_escape.h"
 
 namespace kleak {

@@ -5,10 +5,10 @@
 
 #include <fmt/format.h>
 
-#include "cli/trace.h"
-#include "cli/budget.h"
-#include "cli/cache_aliases.h"
-#include "cli/report_dir.h"
+#include "session/trace.h"
+#include "session/budget.h"
+#include "session/cache_aliases.h"
+#include "session/report_dir.h"
 #include "kleak/bounded_read.h"
 #include "kleak/readiness.h"
 #include "kleak/duration.h"

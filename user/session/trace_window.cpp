@@ -14,8 +14,8 @@
 
 #include <fmt/format.h>
 
-#include "cli/budget.h"
-#include "cli/trace.h"
+#include "session/budget.h"
+#include "session/trace.h"
 #include "kleak/bounded_read.h"
 #include "kleak/readiness.h"
 #include "kleak/build_report.h"

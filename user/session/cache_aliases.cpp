@@ -1,4 +1,4 @@
-#include "cli/cache_aliases.h"
+#include "session/cache_aliases.h"
 
 #include <set>
 

@@ -1,5 +1,5 @@
 // --max-cpu (budget.h).
-#include "cli/budget.h"
+#include "session/budget.h"
 
 #include <algorithm>
 #include <charconv>

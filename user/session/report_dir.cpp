@@ -1,5 +1,5 @@
 // --report-dir and the daemon's one line per window (report_dir.h).
-#include "cli/report_dir.h"
+#include "session/report_dir.h"
 
 #include <dirent.h>
 #include <fcntl.h>

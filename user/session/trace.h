@@ -1,7 +1,7 @@
 // `kleak trace` and whatever else runs a trace window (kleak hunt): the options as typed, the
 // checked config made from them once, and the window itself.
-// Code: user/cli/trace_config.cpp (options -> TraceConfig, pure but for the cgroup lookup),
-// user/cli/trace_window.cpp (the window), user/cli/trace_cmd.cpp (the subcommand: outputs).
+// Code: user/session/trace_config.cpp (options -> TraceConfig, pure but for the cgroup lookup),
+// user/session/trace_window.cpp (the window), user/cli/trace_cmd.cpp (the subcommand: outputs).
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/view_options.h"
+#include "session/view.h"
 #include "kleak/attach.h"
 #include "kleak/cgroup.h"
 #include "kleak/filter.h"
