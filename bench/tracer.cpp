@@ -194,7 +194,7 @@ int run_drain(int argc, char** argv) {
       r = agg.finish(syms);
     }
     rendered = kleak::render_text(r).size() + kleak::render_json(r).size();
-    return static_cast<size_t>(r.events["outstanding_records"]);
+    return static_cast<size_t>(r.events[kleak::EventCount::outstanding_records]);
   };
 
   long rss_before_kb = status_kb("VmRSS");

@@ -15,6 +15,9 @@ step() {
 }
 step install-deps "${sudo_cmd[@]}" "$here/tools/install-deps.sh" --test
 step build "$here/tools/build.sh"
+# The bench's programs (tools/bench.sh) link the stage libraries: built here so that a change to
+# them fails the tests, not the next benchmark (a merge broke kleak-bench-tracer unseen once).
+step build-bench cmake --build "$here/build" -j"$(nproc)" --target kleak-bench-wl kleak-bench-agg kleak-bench-tracer
 # The .deb and the container image tests (tests/package/) package the static build.
 step build-static "$here/tools/build-static.sh"
 # The arm64 artifacts, built once here and reused by package.arm64, package.container_manifest and
