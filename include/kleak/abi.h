@@ -185,7 +185,7 @@ struct kleak_site {
  * Counters, per kind and cause, in a per-CPU array indexed kind * KLEAK_CAUSE_MAX + cause.
  * Every event that does not end as a tracked record or a matched free lands in one cause.
  * X(CAUSE, name, value): KLEAK_<CAUSE> = value; `name` is the counter's name in reports
- * (events_by_kind), metrics and recordings (user/report/aggregate.cpp takes it from here).
+ * (events_by_kind), metrics and recordings (include/kleak/counts.h checks its names against these).
  */
 #define KLEAK_CAUSES(X)                                                                            \
 	/* allocation events that reached the handler */                                           \
