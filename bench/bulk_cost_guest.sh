@@ -10,8 +10,7 @@
 # results/extra.log.
 set -u
 . /lane/config
-R=/tmp/bulkcost
-mkdir -p $R
+R=$(mktemp -d)  # private (0700): the fifo and kleak's output are nobody else's to plant
 insmod /lane/leaky.ko || { echo "insmod leaky.ko failed"; exit 1; }
 leak() { echo "$*" >/sys/kernel/debug/leaky/leak; }
 mkfifo $R/ready
